@@ -1,0 +1,193 @@
+#include "orchard/image/decode.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+namespace orchard::image {
+namespace {
+
+uint32_t ReadBigEndian16(const uint8_t* bytes) { return (uint32_t{bytes[0]} << 8) | bytes[1]; }
+uint32_t ReadBigEndian32(const uint8_t* bytes) {
+  return (uint32_t{bytes[0]} << 24) | (uint32_t{bytes[1]} << 16) | (uint32_t{bytes[2]} << 8) |
+         bytes[3];
+}
+uint32_t ReadLittleEndian16(const uint8_t* bytes) { return bytes[0] | (uint32_t{bytes[1]} << 8); }
+uint32_t ReadLittleEndian24(const uint8_t* bytes) {
+  return bytes[0] | (uint32_t{bytes[1]} << 8) | (uint32_t{bytes[2]} << 16);
+}
+uint32_t ReadLittleEndian32(const uint8_t* bytes) {
+  return ReadLittleEndian24(bytes) | (uint32_t{bytes[3]} << 24);
+}
+
+Status Truncated(const char* format) {
+  return Status::Invalid("truncated ", format, " header");
+}
+
+// Walks JPEG markers up to the first start-of-frame, which holds the size.
+Result<ImageHeader> ReadJpegHeader(const uint8_t* data, size_t size) {
+  ImageHeader header{ImageFormat::kJpeg, 0, 0};
+  size_t pos = 2;
+  while (pos + 4 <= size) {
+    if (data[pos] != 0xFF) return Status::Invalid("corrupt jpeg: bad marker at byte ", pos);
+    const uint8_t marker = data[pos + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++pos;
+      continue;
+    }
+    if (marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0x01) {
+      pos += 2;  // markers without a length field
+      continue;
+    }
+    const uint32_t length = ReadBigEndian16(data + pos + 2);
+    if (length < 2) return Status::Invalid("corrupt jpeg: bad segment length at byte ", pos);
+    const bool start_of_frame =
+        marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+    if (start_of_frame) {
+      if (pos + 9 > size) return Truncated("jpeg");
+      header.height = ReadBigEndian16(data + pos + 5);
+      header.width = ReadBigEndian16(data + pos + 7);
+      return header;
+    }
+    if (marker == 0xD9 || marker == 0xDA) break;  // end of image / scan before any frame
+    pos += 2 + length;
+  }
+  return Status::Invalid("corrupt or truncated jpeg: no frame header");
+}
+
+Result<ImageHeader> ReadWebpHeader(const uint8_t* data, size_t size) {
+  ImageHeader header{ImageFormat::kWebp, 0, 0};
+  if (size < 30) return Truncated("webp");
+  if (std::memcmp(data + 12, "VP8X", 4) == 0) {
+    header.width = ReadLittleEndian24(data + 24) + 1;
+    header.height = ReadLittleEndian24(data + 27) + 1;
+  } else if (std::memcmp(data + 12, "VP8L", 4) == 0) {
+    const uint32_t bits = ReadLittleEndian32(data + 21);
+    header.width = (bits & 0x3FFF) + 1;
+    header.height = ((bits >> 14) & 0x3FFF) + 1;
+  } else if (std::memcmp(data + 12, "VP8 ", 4) == 0) {
+    header.width = ReadLittleEndian16(data + 26) & 0x3FFF;
+    header.height = ReadLittleEndian16(data + 28) & 0x3FFF;
+  } else {
+    return Status::Invalid("unknown webp chunk");
+  }
+  return header;
+}
+
+// OpenCV reads its own pixel limit from the environment once; align it with ours as a
+// second line of defence for formats whose header we do not parse (TIFF).
+void ConfigureOpenCvOnce(int64_t max_pixels) {
+  static std::once_flag once;
+  std::call_once(once, [max_pixels] {
+    const std::string limit = std::to_string(max_pixels);
+    setenv("OPENCV_IO_MAX_IMAGE_PIXELS", limit.c_str(), /*overwrite=*/0);
+    cv::setNumThreads(1);  // the pipeline parallelises across images
+  });
+}
+
+}  // namespace
+
+const char* FormatName(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::kJpeg:
+      return "jpeg";
+    case ImageFormat::kPng:
+      return "png";
+    case ImageFormat::kBmp:
+      return "bmp";
+    case ImageFormat::kWebp:
+      return "webp";
+    case ImageFormat::kGif:
+      return "gif";
+    case ImageFormat::kTiff:
+      return "tiff";
+    case ImageFormat::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
+Result<ImageHeader> ReadImageHeader(const uint8_t* data, size_t size) {
+  if (size == 0) return Status::Invalid("empty file (0 bytes)");
+  auto starts_with = [&](const char* magic, size_t magic_len) {
+    return size >= magic_len && std::memcmp(data, magic, magic_len) == 0;
+  };
+  if (starts_with("\xFF\xD8\xFF", 3)) return ReadJpegHeader(data, size);
+  if (starts_with("\x89PNG\r\n\x1A\n", 8)) {
+    if (size < 24) return Truncated("png");
+    return ImageHeader{ImageFormat::kPng, ReadBigEndian32(data + 16), ReadBigEndian32(data + 20)};
+  }
+  if (starts_with("BM", 2)) {
+    if (size < 26) return Truncated("bmp");
+    const auto width = static_cast<int32_t>(ReadLittleEndian32(data + 18));
+    const auto height = static_cast<int32_t>(ReadLittleEndian32(data + 22));
+    return ImageHeader{ImageFormat::kBmp, std::abs(int64_t{width}), std::abs(int64_t{height})};
+  }
+  if (starts_with("RIFF", 4) && size >= 16 && std::memcmp(data + 8, "WEBP", 4) == 0) {
+    return ReadWebpHeader(data, size);
+  }
+  if (starts_with("GIF87a", 6) || starts_with("GIF89a", 6)) {
+    if (size < 10) return Truncated("gif");
+    return ImageHeader{ImageFormat::kGif, ReadLittleEndian16(data + 6),
+                       ReadLittleEndian16(data + 8)};
+  }
+  if (starts_with("II*\0", 4) || starts_with("MM\0*", 4)) {
+    return ImageHeader{ImageFormat::kTiff, 0, 0};
+  }
+  return Status::Invalid("not an image: unknown format (supported: jpeg, png, bmp, webp, tiff)");
+}
+
+Status DecodeAndPreprocess(const uint8_t* data, size_t size, const PreprocessOptions& options,
+                           float* chw_out) {
+  ConfigureOpenCvOnce(options.max_pixels);
+  ORCHARD_ASSIGN_OR_RAISE(ImageHeader header, ReadImageHeader(data, size));
+  if (header.format == ImageFormat::kGif) {
+    return Status::NotImplemented("gif is not supported: convert it to png");
+  }
+  if (header.width < 0 || header.height < 0 ||
+      (header.width > 0 && header.height > options.max_pixels / header.width)) {
+    return Status::Invalid(FormatName(header.format), " declares ", header.width, "x",
+                           header.height, " pixels, over the limit of ", options.max_pixels,
+                           " (--max-pixels)");
+  }
+  cv::Mat bgr;
+  try {
+    // IMREAD_COLOR converts gray, palette, alpha, 16-bit and CMYK input to 8-bit BGR.
+    const cv::Mat encoded(1, static_cast<int>(size), CV_8UC1, const_cast<uint8_t*>(data));
+    bgr = cv::imdecode(encoded, cv::IMREAD_COLOR);
+    if (bgr.empty()) {
+      return Status::Invalid("corrupt or truncated ", FormatName(header.format),
+                             ": the decoder could not read the pixels");
+    }
+    if (bgr.cols != options.width || bgr.rows != options.height) {
+      cv::Mat resized;
+      cv::resize(bgr, resized, cv::Size(options.width, options.height), 0, 0, cv::INTER_LINEAR);
+      bgr = std::move(resized);
+    }
+  } catch (const cv::Exception& error) {
+    return Status::Invalid("cannot decode ", FormatName(header.format), ": ", error.what());
+  }
+  // Interleaved BGR bytes -> planar RGB floats; same arithmetic as cv::dnn::blobFromImage
+  // ((x - mean) * scale) so features match the model's reference outputs.
+  constexpr float kMean = 127.5f;
+  constexpr float kScale = 1.0f / 127.5f;
+  const int64_t plane = int64_t{options.width} * options.height;
+  float* red = chw_out;
+  float* green = chw_out + plane;
+  float* blue = chw_out + 2 * plane;
+  for (int row = 0; row < bgr.rows; ++row) {
+    const uint8_t* pixel = bgr.ptr<uint8_t>(row);
+    const int64_t offset = int64_t{row} * bgr.cols;
+    for (int col = 0; col < bgr.cols; ++col) {
+      blue[offset + col] = (static_cast<float>(pixel[3 * col + 0]) - kMean) * kScale;
+      green[offset + col] = (static_cast<float>(pixel[3 * col + 1]) - kMean) * kScale;
+      red[offset + col] = (static_cast<float>(pixel[3 * col + 2]) - kMean) * kScale;
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace orchard::image

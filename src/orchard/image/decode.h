@@ -1,0 +1,51 @@
+// Image decoding and preprocessing into the model's input layout.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "orchard/util/status.h"
+
+namespace orchard::image {
+
+enum class ImageFormat { kUnknown, kJpeg, kPng, kBmp, kWebp, kGif, kTiff };
+
+/// Name for messages ("jpeg", "png", ...).
+const char* FormatName(ImageFormat format);
+
+/// What the first bytes of a file say, read without decoding the pixels.
+struct ImageHeader {
+  ImageFormat format = ImageFormat::kUnknown;
+  /// 0 when the format's header does not give it cheaply (TIFF).
+  int64_t width = 0;
+  int64_t height = 0;
+};
+
+/// Sniffs the format from magic bytes and reads the declared size. Fails (Invalid) for
+/// empty input, unknown formats and headers that are cut short.
+Result<ImageHeader> ReadImageHeader(const uint8_t* data, size_t size);
+
+/// The model-input convention. The default matches the shipped MobileNetV2: whole image
+/// resized (bilinear, no crop) to 224x224, RGB, (x - 127.5) / 127.5, planar CHW float32.
+struct PreprocessOptions {
+  int width = 224;
+  int height = 224;
+  /// Images that declare more pixels than this are rejected before any pixel buffer is
+  /// allocated (decompression bombs).
+  int64_t max_pixels = 64LL * 1024 * 1024;
+};
+
+/// Floats one preprocessed image occupies: 3 * width * height.
+inline int64_t InputSize(const PreprocessOptions& options) {
+  return 3LL * options.width * options.height;
+}
+
+/// Decodes a JPEG/PNG/BMP/WebP/TIFF file held in memory and writes InputSize(options)
+/// floats to `chw_out`. Grayscale, alpha, palette, 16-bit and CMYK images are converted
+/// to 8-bit RGB (alpha is dropped). Fails with a message that names the problem; never
+/// throws. Thread-safe.
+Status DecodeAndPreprocess(const uint8_t* data, size_t size, const PreprocessOptions& options,
+                           float* chw_out);
+
+}  // namespace orchard::image

@@ -1,0 +1,257 @@
+#include "orchard/io/storage.h"
+
+#include <arrow/buffer.h>
+#include <arrow/filesystem/localfs.h>
+#include <arrow/filesystem/s3fs.h>
+#include <arrow/io/interfaces.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+
+namespace orchard::io {
+namespace {
+
+constexpr std::string_view kS3Scheme = "s3://";
+constexpr std::string_view kS3aScheme = "s3a://";  // what Hadoop/Spark users paste
+constexpr std::string_view kFileScheme = "file://";
+constexpr std::string_view kInProgressSuffix = ".inprogress";
+
+std::string GetEnv(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? std::string() : std::string(value);
+}
+
+bool StartsWith(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+std::mutex& S3InitMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+// Splits "http://host:port/" into scheme and "host:port" as Arrow expects them.
+Status ParseEndpoint(const std::string& endpoint_url, std::string* scheme, std::string* host) {
+  std::string rest = endpoint_url;
+  *scheme = "https";
+  if (auto pos = rest.find("://"); pos != std::string::npos) {
+    *scheme = rest.substr(0, pos);
+    rest = rest.substr(pos + 3);
+  }
+  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  if (rest.empty() || (*scheme != "http" && *scheme != "https")) {
+    return Status::Invalid("bad S3 endpoint '", endpoint_url,
+                           "': expected http(s)://host[:port], e.g. http://127.0.0.1:9000");
+  }
+  *host = rest;
+  return Status::OK();
+}
+
+Result<Location> ResolveS3(const std::string& uri, std::string_view scheme,
+                           const StorageOptions& options) {
+  std::string path = uri.substr(scheme.size());
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  const std::string bucket = path.substr(0, path.find('/'));
+  if (bucket.empty()) {
+    return Status::Invalid("S3 URI '", uri, "' has no bucket: use s3://bucket/prefix");
+  }
+  {
+    std::lock_guard lock(S3InitMutex());
+    ORCHARD_RETURN_NOT_OK(arrow::fs::EnsureS3Initialized());
+  }
+  arrow::fs::S3Options s3 = arrow::fs::S3Options::Defaults();  // standard credential chain
+  std::string endpoint = options.endpoint_url;
+  if (endpoint.empty()) endpoint = GetEnv("AWS_ENDPOINT_URL_S3");
+  if (endpoint.empty()) endpoint = GetEnv("AWS_ENDPOINT_URL");
+  if (!endpoint.empty()) {
+    ORCHARD_RETURN_NOT_OK(ParseEndpoint(endpoint, &s3.scheme, &s3.endpoint_override));
+  }
+  s3.region = options.region;
+  if (s3.region.empty()) s3.region = GetEnv("AWS_REGION");
+  if (s3.region.empty()) s3.region = GetEnv("AWS_DEFAULT_REGION");
+  if (s3.region.empty()) {
+    if (!endpoint.empty()) {
+      s3.region = "us-east-1";
+    } else {
+      auto region = arrow::fs::ResolveS3BucketRegion(bucket);
+      if (!region.ok()) {
+        return Status::IOError("cannot find the region of bucket '", bucket,
+                               "': ", region.status().message(),
+                               ". Check the bucket name, or set --region / AWS_REGION");
+      }
+      s3.region = *region;
+    }
+  }
+  s3.force_virtual_addressing = options.virtual_addressing;
+  s3.connect_timeout = options.connect_timeout_s;
+  s3.request_timeout = options.request_timeout_s;
+  s3.retry_strategy =
+      arrow::fs::S3RetryStrategy::GetAwsStandardRetryStrategy(options.max_attempts);
+  ORCHARD_ASSIGN_OR_RAISE(auto fs, arrow::fs::S3FileSystem::Make(s3));
+  Location location;
+  location.fs = std::move(fs);
+  location.path = path;
+  location.display = std::string(kS3Scheme) + path;
+  location.is_object_store = true;
+  return location;
+}
+
+Status MakeParentDirs(const Location& location) {
+  // Object stores have no folders; creating marker objects would only add noise.
+  if (location.is_object_store) return Status::OK();
+  const auto slash = location.path.rfind('/');
+  if (slash == std::string::npos || slash == 0) return Status::OK();
+  return location.fs->CreateDir(location.path.substr(0, slash), /*recursive=*/true);
+}
+
+}  // namespace
+
+Location Location::Child(std::string_view relative) const {
+  Location child = *this;
+  while (!relative.empty() && relative.front() == '/') relative.remove_prefix(1);
+  if (relative.empty()) return child;
+  child.path = path.empty() ? std::string(relative) : path + "/" + std::string(relative);
+  child.display = display + "/" + std::string(relative);
+  return child;
+}
+
+Result<Location> ResolveLocation(const std::string& uri_or_path, const StorageOptions& options) {
+  if (uri_or_path.empty()) return Status::Invalid("empty path");
+  if (StartsWith(uri_or_path, kS3Scheme)) return ResolveS3(uri_or_path, kS3Scheme, options);
+  if (StartsWith(uri_or_path, kS3aScheme)) return ResolveS3(uri_or_path, kS3aScheme, options);
+  std::string local = uri_or_path;
+  if (StartsWith(local, kFileScheme)) local = local.substr(kFileScheme.size());
+  if (local.find("://") != std::string::npos) {
+    return Status::NotImplemented("unsupported URI scheme in '", uri_or_path,
+                                  "': use a local path or s3://bucket/prefix");
+  }
+  std::error_code error;
+  std::filesystem::path absolute = std::filesystem::absolute(local, error);
+  if (error) return Status::IOError("cannot resolve path '", local, "': ", error.message());
+  std::string normalized = absolute.lexically_normal().generic_string();
+  while (normalized.size() > 1 && normalized.back() == '/') normalized.pop_back();
+  Location location;
+  location.fs = std::make_shared<arrow::fs::LocalFileSystem>();
+  location.path = normalized;
+  location.display = uri_or_path;
+  while (location.display.size() > 1 && location.display.back() == '/') {
+    location.display.pop_back();
+  }
+  return location;
+}
+
+Result<std::shared_ptr<arrow::Buffer>> ReadAll(const Location& location) {
+  ORCHARD_ASSIGN_OR_RAISE(auto file, location.fs->OpenInputFile(location.path));
+  ORCHARD_ASSIGN_OR_RAISE(int64_t size, file->GetSize());
+  ORCHARD_ASSIGN_OR_RAISE(auto buffer, file->ReadAt(0, size));
+  if (buffer->size() != size) {
+    return Status::IOError("short read of '", location.display, "': ", buffer->size(), " of ",
+                           size, " bytes");
+  }
+  return buffer;
+}
+
+Result<std::shared_ptr<arrow::io::OutputStream>> OpenAtomicOutput(const Location& location) {
+  ORCHARD_RETURN_NOT_OK(MakeParentDirs(location));
+  std::string target = location.path;
+  if (!location.is_object_store) target += kInProgressSuffix;
+  return location.fs->OpenOutputStream(target);
+}
+
+Status FinishAtomicWrite(const Location& location) {
+  if (location.is_object_store) return Status::OK();
+  return location.fs->Move(location.path + std::string(kInProgressSuffix), location.path);
+}
+
+Status WriteAll(const Location& location, std::string_view data) {
+  ORCHARD_ASSIGN_OR_RAISE(auto stream, OpenAtomicOutput(location));
+  ORCHARD_RETURN_NOT_OK(stream->Write(data.data(), static_cast<int64_t>(data.size())));
+  ORCHARD_RETURN_NOT_OK(stream->Close());
+  return FinishAtomicWrite(location);
+}
+
+Result<bool> FileExists(const Location& location) {
+  ORCHARD_ASSIGN_OR_RAISE(auto info, location.fs->GetFileInfo(location.path));
+  return info.type() == arrow::fs::FileType::File;
+}
+
+Result<std::vector<ListedFile>> ListFiles(const Location& root) {
+  ORCHARD_ASSIGN_OR_RAISE(auto root_info, root.fs->GetFileInfo(root.path));
+  if (root_info.type() == arrow::fs::FileType::NotFound) {
+    return Status::IOError("input '", root.display, "' does not exist");
+  }
+  if (root_info.type() == arrow::fs::FileType::File) {
+    return Status::Invalid("input '", root.display,
+                           "' is a file: give the folder that holds one sub-folder per label");
+  }
+  arrow::fs::FileSelector selector;
+  selector.base_dir = root.path;
+  selector.recursive = true;
+  ORCHARD_ASSIGN_OR_RAISE(auto infos, root.fs->GetFileInfo(selector));
+  std::vector<ListedFile> files;
+  files.reserve(infos.size());
+  const size_t prefix_len = root.path.size() + 1;
+  for (const auto& info : infos) {
+    if (info.type() != arrow::fs::FileType::File) continue;
+    if (info.path().size() <= prefix_len) continue;
+    std::string relative = info.path().substr(prefix_len);
+    // Skip hidden or bookkeeping entries at any depth.
+    bool hidden = false;
+    size_t start = 0;
+    while (start < relative.size()) {
+      const char first = relative[start];
+      if (first == '.' || first == '_') {
+        hidden = true;
+        break;
+      }
+      const size_t slash = relative.find('/', start);
+      if (slash == std::string::npos) break;
+      start = slash + 1;
+    }
+    if (hidden) continue;
+    files.push_back({std::move(relative), info.size()});
+  }
+  std::sort(files.begin(), files.end(), [](const ListedFile& lhs, const ListedFile& rhs) {
+    return lhs.relative_path < rhs.relative_path;
+  });
+  return files;
+}
+
+Status DeleteTreeIfExists(const Location& location) {
+  ORCHARD_ASSIGN_OR_RAISE(auto info, location.fs->GetFileInfo(location.path));
+  switch (info.type()) {
+    case arrow::fs::FileType::NotFound:
+      return Status::OK();
+    case arrow::fs::FileType::File:
+      return location.fs->DeleteFile(location.path);
+    default:
+      return location.fs->DeleteDir(location.path);
+  }
+}
+
+Status MoveTree(const Location& from, const Location& to) {
+  arrow::fs::FileSelector selector;
+  selector.base_dir = from.path;
+  selector.recursive = true;
+  selector.allow_not_found = true;
+  ORCHARD_ASSIGN_OR_RAISE(auto infos, from.fs->GetFileInfo(selector));
+  const size_t prefix_len = from.path.size() + 1;
+  for (const auto& info : infos) {
+    if (info.type() != arrow::fs::FileType::File) continue;
+    const Location target = to.Child(info.path().substr(prefix_len));
+    ORCHARD_RETURN_NOT_OK(MakeParentDirs(target));
+    ORCHARD_RETURN_NOT_OK(from.fs->Move(info.path(), target.path));
+  }
+  return Status::OK();
+}
+
+void FinalizeStorage() {
+  std::lock_guard lock(S3InitMutex());
+  if (arrow::fs::IsS3Initialized() && !arrow::fs::IsS3Finalized()) {
+    (void)arrow::fs::FinalizeS3();
+  }
+}
+
+}  // namespace orchard::io

@@ -1,0 +1,88 @@
+// Storage: every path orchard reads or writes is a local path or an s3:// URI, resolved
+// to an Arrow FileSystem plus a path inside it. There is no second filesystem layer.
+#pragma once
+
+#include <arrow/filesystem/filesystem.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "orchard/util/status.h"
+
+namespace orchard::io {
+
+/// How to reach object stores. Empty fields fall back to the standard AWS configuration
+/// (environment, shared config/credentials files and profiles, instance metadata).
+struct StorageOptions {
+  /// S3-compatible endpoint, e.g. "http://127.0.0.1:9000". Empty: AWS_ENDPOINT_URL_S3,
+  /// then AWS_ENDPOINT_URL, then AWS itself.
+  std::string endpoint_url;
+  /// Empty: AWS_REGION / AWS_DEFAULT_REGION, else "us-east-1" with an endpoint override,
+  /// else the bucket's own region (looked up).
+  std::string region;
+  /// Virtual-host addressing (bucket.host); path-style is the default, as S3-compatible
+  /// servers expect it and AWS still accepts it.
+  bool virtual_addressing = false;
+  /// Attempts per request for transient errors (5xx, throttling, resets), with backoff.
+  int max_attempts = 10;
+  double connect_timeout_s = 10;
+  double request_timeout_s = 60;
+};
+
+/// A resolved place: a filesystem and a path in it (no trailing slash).
+struct Location {
+  std::shared_ptr<arrow::fs::FileSystem> fs;
+  /// Path inside `fs`: absolute local path, or "bucket/key/prefix" for S3.
+  std::string path;
+  /// What the user wrote, for messages (never holds credentials).
+  std::string display;
+  bool is_object_store = false;
+
+  /// The location of `relative` below this one ("a/b" joined with '/').
+  Location Child(std::string_view relative) const;
+};
+
+/// Resolves a local path (relative or absolute) or an s3:// URI. Fails on unsupported
+/// schemes and on object-store configuration errors; does not touch the data.
+Result<Location> ResolveLocation(const std::string& uri_or_path, const StorageOptions& options);
+
+/// Reads a whole file into memory.
+Result<std::shared_ptr<arrow::Buffer>> ReadAll(const Location& location);
+
+/// Writes `data` to a file, creating parent folders. On a local disk the data goes to a
+/// temporary name first and is renamed, so a reader never sees a partial file; object
+/// stores make an object visible only once it is complete.
+Status WriteAll(const Location& location, std::string_view data);
+
+/// Opens an output stream the same way as WriteAll: for local disks the bytes go to
+/// `<path>.inprogress` and the caller must call FinishAtomicWrite after closing.
+Result<std::shared_ptr<arrow::io::OutputStream>> OpenAtomicOutput(const Location& location);
+Status FinishAtomicWrite(const Location& location);
+
+/// True when `location` exists as a file.
+Result<bool> FileExists(const Location& location);
+
+/// Lists files (not folders) below `root`, recursively, sorted by path. Paths in the
+/// result are relative to root, with '/' separators. Names that start with '.' or '_'
+/// (hidden files, `_SUCCESS`, `_temporary`) are skipped, as Spark and Hadoop do.
+struct ListedFile {
+  std::string relative_path;
+  int64_t size = 0;
+};
+Result<std::vector<ListedFile>> ListFiles(const Location& root);
+
+/// Deletes a folder and everything below it; succeeds when it does not exist.
+Status DeleteTreeIfExists(const Location& location);
+
+/// Moves every file below `from` to the same relative path below `to`, replacing files
+/// that exist. Object stores copy server-side and then delete.
+Status MoveTree(const Location& from, const Location& to);
+
+/// Must be called once before exit when object stores were used (Arrow's AWS SDK
+/// shutdown). Safe to call when they were not.
+void FinalizeStorage();
+
+}  // namespace orchard::io

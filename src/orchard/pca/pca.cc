@@ -1,0 +1,189 @@
+#include "orchard/pca/pca.h"
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace orchard::pca {
+namespace {
+
+constexpr char kMagic[8] = {'O', 'R', 'C', 'H', 'P', 'C', 'A', '1'};
+// Rows converted to float64 per rank update; bounds the temporary to 256 x dim doubles.
+constexpr int64_t kRowsPerUpdate = 256;
+
+using RowMatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+void AppendBytes(std::string* out, const void* data, size_t size) {
+  out->append(static_cast<const char*>(data), size);
+}
+
+}  // namespace
+
+PcaStats::PcaStats(int64_t dim)
+    : dim_(dim),
+      sum_(static_cast<size_t>(dim), 0.0),
+      cross_(static_cast<size_t>(dim * dim), 0.0) {}
+
+void PcaStats::Add(const float* rows, int64_t num_rows) {
+  if (num_rows <= 0 || dim_ == 0) return;
+  Eigen::Map<Eigen::VectorXd> sum(sum_.data(), dim_);
+  // cross_ is row-major dim x dim; symmetric, so viewing it column-major is the same.
+  Eigen::Map<Eigen::MatrixXd> cross(cross_.data(), dim_, dim_);
+  for (int64_t start = 0; start < num_rows; start += kRowsPerUpdate) {
+    const int64_t count = std::min(kRowsPerUpdate, num_rows - start);
+    Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> block(
+        rows + start * dim_, count, dim_);
+    const Eigen::MatrixXd block_d = block.cast<double>();
+    sum += block_d.colwise().sum().transpose();
+    cross.selfadjointView<Eigen::Lower>().rankUpdate(block_d.transpose());
+  }
+  count_ += num_rows;
+}
+
+Status PcaStats::Merge(const PcaStats& other) {
+  if (other.count_ == 0) return Status::OK();
+  if (count_ == 0 && dim_ == 0) {
+    *this = other;
+    return Status::OK();
+  }
+  if (other.dim_ != dim_) {
+    return Status::Invalid("cannot merge PCA statistics of dimension ", other.dim_, " into ",
+                           dim_);
+  }
+  count_ += other.count_;
+  for (size_t idx = 0; idx < sum_.size(); ++idx) sum_[idx] += other.sum_[idx];
+  for (size_t idx = 0; idx < cross_.size(); ++idx) cross_[idx] += other.cross_[idx];
+  return Status::OK();
+}
+
+std::string PcaStats::Serialize() const {
+  static_assert(sizeof(double) == 8);
+  std::string out;
+  out.reserve(sizeof(kMagic) + 16 + 8 * (sum_.size() + cross_.size()));
+  AppendBytes(&out, kMagic, sizeof(kMagic));
+  AppendBytes(&out, &dim_, sizeof(dim_));
+  AppendBytes(&out, &count_, sizeof(count_));
+  AppendBytes(&out, sum_.data(), sum_.size() * sizeof(double));
+  AppendBytes(&out, cross_.data(), cross_.size() * sizeof(double));
+  return out;
+}
+
+Result<PcaStats> PcaStats::Deserialize(const std::string& bytes) {
+  if (bytes.size() < sizeof(kMagic) + 16 || std::memcmp(bytes.data(), kMagic, sizeof(kMagic))) {
+    return Status::Invalid("not serialized PCA statistics (bad header)");
+  }
+  int64_t dim = 0;
+  int64_t count = 0;
+  std::memcpy(&dim, bytes.data() + 8, 8);
+  std::memcpy(&count, bytes.data() + 16, 8);
+  if (dim < 0 || dim > (1 << 16) ||
+      bytes.size() != 24 + 8 * static_cast<size_t>(dim + dim * dim)) {
+    return Status::Invalid("serialized PCA statistics have a bad size");
+  }
+  PcaStats stats(dim);
+  stats.count_ = count;
+  std::memcpy(stats.sum_.data(), bytes.data() + 24, 8 * static_cast<size_t>(dim));
+  std::memcpy(stats.cross_.data(), bytes.data() + 24 + 8 * dim, 8 * static_cast<size_t>(dim * dim));
+  return stats;
+}
+
+void PcaModel::Project(const float* rows, int64_t num_rows, float* out) const {
+  if (num_rows <= 0 || k == 0) return;
+  Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> x(
+      rows, num_rows, dim);
+  // Centre in float64, project, round once to float32.
+  const Eigen::Map<const Eigen::RowVectorXd> mean_row(mean.data(), dim);
+  const Eigen::Map<const RowMatrixD> basis(components.data(), k, dim);
+  Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> result(
+      out, num_rows, k);
+  for (int64_t start = 0; start < num_rows; start += kRowsPerUpdate) {
+    const int64_t block_rows = std::min(kRowsPerUpdate, num_rows - start);
+    RowMatrixD centred = x.middleRows(start, block_rows).cast<double>();
+    centred.rowwise() -= mean_row;
+    result.middleRows(start, block_rows) = (centred * basis.transpose()).cast<float>();
+  }
+}
+
+double PcaModel::CumulativeRatio(int64_t num_components) const {
+  double total = 0;
+  for (int64_t idx = 0; idx < num_components && idx < static_cast<int64_t>(explained_variance_ratio.size()); ++idx) {
+    total += explained_variance_ratio[static_cast<size_t>(idx)];
+  }
+  return total;
+}
+
+Result<PcaModel> FitPca(const PcaStats& stats, const PcaFitOptions& options) {
+  if (stats.count() < 2) {
+    return Status::Invalid("PCA needs at least 2 feature rows, got ", stats.count());
+  }
+  if (options.k < 0 || options.k > stats.dim()) {
+    return Status::Invalid("PCA k=", options.k, " is out of range 1..", stats.dim());
+  }
+  if (options.k == 0 && !(options.variance_threshold > 0 && options.variance_threshold <= 1)) {
+    return Status::Invalid("PCA variance threshold ", options.variance_threshold,
+                           " is out of range (0, 1]");
+  }
+  const int64_t dim = stats.dim();
+  const auto n = static_cast<double>(stats.count());
+  PcaModel model;
+  model.dim = dim;
+  model.count = stats.count();
+  model.variance_threshold = options.variance_threshold;
+  Eigen::Map<const Eigen::VectorXd> sum(stats.sum().data(), dim);
+  const Eigen::VectorXd mean = sum / n;
+  model.mean.assign(mean.data(), mean.data() + dim);
+  // Covariance with Bessel's correction: (S - n m m^T) / (n - 1), from the lower triangle.
+  Eigen::Map<const Eigen::MatrixXd> cross(stats.cross().data(), dim, dim);
+  Eigen::MatrixXd covariance = cross.triangularView<Eigen::Lower>();
+  covariance.noalias() -= n * mean * mean.transpose();
+  covariance /= (n - 1);
+  covariance = covariance.selfadjointView<Eigen::Lower>();
+
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(covariance);
+  if (solver.info() != Eigen::Success) {
+    return Status::ExecutionError("PCA eigen-decomposition did not converge");
+  }
+  // Eigen returns increasing eigenvalues; we want decreasing.
+  const Eigen::VectorXd& values = solver.eigenvalues();
+  const Eigen::MatrixXd& vectors = solver.eigenvectors();
+  double total = 0;
+  model.explained_variance.resize(static_cast<size_t>(dim));
+  for (int64_t idx = 0; idx < dim; ++idx) {
+    // Tiny negative eigenvalues are rounding noise of a rank-deficient covariance.
+    const double value = std::max(0.0, values(dim - 1 - idx));
+    model.explained_variance[static_cast<size_t>(idx)] = value;
+    total += value;
+  }
+  model.explained_variance_ratio.resize(static_cast<size_t>(dim));
+  for (int64_t idx = 0; idx < dim; ++idx) {
+    model.explained_variance_ratio[static_cast<size_t>(idx)] =
+        total > 0 ? model.explained_variance[static_cast<size_t>(idx)] / total : 0.0;
+  }
+  if (options.k > 0) {
+    model.k = options.k;
+  } else {
+    double cumulative = 0;
+    model.k = dim;
+    for (int64_t idx = 0; idx < dim; ++idx) {
+      cumulative += model.explained_variance_ratio[static_cast<size_t>(idx)];
+      // A hair of tolerance so a threshold of exactly 1.0 is reachable despite rounding.
+      if (cumulative >= options.variance_threshold - 1e-12) {
+        model.k = idx + 1;
+        break;
+      }
+    }
+  }
+  model.components.resize(static_cast<size_t>(model.k * dim));
+  for (int64_t comp_idx = 0; comp_idx < model.k; ++comp_idx) {
+    Eigen::VectorXd component = vectors.col(dim - 1 - comp_idx);
+    Eigen::Index largest = 0;
+    component.cwiseAbs().maxCoeff(&largest);
+    if (component(largest) < 0) component = -component;
+    std::copy(component.data(), component.data() + dim,
+              model.components.begin() + comp_idx * dim);
+  }
+  return model;
+}
+
+}  // namespace orchard::pca

@@ -1,0 +1,84 @@
+// The streaming featurization pipeline:
+//
+//   listing -> [prep threads: read bytes (I/O pool) -> sniff -> decode -> resize -> NCHW]
+//           -> reorder window -> [inference: ONNX Runtime, one batch at a time]
+//           -> bounded queue -> [writer: features + errors Parquet parts]
+//
+// Decoding overlaps inference; at most `max_batches_in_flight` batches exist at once, so
+// memory does not grow with the number of images. Output parts are deterministic: part p
+// holds the images p*rows_per_part .. (p+1)*rows_per_part-1 of the sorted listing.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "orchard/image/decode.h"
+#include "orchard/io/storage.h"
+#include "orchard/model/embedder.h"
+#include "orchard/table/tables.h"
+#include "orchard/util/status.h"
+
+namespace orchard::pipeline {
+
+/// One input image: where it is (relative to the input root) and its label.
+struct ImageItem {
+  std::string path;  ///< relative to the input root, '/'-separated
+  std::string label; ///< name of the parent folder
+  int64_t size = 0;
+};
+
+/// Lists the input root; label = name of each file's parent folder.
+Result<std::vector<ImageItem>> ListImages(const io::Location& root);
+
+struct FeaturizeOptions {
+  int batch_size = 32;
+  /// Threads that read and decode (0: chosen from the core count).
+  int prep_threads = 0;
+  /// Concurrent reads (0: 16 for object stores, prep_threads for local disks).
+  int io_threads = 0;
+  /// Rows per output part file; rounded up to a multiple of batch_size.
+  int64_t rows_per_part = 4096;
+  image::PreprocessOptions preprocess;
+  /// Called from the writer thread after each batch with (images done, images failed).
+  std::function<void(int64_t, int64_t)> on_progress;
+  /// Called once per failed image (from the writer thread).
+  std::function<void(const table::ErrorRecord&)> on_error;
+  /// Set to true from any thread to stop early (the run then fails with Cancelled).
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct FeaturizeStats {
+  int64_t images = 0;        ///< listed images handled in this call (reused parts excluded)
+  int64_t ok = 0;
+  int64_t failed = 0;
+  int64_t parts_written = 0;
+  int64_t parts_reused = 0;
+  int64_t images_reused = 0;
+  int64_t dim = 0;
+  // Busy seconds per stage, summed over the threads of the stage.
+  double read_seconds = 0;
+  double decode_seconds = 0;
+  double embed_seconds = 0;
+  double write_seconds = 0;
+  double wall_seconds = 0;
+};
+
+int64_t EffectiveRowsPerPart(const FeaturizeOptions& options);
+
+/// Featurizes `items` into `features_dir`/part-*.parquet and `errors_dir`/part-*.parquet.
+/// Parts whose index is in `skip_parts` are not recomputed (resume). A read, decode or
+/// inference problem with one image becomes an error row; storage failures of the output,
+/// or of an object store after its retries, fail the call.
+Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,
+                                 const io::Location& input_root,
+                                 const model::Embedder& embedder,
+                                 const io::Location& features_dir,
+                                 const io::Location& errors_dir,
+                                 const std::set<int64_t>& skip_parts,
+                                 const FeaturizeOptions& options);
+
+}  // namespace orchard::pipeline

@@ -1,0 +1,53 @@
+// The jobs behind the CLI commands (and the Python package): run, featurize, fit-pca,
+// project, inspect. Each returns the run summary as JSON (also written to
+// report/summary.json); front ends only parse options and print.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "orchard/io/storage.h"
+#include "orchard/pca/pca.h"
+#include "orchard/table/commit.h"
+#include "orchard/util/status.h"
+
+namespace orchard::pipeline {
+
+struct JobOptions {
+  std::string input;   ///< folder or s3:// prefix, one sub-folder per label
+  std::string output;  ///< folder or s3:// prefix
+  std::string model;   ///< ONNX file (path or s3://)
+  /// Expected sha256 of the model; empty: none, unless `model` is the shipped default.
+  std::string model_sha256;
+  std::string output_name = "features";
+  io::StorageOptions storage;
+  int batch_size = 32;
+  int threads = 0;      ///< cores to use (0: all)
+  int io_threads = 0;   ///< concurrent reads (0: automatic)
+  int64_t rows_per_part = 4096;
+  int64_t max_pixels = 64LL * 1024 * 1024;
+  pca::PcaFitOptions pca;
+  table::ExistingOutput existing = table::ExistingOutput::kRefuse;
+  bool progress = false;  ///< draw a progress line on stderr
+  /// Called for each warning (bad images). Must be thread-safe.
+  std::function<void(const std::string&)> warn;
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+/// The whole pipeline: featurize, fit PCA, project, report, publish.
+Result<nlohmann::json> RunJob(const JobOptions& options);
+/// Features and errors only (plus report/summary.json).
+Result<nlohmann::json> FeaturizeJob(const JobOptions& options);
+/// Fits PCA on OUT/features and publishes OUT/pca_model and the scree plot.
+Result<nlohmann::json> FitPcaJob(const JobOptions& options);
+/// Projects OUT/features with OUT/pca_model into OUT/pca.
+Result<nlohmann::json> ProjectJob(const JobOptions& options);
+/// Schema, row counts and PCA summary of an output folder.
+Result<nlohmann::json> InspectOutput(const std::string& output, const io::StorageOptions& storage);
+
+/// Peak resident memory of this process, in MiB.
+double PeakRssMiB();
+
+}  // namespace orchard::pipeline

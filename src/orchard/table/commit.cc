@@ -1,0 +1,128 @@
+#include "orchard/table/commit.h"
+
+#include <arrow/buffer.h>
+#include <arrow/filesystem/filesystem.h>
+
+namespace orchard::table {
+namespace {
+
+constexpr const char* kManifestFile = "job.fingerprint";
+
+Result<std::vector<arrow::fs::FileInfo>> ListTopLevel(const io::Location& folder) {
+  arrow::fs::FileSelector selector;
+  selector.base_dir = folder.path;
+  selector.allow_not_found = true;
+  return folder.fs->GetFileInfo(selector);
+}
+
+}  // namespace
+
+Result<OutputCommitter> OutputCommitter::Begin(const io::Location& output, ExistingOutput policy,
+                                               const std::string& fingerprint) {
+  OutputCommitter committer;
+  committer.output_ = output;
+  committer.staging_ = output.Child(kStagingFolder);
+  committer.policy_ = policy;
+  ORCHARD_ASSIGN_OR_RAISE(auto info, output.fs->GetFileInfo(output.path));
+  if (info.type() == arrow::fs::FileType::File) {
+    return Status::Invalid("output '", output.display, "' is a file; give a folder");
+  }
+  ORCHARD_ASSIGN_OR_RAISE(auto entries, ListTopLevel(output));
+  bool has_success = false;
+  bool has_staging = false;
+  bool has_content = false;
+  for (const auto& entry : entries) {
+    const std::string name = entry.base_name();
+    if (name == kSuccessFile) has_success = true;
+    if (name == kStagingFolder) {
+      has_staging = true;
+    } else {
+      has_content = true;
+    }
+  }
+  const io::Location manifest = committer.staging_.Child(kManifestFile);
+  switch (policy) {
+    case ExistingOutput::kRefuse:
+      if (has_content) {
+        return Status::AlreadyExists("output '", output.display, "' already holds ",
+                                     has_success ? "a finished result" : "files",
+                                     ": pass --overwrite to replace it, or choose another output");
+      }
+      if (has_staging) {
+        return Status::AlreadyExists(
+            "output '", output.display,
+            "' holds the staging folder of an interrupted run: pass --resume to continue it or "
+            "--overwrite to start again");
+      }
+      break;
+    case ExistingOutput::kOverwrite:
+      ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(committer.staging_));
+      break;
+    case ExistingOutput::kResume:
+      if (has_success) {
+        return Status::AlreadyExists("output '", output.display,
+                                     "' is already complete (_SUCCESS): nothing to resume; pass "
+                                     "--overwrite to run again");
+      }
+      if (has_staging) {
+        ORCHARD_ASSIGN_OR_RAISE(bool has_manifest, io::FileExists(manifest));
+        if (has_manifest) {
+          ORCHARD_ASSIGN_OR_RAISE(auto previous, io::ReadAll(manifest));
+          if (previous->ToString() != fingerprint) {
+            return Status::Invalid("output '", output.display,
+                                   "' holds an interrupted run of a different job (other input, "
+                                   "model or options): pass --overwrite to start again");
+          }
+          committer.resuming_ = true;
+        }
+      }
+      if (!committer.resuming_) ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(committer.staging_));
+      break;
+    case ExistingOutput::kUpdate:
+      if (!has_success) {
+        return Status::Invalid("output '", output.display,
+                               "' is not a finished orchard output (no _SUCCESS): run "
+                               "`orchard featurize` or `orchard run` first");
+      }
+      ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(committer.staging_));
+      break;
+  }
+  if (!output.is_object_store) {
+    ORCHARD_RETURN_NOT_OK(output.fs->CreateDir(committer.staging_.path, /*recursive=*/true));
+  }
+  if (!committer.resuming_) ORCHARD_RETURN_NOT_OK(io::WriteAll(manifest, fingerprint));
+  return committer;
+}
+
+Status OutputCommitter::Publish(const std::vector<std::string>& entries) {
+  const io::Location success = output_.Child(kSuccessFile);
+  // 1. Withdraw the old result's claim to be complete before touching it.
+  ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(success));
+  // 2. Remove what the new result replaces.
+  if (policy_ == ExistingOutput::kOverwrite) {
+    ORCHARD_ASSIGN_OR_RAISE(auto existing, ListTopLevel(output_));
+    for (const auto& entry : existing) {
+      if (entry.base_name() == kStagingFolder) continue;
+      ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(output_.Child(entry.base_name())));
+    }
+  } else {
+    for (const auto& entry : entries) {
+      ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(output_.Child(entry)));
+    }
+  }
+  // 3. Move the staged entries into place.
+  for (const auto& entry : entries) {
+    const io::Location from = staging_.Child(entry);
+    ORCHARD_ASSIGN_OR_RAISE(auto info, from.fs->GetFileInfo(from.path));
+    if (info.type() == arrow::fs::FileType::File) {
+      ORCHARD_RETURN_NOT_OK(from.fs->Move(from.path, output_.Child(entry).path));
+    } else if (info.type() == arrow::fs::FileType::Directory) {
+      ORCHARD_RETURN_NOT_OK(io::MoveTree(from, output_.Child(entry)));
+    }
+  }
+  // 4. _SUCCESS last, then drop the staging folder.
+  ORCHARD_RETURN_NOT_OK(io::WriteAll(success, ""));
+  return io::DeleteTreeIfExists(staging_);
+}
+
+}  // namespace orchard::table

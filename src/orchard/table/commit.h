@@ -1,0 +1,52 @@
+// The commit protocol of an output folder (local or object store), after Hadoop's
+// FileOutputCommitter: everything is written below OUT/_temporary/, then moved into place,
+// then OUT/_SUCCESS is written last. Readers that wait for _SUCCESS never see partial
+// results, and a crash leaves no _SUCCESS.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "orchard/io/storage.h"
+#include "orchard/util/status.h"
+
+namespace orchard::table {
+
+/// What to do when the output folder already holds something.
+enum class ExistingOutput {
+  kRefuse,     ///< fail with a message, unless the folder is absent or empty
+  kOverwrite,  ///< replace it (old files are deleted at publish time)
+  kResume,     ///< reuse the parts an interrupted run of the same job left in _temporary
+  kUpdate,     ///< add or replace some folders of a finished output (fit-pca, project)
+};
+
+inline constexpr const char* kSuccessFile = "_SUCCESS";
+inline constexpr const char* kStagingFolder = "_temporary";
+
+class OutputCommitter {
+ public:
+  /// Checks the output folder against the policy and prepares the staging folder.
+  /// `fingerprint` identifies the job (input listing, model, options); kResume only
+  /// reuses staging made by the same fingerprint.
+  static Result<OutputCommitter> Begin(const io::Location& output, ExistingOutput policy,
+                                       const std::string& fingerprint);
+
+  const io::Location& output() const { return output_; }
+  /// OUT/_temporary: stage every file here.
+  const io::Location& staging() const { return staging_; }
+  /// True when kResume found staging of the same job to continue from.
+  bool resuming() const { return resuming_; }
+
+  /// Moves the given top-level folders (and files) from staging into the output, replacing
+  /// what was there (with kOverwrite: replacing everything), writes _SUCCESS, and removes
+  /// staging.
+  Status Publish(const std::vector<std::string>& entries);
+
+ private:
+  io::Location output_;
+  io::Location staging_;
+  ExistingOutput policy_ = ExistingOutput::kRefuse;
+  bool resuming_ = false;
+};
+
+}  // namespace orchard::table
