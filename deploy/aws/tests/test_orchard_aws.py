@@ -25,7 +25,7 @@ BUCKET = "orchard-test-bucket"
 # Tools the script uses; linked into a private bin dir so `aws` is surely absent.
 TOOLS = [
     "bash", "env", "dirname", "basename", "date", "find", "sort", "tail", "cut", "sed",
-    "grep", "tr", "awk", "sha256sum", "cat", "gzip", "mktemp", "rm",
+    "grep", "tr", "awk", "sha256sum", "cat", "gzip", "mktemp", "rm", "mkdir", "touch",
 ]
 
 
@@ -464,3 +464,81 @@ def test_bootstrap_installs_wheel_model_and_launcher():
     assert "/opt/orchard" in text
     assert 'run_module("orchard.spark"' in text
     assert "sha256sum" in text
+
+
+# ------------------------------------------------ real mode against a fake `aws`
+
+FAKE_AWS = r"""#!/bin/bash
+echo "$*" >> "$FAKE_AWS_LOG"
+case "$1 $2" in
+  "sts get-caller-identity") echo 123456789012 ;;
+  "cloudformation describe-stacks")
+    case "$*" in
+      *StackStatus*) echo CREATE_COMPLETE ;;
+      *BucketName*) echo fake-bucket ;;
+      *ClusterId*) echo j-FAKE ;;
+      *CfnDeployRoleArn*) echo arn:aws:iam::123456789012:role/deploy ;;
+      *SecurityGroupId*) echo sg-0fake ;;
+    esac ;;
+  "emr describe-cluster") echo WAITING ;;
+  "emr add-steps") echo s-FAKESTEP ;;
+  "emr describe-step") echo "${FAKE_STEP_STATE:-COMPLETED}" ;;
+  "s3api list-objects-v2") printf 'output/run-a/\toutput/run-b/\toutput/_temporary/\n' ;;
+  "s3api list-object-versions") echo '{"Objects": null, "Quiet": true}' ;;
+  "ec2 describe-security-groups") echo '[]' ;;
+  "s3 sync") mkdir -p "$5"; [[ "$4" == s3://* ]] && touch "$5/_SUCCESS" ;;
+esac
+exit 0
+"""
+
+
+@pytest.fixture()
+def fake_aws(env, tmp_path):
+    d = tmp_path / "fake-aws-bin"
+    d.mkdir()
+    (d / "aws").write_text(FAKE_AWS)
+    (d / "aws").chmod(0o755)
+    log = tmp_path / "aws.log"
+    env["PATH"] = f"{d}:{env['PATH']}"
+    env["FAKE_AWS_LOG"] = str(log)
+    env["AWS_REGION"] = REGION
+    return log
+
+
+def test_real_submit_wait_uses_the_stack_outputs(env, fake_aws):
+    p = run(env, "submit", "--wait", "--run-id", "r1")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "s-FAKESTEP"
+    log = fake_aws.read_text()
+    assert "s3://fake-bucket/output/r1" in log  # bucket from the base stack's output
+    assert "emr add-steps --cluster-id j-FAKE" in log
+
+
+def test_real_submit_wait_fails_when_the_step_fails(env, fake_aws):
+    env["FAKE_STEP_STATE"] = "FAILED"
+    p = run(env, "submit", "--wait")
+    assert p.returncode == 1
+    assert "orchard-aws logs --step-id s-FAKESTEP" in p.stderr
+
+
+def test_real_fetch_picks_the_latest_run(env, fake_aws, tmp_path):
+    p = run(env, "fetch", "--dest", str(tmp_path / "got"))
+    assert p.returncode == 0, p.stderr
+    assert "s3://fake-bucket/output/run-b/" in fake_aws.read_text()
+    assert (tmp_path / "got" / "_SUCCESS").is_file()
+
+
+def test_real_up_keeps_an_existing_base_stack(env, fake_aws):
+    p = run(env, "up", "--no-upload")
+    assert p.returncode == 0, p.stderr
+    deploys = [l for l in fake_aws.read_text().splitlines() if l.startswith("cloudformation deploy")]
+    assert len(deploys) == 1 and "--stack-name orchard-cluster" in deploys[0]
+    assert "--role-arn arn:aws:iam::123456789012:role/deploy" in deploys[0]
+
+
+def test_real_down_purge_finishes(env, fake_aws):
+    p = run(env, "down", "--purge", "--yes")
+    assert p.returncode == 0, p.stderr
+    lines = fake_aws.read_text().splitlines()
+    deletes = [l.split()[3] for l in lines if l.startswith("cloudformation delete-stack")]
+    assert deletes == ["orchard-cluster", "orchard-base"]
