@@ -38,8 +38,8 @@ void PrintSummary(const nlohmann::json& summary) {
   if (summary.contains("images")) {
     const auto& images = summary["images"];
     std::fprintf(stderr, "images     %lld ok, %lld failed (of %lld listed; %lld reused)\n",
-                 images.value("ok", 0LL), images.value("failed", 0LL),
-                 images.value("listed", 0LL), images.value("reused_from_interrupted_run", 0LL));
+                 images.value("ok", 0LL), images.value("failed", 0LL), images.value("listed", 0LL),
+                 images.value("reused_from_interrupted_run", 0LL));
     std::fprintf(stderr, "speed      %.1f images/s\n", summary.value("images_per_second", 0.0));
   }
   if (summary.contains("pca")) {
@@ -98,11 +98,13 @@ int main(int argc, char** argv) {
     add_storage(command);
   };
   auto add_featurize = [&](CLI::App* command) {
-    command->add_option("-i,--input", options.input,
-                        "input folder or s3:// prefix, one sub-folder per label")
+    command
+        ->add_option("-i,--input", options.input,
+                     "input folder or s3:// prefix, one sub-folder per label")
         ->required();
-    command->add_option("-m,--model", options.model,
-                        "ONNX model: input NCHW float32 [N,3,H,W], 2-D float output")
+    command
+        ->add_option("-m,--model", options.model,
+                     "ONNX model: input NCHW float32 [N,3,H,W], 2-D float output")
         ->capture_default_str();
     command->add_option("--model-sha256", options.model_sha256,
                         "refuse the model unless its sha256 matches (checked by default for "
@@ -112,28 +114,34 @@ int main(int argc, char** argv) {
     command->add_option("-b,--batch-size", options.batch_size, "images per inference call")
         ->capture_default_str()
         ->check(CLI::Range(1, 4096));
-    command->add_option("--io-threads", options.io_threads,
-                        "concurrent reads (default: 16 for S3, inline for local)")
+    command
+        ->add_option("--io-threads", options.io_threads,
+                     "concurrent reads (default: 16 for S3, inline for local)")
         ->check(CLI::Range(0, 256));
     command->add_option("--rows-per-part", options.rows_per_part, "rows per Parquet part file")
         ->capture_default_str()
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
-    command->add_option("--max-pixels", options.max_pixels,
-                        "reject images that declare more pixels than this")
+    command
+        ->add_option("--max-pixels", options.max_pixels,
+                     "reject images that declare more pixels than this")
         ->capture_default_str()
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
     auto* overwrite_flag =
         command->add_flag("--overwrite", overwrite, "replace an existing output");
-    command->add_flag("--resume", resume,
-                      "continue an interrupted run into the same output, reusing finished parts")
+    command
+        ->add_flag("--resume", resume,
+                   "continue an interrupted run into the same output, reusing finished parts")
         ->excludes(overwrite_flag);
   };
   auto add_pca = [&](CLI::App* command) {
-    command->add_option("--pca-variance", options.pca.variance_threshold,
-                        "keep the fewest components explaining this share of variance, in (0,1]")
+    command
+        ->add_option("--pca-variance", options.pca.variance_threshold,
+                     "keep the fewest components explaining this share of variance, in (0,1]")
         ->capture_default_str()
         ->check(CLI::Range(1e-9, 1.0).description("a number in (0, 1], e.g. 0.99"));
-    command->add_option("--pca-k", options.pca.k, "keep exactly k components (overrides --pca-variance)")
+    command
+        ->add_option("--pca-k", options.pca.k,
+                     "keep exactly k components (overrides --pca-variance)")
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   };
 
@@ -144,10 +152,12 @@ int main(int argc, char** argv) {
   auto* featurize = app.add_subcommand("featurize", "images -> features and errors tables");
   add_featurize(featurize);
   add_common(featurize);
-  auto* fit_pca = app.add_subcommand("fit-pca", "fit PCA on OUTPUT/features; writes pca_model/ and the scree plot");
+  auto* fit_pca = app.add_subcommand(
+      "fit-pca", "fit PCA on OUTPUT/features; writes pca_model/ and the scree plot");
   add_pca(fit_pca);
   add_common(fit_pca);
-  auto* project = app.add_subcommand("project", "project OUTPUT/features with OUTPUT/pca_model into OUTPUT/pca");
+  auto* project = app.add_subcommand(
+      "project", "project OUTPUT/features with OUTPUT/pca_model into OUTPUT/pca");
   add_common(project);
   std::string inspect_path;
   auto* inspect = app.add_subcommand("inspect", "schema, row counts and PCA summary of an output");
@@ -159,9 +169,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& error) {
     if (error.get_exit_code() == 0) return app.exit(error);  // --help, --version
     std::cerr << "orchard: " << error.what() << " (see `orchard "
-              << (app.get_subcommands().empty() ? std::string("--help")
-                                                : app.get_subcommands().front()->get_name() +
-                                                      " --help")
+              << (app.get_subcommands().empty()
+                      ? std::string("--help")
+                      : app.get_subcommands().front()->get_name() + " --help")
               << "`)\n";
     return static_cast<int>(CLI::ExitCodes::ValidationError) > 0 ? 2 : 2;
   }
@@ -198,7 +208,8 @@ int main(int argc, char** argv) {
 
   if (!result.ok()) {
     if (result.status().IsCancelled()) {
-      std::fprintf(stderr, "\norchard: interrupted; nothing was published (re-run with --resume)\n");
+      std::fprintf(stderr,
+                   "\norchard: interrupted; nothing was published (re-run with --resume)\n");
       return kExitInterrupted;
     }
     std::fprintf(stderr, "\norchard: error: %s\n", result.status().message().c_str());

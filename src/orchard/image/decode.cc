@@ -23,9 +23,7 @@ uint32_t ReadLittleEndian32(const uint8_t* bytes) {
   return ReadLittleEndian24(bytes) | (uint32_t{bytes[3]} << 24);
 }
 
-Status Truncated(const char* format) {
-  return Status::Invalid("truncated ", format, " header");
-}
+Status Truncated(const char* format) { return Status::Invalid("truncated ", format, " header"); }
 
 // Walks JPEG markers up to the first start-of-frame, which holds the size.
 Result<ImageHeader> ReadJpegHeader(const uint8_t* data, size_t size) {

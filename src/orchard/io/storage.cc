@@ -87,8 +87,7 @@ Result<Location> ResolveS3(const std::string& uri, std::string_view scheme,
   s3.force_virtual_addressing = options.virtual_addressing;
   s3.connect_timeout = options.connect_timeout_s;
   s3.request_timeout = options.request_timeout_s;
-  s3.retry_strategy =
-      arrow::fs::S3RetryStrategy::GetAwsStandardRetryStrategy(options.max_attempts);
+  s3.retry_strategy = arrow::fs::S3RetryStrategy::GetAwsStandardRetryStrategy(options.max_attempts);
   ORCHARD_ASSIGN_OR_RAISE(auto fs, arrow::fs::S3FileSystem::Make(s3));
   Location location;
   location.fs = std::move(fs);
@@ -147,8 +146,8 @@ Result<std::shared_ptr<arrow::Buffer>> ReadAll(const Location& location) {
   ORCHARD_ASSIGN_OR_RAISE(int64_t size, file->GetSize());
   ORCHARD_ASSIGN_OR_RAISE(auto buffer, file->ReadAt(0, size));
   if (buffer->size() != size) {
-    return Status::IOError("short read of '", location.display, "': ", buffer->size(), " of ",
-                           size, " bytes");
+    return Status::IOError("short read of '", location.display, "': ", buffer->size(), " of ", size,
+                           " bytes");
   }
   return buffer;
 }

@@ -56,8 +56,7 @@ using SessionPtr = std::unique_ptr<OrtSession, OrtDeleter<OrtSession, ReleaseSes
 using SessionOptionsPtr =
     std::unique_ptr<OrtSessionOptions, OrtDeleter<OrtSessionOptions, ReleaseSessionOptions>>;
 using ValuePtr = std::unique_ptr<OrtValue, OrtDeleter<OrtValue, ReleaseValue>>;
-using MemoryInfoPtr =
-    std::unique_ptr<OrtMemoryInfo, OrtDeleter<OrtMemoryInfo, ReleaseMemoryInfo>>;
+using MemoryInfoPtr = std::unique_ptr<OrtMemoryInfo, OrtDeleter<OrtMemoryInfo, ReleaseMemoryInfo>>;
 using TypeInfoPtr = std::unique_ptr<OrtTypeInfo, OrtDeleter<OrtTypeInfo, ReleaseTypeInfo>>;
 using ShapeInfoPtr = std::unique_ptr<OrtTensorTypeAndShapeInfo,
                                      OrtDeleter<OrtTensorTypeAndShapeInfo, ReleaseShapeInfo>>;
@@ -94,29 +93,29 @@ struct Embedder::Impl {
     const size_t input_bytes = sizeof(float) * static_cast<size_t>(num_images) *
                                static_cast<size_t>(info.channels * info.height * info.width);
     OrtValue* raw_input = nullptr;
-    ORCHARD_RETURN_NOT_OK(Check(Api().CreateTensorWithDataAsOrtValue(
-                                    memory_info.get(), const_cast<float*>(input), input_bytes,
-                                    input_shape.data(), input_shape.size(),
-                                    ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &raw_input),
-                                "creating the input tensor"));
+    ORCHARD_RETURN_NOT_OK(Check(
+        Api().CreateTensorWithDataAsOrtValue(memory_info.get(), const_cast<float*>(input),
+                                             input_bytes, input_shape.data(), input_shape.size(),
+                                             ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &raw_input),
+        "creating the input tensor"));
     ValuePtr input_value(raw_input);
     // The output is written straight into the caller's buffer: no copy.
     const std::array<int64_t, 2> output_shape{num_images, output_dim};
     OrtValue* raw_output = nullptr;
-    ORCHARD_RETURN_NOT_OK(Check(
-        Api().CreateTensorWithDataAsOrtValue(
-            memory_info.get(), output, sizeof(float) * static_cast<size_t>(num_images * output_dim),
-            output_shape.data(), output_shape.size(), ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT,
-            &raw_output),
-        "creating the output tensor"));
+    ORCHARD_RETURN_NOT_OK(
+        Check(Api().CreateTensorWithDataAsOrtValue(
+                  memory_info.get(), output,
+                  sizeof(float) * static_cast<size_t>(num_images * output_dim), output_shape.data(),
+                  output_shape.size(), ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &raw_output),
+              "creating the output tensor"));
     ValuePtr output_value(raw_output);
     const char* input_names[] = {info.input_name.c_str()};
     const char* output_names[] = {output_name.c_str()};
     OrtValue* inputs[] = {input_value.get()};
     OrtValue* outputs[] = {output_value.get()};
-    return Check(Api().Run(session.get(), nullptr, input_names, inputs, 1, output_names, 1,
-                           outputs),
-                 "running " + model_name);
+    return Check(
+        Api().Run(session.get(), nullptr, input_names, inputs, 1, output_names, 1, outputs),
+        "running " + model_name);
   }
 };
 
@@ -177,8 +176,8 @@ Result<std::unique_ptr<Embedder>> Embedder::Make(const std::string& model_bytes,
   impl->info.input_name = input_name;
   Api().ReleaseStatus(Api().AllocatorFree(allocator, input_name));
   OrtTypeInfo* raw_type = nullptr;
-  ORCHARD_RETURN_NOT_OK(Check(Api().SessionGetInputTypeInfo(impl->session.get(), 0, &raw_type),
-                              "model input"));
+  ORCHARD_RETURN_NOT_OK(
+      Check(Api().SessionGetInputTypeInfo(impl->session.get(), 0, &raw_type), "model input"));
   TypeInfoPtr input_type(raw_type);
   ORCHARD_ASSIGN_OR_RAISE(auto input_shape, ReadShape(input_type.get(), "model input"));
   if (input_shape.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || input_shape.dims.size() != 4 ||
@@ -196,18 +195,19 @@ Result<std::unique_ptr<Embedder>> Embedder::Make(const std::string& model_bytes,
   bool found = false;
   for (size_t output_idx = 0; output_idx < output_count; ++output_idx) {
     char* output_name = nullptr;
-    ORCHARD_RETURN_NOT_OK(Check(
-        Api().SessionGetOutputName(impl->session.get(), output_idx, allocator, &output_name),
-        "model output"));
+    ORCHARD_RETURN_NOT_OK(
+        Check(Api().SessionGetOutputName(impl->session.get(), output_idx, allocator, &output_name),
+              "model output"));
     impl->info.output_names.emplace_back(output_name);
     Api().ReleaseStatus(Api().AllocatorFree(allocator, output_name));
     if (impl->info.output_names.back() != options.output_name) continue;
-    ORCHARD_RETURN_NOT_OK(Check(
-        Api().SessionGetOutputTypeInfo(impl->session.get(), output_idx, &raw_type), "model output"));
+    ORCHARD_RETURN_NOT_OK(
+        Check(Api().SessionGetOutputTypeInfo(impl->session.get(), output_idx, &raw_type),
+              "model output"));
     TypeInfoPtr output_type(raw_type);
     ORCHARD_ASSIGN_OR_RAISE(auto output_shape, ReadShape(output_type.get(), "model output"));
-    if (output_shape.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT ||
-        output_shape.dims.size() != 2 || output_shape.dims[1] <= 0) {
+    if (output_shape.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || output_shape.dims.size() != 2 ||
+        output_shape.dims[1] <= 0) {
       return Status::Invalid("model ", name, " output '", options.output_name,
                              "' must be float32 [N,D] with a fixed D");
     }
@@ -216,7 +216,8 @@ Result<std::unique_ptr<Embedder>> Embedder::Make(const std::string& model_bytes,
   }
   if (!found) {
     std::string names;
-    for (const auto& output : impl->info.output_names) names += (names.empty() ? "" : ", ") + output;
+    for (const auto& output : impl->info.output_names)
+      names += (names.empty() ? "" : ", ") + output;
     return Status::Invalid("model ", name, " has no output named '", options.output_name,
                            "' (outputs: ", names, "); choose one with --output-name");
   }

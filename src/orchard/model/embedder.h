@@ -60,8 +60,7 @@ class Embedder {
 
   /// Runs and returns any 2-D float output by name (e.g. "logits"), with its width.
   Result<std::vector<float>> RunOutput(const float* input, int64_t num_images,
-                                       const std::string& output_name,
-                                       int64_t* output_dim) const;
+                                       const std::string& output_name, int64_t* output_dim) const;
 
  private:
   struct Impl;

@@ -21,9 +21,7 @@ void AppendBytes(std::string* out, const void* data, size_t size) {
 }  // namespace
 
 PcaStats::PcaStats(int64_t dim)
-    : dim_(dim),
-      sum_(static_cast<size_t>(dim), 0.0),
-      cross_(static_cast<size_t>(dim * dim), 0.0) {}
+    : dim_(dim), sum_(static_cast<size_t>(dim), 0.0), cross_(static_cast<size_t>(dim * dim), 0.0) {}
 
 void PcaStats::Add(const float* rows, int64_t num_rows) {
   if (num_rows <= 0 || dim_ == 0) return;
@@ -48,8 +46,7 @@ Status PcaStats::Merge(const PcaStats& other) {
     return Status::OK();
   }
   if (other.dim_ != dim_) {
-    return Status::Invalid("cannot merge PCA statistics of dimension ", other.dim_, " into ",
-                           dim_);
+    return Status::Invalid("cannot merge PCA statistics of dimension ", other.dim_, " into ", dim_);
   }
   count_ += other.count_;
   for (size_t idx = 0; idx < sum_.size(); ++idx) sum_[idx] += other.sum_[idx];
@@ -77,8 +74,7 @@ Result<PcaStats> PcaStats::Deserialize(const std::string& bytes) {
   int64_t count = 0;
   std::memcpy(&dim, bytes.data() + 8, 8);
   std::memcpy(&count, bytes.data() + 16, 8);
-  if (dim < 0 || dim > (1 << 16) ||
-      bytes.size() != 24 + 8 * static_cast<size_t>(dim + dim * dim)) {
+  if (dim < 0 || dim > (1 << 16) || bytes.size() != 24 + 8 * static_cast<size_t>(dim + dim * dim)) {
     return Status::Invalid("serialized PCA statistics have a bad size");
   }
   PcaStats stats(dim);
@@ -107,7 +103,8 @@ void PcaModel::Project(const float* rows, int64_t num_rows, float* out) const {
 
 double PcaModel::CumulativeRatio(int64_t num_components) const {
   double total = 0;
-  for (int64_t idx = 0; idx < num_components && idx < static_cast<int64_t>(explained_variance_ratio.size()); ++idx) {
+  for (int64_t idx = 0;
+       idx < num_components && idx < static_cast<int64_t>(explained_variance_ratio.size()); ++idx) {
     total += explained_variance_ratio[static_cast<size_t>(idx)];
   }
   return total;
@@ -180,8 +177,7 @@ Result<PcaModel> FitPca(const PcaStats& stats, const PcaFitOptions& options) {
     Eigen::Index largest = 0;
     component.cwiseAbs().maxCoeff(&largest);
     if (component(largest) < 0) component = -component;
-    std::copy(component.data(), component.data() + dim,
-              model.components.begin() + comp_idx * dim);
+    std::copy(component.data(), component.data() + dim, model.components.begin() + comp_idx * dim);
   }
   return model;
 }

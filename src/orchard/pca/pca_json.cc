@@ -5,8 +5,9 @@ namespace orchard::pca {
 nlohmann::json ModelToJson(const PcaModel& model) {
   nlohmann::json components = nlohmann::json::array();
   for (int64_t comp_idx = 0; comp_idx < model.k; ++comp_idx) {
-    components.push_back(std::vector<double>(model.components.begin() + comp_idx * model.dim,
-                                             model.components.begin() + (comp_idx + 1) * model.dim));
+    components.push_back(
+        std::vector<double>(model.components.begin() + comp_idx * model.dim,
+                            model.components.begin() + (comp_idx + 1) * model.dim));
   }
   return {
       {"format", "orchard-pca-1"},

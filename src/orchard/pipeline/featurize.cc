@@ -140,10 +140,8 @@ int64_t EffectiveRowsPerPart(const FeaturizeOptions& options) {
 }
 
 Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,
-                                 const io::Location& input_root,
-                                 const model::Embedder& embedder,
-                                 const io::Location& features_dir,
-                                 const io::Location& errors_dir,
+                                 const io::Location& input_root, const model::Embedder& embedder,
+                                 const io::Location& features_dir, const io::Location& errors_dir,
                                  const std::set<int64_t>& skip_parts,
                                  const FeaturizeOptions& options) {
   const auto wall_start = Clock::now();
@@ -178,8 +176,7 @@ Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,
   stats.images = num_items - stats.images_reused;
 
   const int cores = std::max(1u, std::thread::hardware_concurrency());
-  const int prep_threads =
-      options.prep_threads > 0 ? options.prep_threads : std::max(1, cores / 2);
+  const int prep_threads = options.prep_threads > 0 ? options.prep_threads : std::max(1, cores / 2);
   const int io_threads = options.io_threads > 0
                              ? options.io_threads
                              : (input_root.is_object_store ? 16 : 0);  // 0: read inline
@@ -238,16 +235,16 @@ Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,
           // stop rather than record every remaining image as an error.
           if (input_root.is_object_store) {
             fail(Status::IOError("reading '", input_root.Child(item.path).display,
-                                            "' failed after retries: ",
-                                            bytes.status().message(),
-                                            ". Fix access to the store and re-run with --resume"));
+                                 "' failed after retries: ", bytes.status().message(),
+                                 ". Fix access to the store and re-run with --resume"));
             break;
           }
           batch.errors.push_back({item.path, "read", bytes.status().message()});
           continue;
         }
         const auto decode_start = Clock::now();
-        float* slot = batch.input.data() + batch.item_indices.size() * static_cast<size_t>(input_size);
+        float* slot =
+            batch.input.data() + batch.item_indices.size() * static_cast<size_t>(input_size);
         const Status decoded = image::DecodeAndPreprocess(
             (*bytes)->data(), static_cast<size_t>((*bytes)->size()), preprocess, slot);
         decode_seconds += SecondsSince(decode_start);
@@ -279,7 +276,8 @@ Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,
       if (current_part < 0) return Status::OK();
       const auto write_start = Clock::now();
       const std::string name = table::PartName(current_part);
-      ORCHARD_ASSIGN_OR_RAISE(auto features, table::MakeVectorBatch(table::kFeaturesColumn, part_rows));
+      ORCHARD_ASSIGN_OR_RAISE(auto features,
+                              table::MakeVectorBatch(table::kFeaturesColumn, part_rows));
       ORCHARD_RETURN_NOT_OK(table::WriteParquet(features_dir.Child(name), *features));
       ORCHARD_ASSIGN_OR_RAISE(auto errors, table::MakeErrorsBatch(part_errors));
       ORCHARD_RETURN_NOT_OK(table::WriteParquet(errors_dir.Child(name), *errors));
@@ -354,7 +352,8 @@ Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,
       for (int64_t row = 0; row < count; ++row) {
         std::vector<float> single(static_cast<size_t>(dim));
         const Status one = embedder.Embed(batch->input.data() + row * input_size, 1, single.data());
-        const auto& item = items[static_cast<size_t>(batch->item_indices[static_cast<size_t>(row)])];
+        const auto& item =
+            items[static_cast<size_t>(batch->item_indices[static_cast<size_t>(row)])];
         if (one.ok()) {
           kept.push_back(batch->item_indices[static_cast<size_t>(row)]);
           kept_features.insert(kept_features.end(), single.begin(), single.end());

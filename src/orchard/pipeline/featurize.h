@@ -26,8 +26,8 @@ namespace orchard::pipeline {
 
 /// One input image: where it is (relative to the input root) and its label.
 struct ImageItem {
-  std::string path;  ///< relative to the input root, '/'-separated
-  std::string label; ///< name of the parent folder
+  std::string path;   ///< relative to the input root, '/'-separated
+  std::string label;  ///< name of the parent folder
   int64_t size = 0;
 };
 
@@ -52,7 +52,7 @@ struct FeaturizeOptions {
 };
 
 struct FeaturizeStats {
-  int64_t images = 0;        ///< listed images handled in this call (reused parts excluded)
+  int64_t images = 0;  ///< listed images handled in this call (reused parts excluded)
   int64_t ok = 0;
   int64_t failed = 0;
   int64_t parts_written = 0;
@@ -74,10 +74,8 @@ int64_t EffectiveRowsPerPart(const FeaturizeOptions& options);
 /// inference problem with one image becomes an error row; storage failures of the output,
 /// or of an object store after its retries, fail the call.
 Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,
-                                 const io::Location& input_root,
-                                 const model::Embedder& embedder,
-                                 const io::Location& features_dir,
-                                 const io::Location& errors_dir,
+                                 const io::Location& input_root, const model::Embedder& embedder,
+                                 const io::Location& features_dir, const io::Location& errors_dir,
                                  const std::set<int64_t>& skip_parts,
                                  const FeaturizeOptions& options);
 

@@ -42,8 +42,7 @@ int CoreCount(const JobOptions& options) {
 }
 
 // Runs fn(part_idx) for every part on up to `threads` threads; returns the first error.
-Status ParallelForParts(size_t num_parts, int threads,
-                        const std::function<Status(size_t)>& fn) {
+Status ParallelForParts(size_t num_parts, int threads, const std::function<Status(size_t)>& fn) {
   std::atomic<size_t> next{0};
   std::mutex mutex;
   Status first;
@@ -113,7 +112,8 @@ Result<pca::PcaStats> StatsOfParts(const std::vector<io::Location>& parts, int t
   std::mutex mutex;
   pca::PcaStats total;
   ORCHARD_RETURN_NOT_OK(ParallelForParts(parts.size(), threads, [&](size_t part_idx) -> Status {
-    ORCHARD_ASSIGN_OR_RAISE(auto rows, table::ReadVectorFile(parts[part_idx], table::kFeaturesColumn));
+    ORCHARD_ASSIGN_OR_RAISE(auto rows,
+                            table::ReadVectorFile(parts[part_idx], table::kFeaturesColumn));
     pca::PcaStats stats(rows.dim);
     stats.Add(rows.values.data(), rows.num_rows());
     std::lock_guard lock(mutex);
@@ -125,7 +125,8 @@ Result<pca::PcaStats> StatsOfParts(const std::vector<io::Location>& parts, int t
 Status ProjectParts(const std::vector<io::Location>& parts, const pca::PcaModel& model,
                     const io::Location& pca_dir, int threads) {
   return ParallelForParts(parts.size(), threads, [&](size_t part_idx) -> Status {
-    ORCHARD_ASSIGN_OR_RAISE(auto rows, table::ReadVectorFile(parts[part_idx], table::kFeaturesColumn));
+    ORCHARD_ASSIGN_OR_RAISE(auto rows,
+                            table::ReadVectorFile(parts[part_idx], table::kFeaturesColumn));
     if (rows.num_rows() > 0 && rows.dim != model.dim) {
       return Status::Invalid(parts[part_idx].display, " has ", rows.dim,
                              "-d features but the PCA model expects ", model.dim);
@@ -157,8 +158,8 @@ Result<std::shared_ptr<arrow::RecordBatch>> ComponentsBatch(const pca::PcaModel&
     ORCHARD_RETURN_NOT_OK(ratio_builder.Append(model.explained_variance_ratio[idx]));
     ORCHARD_RETURN_NOT_OK(cumulative_builder.Append(cumulative));
     ORCHARD_RETURN_NOT_OK(vector_builder.Append());
-    ORCHARD_RETURN_NOT_OK(values->AppendValues(model.components.data() + comp_idx * model.dim,
-                                               model.dim));
+    ORCHARD_RETURN_NOT_OK(
+        values->AppendValues(model.components.data() + comp_idx * model.dim, model.dim));
   }
   std::shared_ptr<arrow::Array> index, variance, ratio, cumulative_ratio, vectors;
   ORCHARD_RETURN_NOT_OK(index_builder.Finish(&index));
@@ -166,23 +167,26 @@ Result<std::shared_ptr<arrow::RecordBatch>> ComponentsBatch(const pca::PcaModel&
   ORCHARD_RETURN_NOT_OK(ratio_builder.Finish(&ratio));
   ORCHARD_RETURN_NOT_OK(cumulative_builder.Finish(&cumulative_ratio));
   ORCHARD_RETURN_NOT_OK(vector_builder.Finish(&vectors));
-  auto schema = arrow::schema({arrow::field("component", arrow::int32()),
-                               arrow::field("explained_variance", arrow::float64()),
-                               arrow::field("explained_variance_ratio", arrow::float64()),
-                               arrow::field("cumulative_explained_variance_ratio", arrow::float64()),
-                               arrow::field("vector", arrow::list(arrow::float64()))});
-  return arrow::RecordBatch::Make(schema, model.k, {index, variance, ratio, cumulative_ratio, vectors});
+  auto schema =
+      arrow::schema({arrow::field("component", arrow::int32()),
+                     arrow::field("explained_variance", arrow::float64()),
+                     arrow::field("explained_variance_ratio", arrow::float64()),
+                     arrow::field("cumulative_explained_variance_ratio", arrow::float64()),
+                     arrow::field("vector", arrow::list(arrow::float64()))});
+  return arrow::RecordBatch::Make(schema, model.k,
+                                  {index, variance, ratio, cumulative_ratio, vectors});
 }
 
 // Writes pca_model/ and report/scree.svg below `root` (the staging folder).
 Status WritePcaModel(const pca::PcaModel& model, const io::Location& root) {
-  ORCHARD_RETURN_NOT_OK(io::WriteAll(root.Child(kPcaModel).Child("model.json"),
-                                     pca::ModelToJson(model).dump()));
+  ORCHARD_RETURN_NOT_OK(
+      io::WriteAll(root.Child(kPcaModel).Child("model.json"), pca::ModelToJson(model).dump()));
   ORCHARD_ASSIGN_OR_RAISE(auto components, ComponentsBatch(model));
   ORCHARD_RETURN_NOT_OK(
       table::WriteParquet(root.Child(kPcaModel).Child("components.parquet"), *components));
-  const std::string title = "PCA of " + std::to_string(model.count) + " feature vectors: " +
-                            std::to_string(model.k) + " components explain the threshold";
+  const std::string title = "PCA of " + std::to_string(model.count) +
+                            " feature vectors: " + std::to_string(model.k) +
+                            " components explain the threshold";
   return io::WriteAll(root.Child(kReport).Child("scree.svg"), report::ScreePlotSvg(model, title));
 }
 
@@ -236,10 +240,9 @@ Result<FeaturizeOutcome> FeaturizeIntoStaging(const JobOptions& options, const L
   featurize.prep_threads = std::max(1, CoreCount(options) / 2);
   const int64_t rows_per_part = EffectiveRowsPerPart(featurize);
 
-  ORCHARD_ASSIGN_OR_RAISE(auto begun,
-                          table::OutputCommitter::Begin(where.output, options.existing,
-                                                        Fingerprint(items, *embedder, options,
-                                                                    rows_per_part)));
+  ORCHARD_ASSIGN_OR_RAISE(auto begun, table::OutputCommitter::Begin(
+                                          where.output, options.existing,
+                                          Fingerprint(items, *embedder, options, rows_per_part)));
   committer->emplace(std::move(begun));
   const io::Location staging = (*committer)->staging();
   std::set<int64_t> skip_parts;
@@ -247,7 +250,8 @@ Result<FeaturizeOutcome> FeaturizeIntoStaging(const JobOptions& options, const L
     ORCHARD_ASSIGN_OR_RAISE(auto feature_parts, table::ListParts(staging.Child(kFeatures)));
     ORCHARD_ASSIGN_OR_RAISE(auto error_parts, table::ListParts(staging.Child(kErrors)));
     std::set<std::string> error_names;
-    for (const auto& part : error_parts) error_names.insert(part.path.substr(part.path.rfind('/') + 1));
+    for (const auto& part : error_parts)
+      error_names.insert(part.path.substr(part.path.rfind('/') + 1));
     for (const auto& part : feature_parts) {
       const std::string name = part.path.substr(part.path.rfind('/') + 1);
       if (error_names.count(name) == 0) continue;  // the part's error file is missing
@@ -336,7 +340,8 @@ Result<pca::PcaModel> FitFromFeatures(const io::Location& features_dir, const Jo
   }
   pca::PcaFitOptions fit = options.pca;
   if (fit.k > stats.dim()) {
-    return Status::Invalid("--pca-k ", fit.k, " is larger than the feature dimension ", stats.dim());
+    return Status::Invalid("--pca-k ", fit.k, " is larger than the feature dimension ",
+                           stats.dim());
   }
   ORCHARD_ASSIGN_OR_RAISE(auto model, pca::FitPca(stats, fit));
   (*summary)["seconds"]["fit_pca"] = SecondsSince(start);
@@ -392,7 +397,8 @@ Result<json> FitPcaJob(const JobOptions& options) {
   ORCHARD_ASSIGN_OR_RAISE(auto model,
                           FitFromFeatures(where.output.Child(kFeatures), options, &summary));
   // The scree plot joins the existing report folder: stage a copy of what is there.
-  ORCHARD_RETURN_NOT_OK(io::MoveTree(where.output.Child(kReport), committer.staging().Child(kReport)));
+  ORCHARD_RETURN_NOT_OK(
+      io::MoveTree(where.output.Child(kReport), committer.staging().Child(kReport)));
   ORCHARD_RETURN_NOT_OK(WritePcaModel(model, committer.staging()));
   ORCHARD_RETURN_NOT_OK(WriteSummary(committer.staging(), &summary, start));
   ORCHARD_RETURN_NOT_OK(committer.Publish({kPcaModel, kReport}));
@@ -419,10 +425,12 @@ Result<json> ProjectJob(const JobOptions& options) {
   ORCHARD_ASSIGN_OR_RAISE(auto model, pca::ModelFromJson(model_json));
   ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(where.output.Child(kFeatures)));
   auto project_start = Clock::now();
-  ORCHARD_RETURN_NOT_OK(ProjectParts(parts, model, committer.staging().Child(kPca), CoreCount(options)));
+  ORCHARD_RETURN_NOT_OK(
+      ProjectParts(parts, model, committer.staging().Child(kPca), CoreCount(options)));
   summary["seconds"]["project"] = SecondsSince(project_start);
   summary["pca"] = PcaSummary(model);
-  ORCHARD_RETURN_NOT_OK(io::MoveTree(where.output.Child(kReport), committer.staging().Child(kReport)));
+  ORCHARD_RETURN_NOT_OK(
+      io::MoveTree(where.output.Child(kReport), committer.staging().Child(kReport)));
   ORCHARD_RETURN_NOT_OK(WriteSummary(committer.staging(), &summary, start));
   ORCHARD_RETURN_NOT_OK(committer.Publish({kPca, kReport}));
   return summary;
@@ -443,7 +451,8 @@ Result<json> InspectOutput(const std::string& output, const io::StorageOptions& 
     std::string schema;
     for (const auto& part : parts) {
       ORCHARD_ASSIGN_OR_RAISE(auto file, part.fs->OpenInputFile(part.path));
-      ORCHARD_ASSIGN_OR_RAISE(auto reader, parquet::arrow::OpenFile(file, arrow::default_memory_pool()));
+      ORCHARD_ASSIGN_OR_RAISE(auto reader,
+                              parquet::arrow::OpenFile(file, arrow::default_memory_pool()));
       rows += reader->parquet_reader()->metadata()->num_rows();
       if (schema.empty()) {
         std::shared_ptr<arrow::Schema> arrow_schema;
@@ -457,12 +466,12 @@ Result<json> InspectOutput(const std::string& output, const io::StorageOptions& 
   if (model_bytes.ok()) {
     try {
       auto model = json::parse((*model_bytes)->ToString());
-      result["pca"] = {{"k", model.at("k")},
-                       {"n", model.at("n")},
-                       {"dim", model.at("dim")},
-                       {"variance_threshold", model.at("variance_threshold")},
-                       {"cumulative_explained_variance_ratio",
-                        model.at("cumulative_explained_variance_ratio")}};
+      result["pca"] = {
+          {"k", model.at("k")},
+          {"n", model.at("n")},
+          {"dim", model.at("dim")},
+          {"variance_threshold", model.at("variance_threshold")},
+          {"cumulative_explained_variance_ratio", model.at("cumulative_explained_variance_ratio")}};
     } catch (const json::exception& error) {
       return Status::Invalid("cannot parse pca_model/model.json: ", error.what());
     }

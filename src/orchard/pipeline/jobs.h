@@ -24,8 +24,8 @@ struct JobOptions {
   std::string output_name = "features";
   io::StorageOptions storage;
   int batch_size = 32;
-  int threads = 0;      ///< cores to use (0: all)
-  int io_threads = 0;   ///< concurrent reads (0: automatic)
+  int threads = 0;     ///< cores to use (0: all)
+  int io_threads = 0;  ///< concurrent reads (0: automatic)
   int64_t rows_per_part = 4096;
   int64_t max_pixels = 64LL * 1024 * 1024;
   pca::PcaFitOptions pca;

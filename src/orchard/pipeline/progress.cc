@@ -50,7 +50,8 @@ void ProgressLine::Draw(bool final_draw) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0;
   const double eta = rate > 0 ? static_cast<double>(total_ - done_) / rate : -1;
-  const double percent = total_ > 0 ? 100.0 * static_cast<double>(done_) / static_cast<double>(total_) : 100;
+  const double percent =
+      total_ > 0 ? 100.0 * static_cast<double>(done_) / static_cast<double>(total_) : 100;
   std::fprintf(stderr, "\r\033[K%s %lld/%lld (%.0f%%)  %.1f img/s  failed %lld  %s %s",
                stage_.c_str(), static_cast<long long>(done_), static_cast<long long>(total_),
                percent, rate, static_cast<long long>(failed_), final_draw ? "took" : "ETA",

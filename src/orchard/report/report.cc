@@ -12,11 +12,20 @@ std::string Escape(const std::string& text) {
   std::string out;
   for (char ch : text) {
     switch (ch) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += ch;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += ch;
     }
   }
   return out;
@@ -42,8 +51,8 @@ std::string ScreePlotSvg(const pca::PcaModel& model, const std::string& title) {
   auto y_of = [&](double ratio) { return kTop + plot_h * (1.0 - ratio); };
 
   std::ostringstream svg;
-  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kWidth << "\" height=\""
-      << kHeight << "\" viewBox=\"0 0 " << kWidth << ' ' << kHeight
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kWidth << "\" height=\"" << kHeight
+      << "\" viewBox=\"0 0 " << kWidth << ' ' << kHeight
       << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
       << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       << "<text x=\"" << kWidth / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"16\">"
@@ -53,8 +62,8 @@ std::string ScreePlotSvg(const pca::PcaModel& model, const std::string& title) {
     const double ratio = tick / 10.0;
     svg << "<line x1=\"" << kLeft << "\" x2=\"" << kLeft + plot_w << "\" y1=\"" << y_of(ratio)
         << "\" y2=\"" << y_of(ratio) << "\" stroke=\"#e5e5e5\"/>\n"
-        << "<text x=\"" << kLeft - 8 << "\" y=\"" << y_of(ratio) + 4
-        << "\" text-anchor=\"end\">" << Fixed(ratio, 1) << "</text>\n";
+        << "<text x=\"" << kLeft - 8 << "\" y=\"" << y_of(ratio) + 4 << "\" text-anchor=\"end\">"
+        << Fixed(ratio, 1) << "</text>\n";
   }
   // X axis ticks: about ten of them.
   const int64_t step = std::max<int64_t>(1, shown / 10);
@@ -94,8 +103,9 @@ std::string ScreePlotSvg(const pca::PcaModel& model, const std::string& title) {
   const double k_x = x_of(static_cast<double>(model.k));
   svg << "<line x1=\"" << k_x << "\" x2=\"" << k_x << "\" y1=\"" << kTop << "\" y2=\""
       << kTop + plot_h << "\" stroke=\"#2ca02c\" stroke-dasharray=\"4,3\"/>\n"
-      << "<text x=\"" << k_x + 6 << "\" y=\"" << kTop + plot_h - 10 << "\" fill=\"#2ca02c\">k = "
-      << model.k << " (" << Fixed(model.CumulativeRatio(model.k) * 100, 2) << " %)</text>\n";
+      << "<text x=\"" << k_x + 6 << "\" y=\"" << kTop + plot_h - 10
+      << "\" fill=\"#2ca02c\">k = " << model.k << " ("
+      << Fixed(model.CumulativeRatio(model.k) * 100, 2) << " %)</text>\n";
   svg << "<rect x=\"" << kLeft << "\" y=\"" << kTop << "\" width=\"" << plot_w << "\" height=\""
       << plot_h << "\" fill=\"none\" stroke=\"#333\"/>\n</svg>\n";
   return svg.str();

@@ -22,7 +22,8 @@ Result<std::shared_ptr<arrow::Array>> MakeStringArray(const std::vector<std::str
 
 Result<std::shared_ptr<arrow::Table>> ReadTable(const io::Location& location) {
   ORCHARD_ASSIGN_OR_RAISE(auto file, location.fs->OpenInputFile(location.path));
-  ORCHARD_ASSIGN_OR_RAISE(auto reader, parquet::arrow::OpenFile(file, arrow::default_memory_pool()));
+  ORCHARD_ASSIGN_OR_RAISE(auto reader,
+                          parquet::arrow::OpenFile(file, arrow::default_memory_pool()));
   std::shared_ptr<arrow::Table> table;
   ORCHARD_RETURN_NOT_OK(reader->ReadTable(&table));
   return table->CombineChunks();
@@ -67,14 +68,17 @@ Result<std::shared_ptr<arrow::RecordBatch>> MakeVectorBatch(const std::string& v
   }
   ORCHARD_ASSIGN_OR_RAISE(auto paths, MakeStringArray(rows.paths));
   ORCHARD_ASSIGN_OR_RAISE(auto labels, MakeStringArray(rows.labels));
-  ORCHARD_ASSIGN_OR_RAISE(auto value_buffer,
-                          arrow::AllocateBuffer(static_cast<int64_t>(sizeof(float)) * num_rows * rows.dim));
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto value_buffer,
+      arrow::AllocateBuffer(static_cast<int64_t>(sizeof(float)) * num_rows * rows.dim));
   if (!rows.values.empty()) {
-    std::memcpy(value_buffer->mutable_data(), rows.values.data(), sizeof(float) * rows.values.size());
+    std::memcpy(value_buffer->mutable_data(), rows.values.data(),
+                sizeof(float) * rows.values.size());
   }
   auto values = std::make_shared<arrow::FloatArray>(num_rows * rows.dim, std::move(value_buffer));
-  ORCHARD_ASSIGN_OR_RAISE(auto offset_buffer,
-                          arrow::AllocateBuffer(static_cast<int64_t>(sizeof(int32_t)) * (num_rows + 1)));
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto offset_buffer,
+      arrow::AllocateBuffer(static_cast<int64_t>(sizeof(int32_t)) * (num_rows + 1)));
   auto* offsets = reinterpret_cast<int32_t*>(offset_buffer->mutable_data());
   for (int64_t row = 0; row <= num_rows; ++row) offsets[row] = static_cast<int32_t>(row * rows.dim);
   arrow::Int32Array offset_array(num_rows + 1, std::move(offset_buffer));
@@ -83,7 +87,8 @@ Result<std::shared_ptr<arrow::RecordBatch>> MakeVectorBatch(const std::string& v
                                   {std::move(paths), std::move(labels), std::move(vectors)});
 }
 
-Result<std::shared_ptr<arrow::RecordBatch>> MakeErrorsBatch(const std::vector<ErrorRecord>& errors) {
+Result<std::shared_ptr<arrow::RecordBatch>> MakeErrorsBatch(
+    const std::vector<ErrorRecord>& errors) {
   std::vector<std::string> paths, stages, messages;
   for (const auto& error : errors) {
     paths.push_back(error.path);
@@ -122,10 +127,9 @@ Result<std::unique_ptr<ParquetFileWriter>> ParquetFileWriter::Make(
                         ->created_by("orchard")
                         ->build();
   auto arrow_properties = parquet::ArrowWriterProperties::Builder().store_schema()->build();
-  ORCHARD_ASSIGN_OR_RAISE(impl->writer,
-                          parquet::arrow::FileWriter::Open(*schema, arrow::default_memory_pool(),
-                                                           impl->stream, properties,
-                                                           arrow_properties));
+  ORCHARD_ASSIGN_OR_RAISE(
+      impl->writer, parquet::arrow::FileWriter::Open(*schema, arrow::default_memory_pool(),
+                                                     impl->stream, properties, arrow_properties));
   return std::unique_ptr<ParquetFileWriter>(new ParquetFileWriter(std::move(impl)));
 }
 
@@ -166,8 +170,8 @@ Result<VectorRows> ReadVectorFile(const io::Location& location, const std::strin
       const int64_t length = lists.value_length(row);
       if (rows.dim == 0) rows.dim = length;
       if (length != rows.dim) {
-        return Status::Invalid(location.display, ": vectors of different lengths (", length,
-                               " vs ", rows.dim, ")");
+        return Status::Invalid(location.display, ": vectors of different lengths (", length, " vs ",
+                               rows.dim, ")");
       }
       const float* start = floats.raw_values() + lists.value_offset(row);
       rows.values.insert(rows.values.end(), start, start + length);

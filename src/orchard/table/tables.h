@@ -43,8 +43,7 @@ struct VectorRows {
 
 Result<std::shared_ptr<arrow::RecordBatch>> MakeVectorBatch(const std::string& vector_column,
                                                             const VectorRows& rows);
-Result<std::shared_ptr<arrow::RecordBatch>> MakeErrorsBatch(
-    const std::vector<ErrorRecord>& errors);
+Result<std::shared_ptr<arrow::RecordBatch>> MakeErrorsBatch(const std::vector<ErrorRecord>& errors);
 
 /// Writes one Parquet file from record batches; the file appears only on Close().
 class ParquetFileWriter {

@@ -1,0 +1,149 @@
+// PCA from statistics against an independent computation: the SVD of the centred data.
+#include "orchard/pca/pca.h"
+
+#include <Eigen/Dense>
+#include <random>
+
+#include "../test_util.h"
+#include "orchard/pca/pca_json.h"
+
+namespace orchard::pca {
+namespace {
+
+using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// Correlated data of known low-ish rank plus noise, with a non-zero mean.
+RowMatrixF MakeData(int64_t rows, int64_t dim, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  const int64_t latent = std::min<int64_t>(dim, 6);
+  Eigen::MatrixXf mixing(latent, dim);
+  for (int64_t idx = 0; idx < mixing.size(); ++idx) mixing.data()[idx] = normal(rng);
+  RowMatrixF data(rows, dim);
+  for (int64_t row = 0; row < rows; ++row) {
+    Eigen::RowVectorXf z(latent);
+    for (int64_t col = 0; col < latent; ++col)
+      z(col) = normal(rng) * static_cast<float>(latent - col);
+    data.row(row) = z * mixing;
+    for (int64_t col = 0; col < dim; ++col) data(row, col) += 0.05f * normal(rng) + 3.0f;
+  }
+  return data;
+}
+
+PcaStats StatsOf(const RowMatrixF& data) {
+  PcaStats stats(data.cols());
+  stats.Add(data.data(), data.rows());
+  return stats;
+}
+
+TEST(PcaTest, MatchesSvdOfTheCentredMatrix) {
+  const RowMatrixF data = MakeData(500, 40, 1);
+  PcaModel model;
+  ASSERT_OK_AND_ASSIGN(model, FitPca(StatsOf(data), PcaFitOptions{0.99, 10}));
+  ASSERT_EQ(model.k, 10);
+
+  const Eigen::MatrixXd centred =
+      data.cast<double>().rowwise() - data.cast<double>().colwise().mean();
+  Eigen::BDCSVD<Eigen::MatrixXd> svd(centred, Eigen::ComputeThinV);
+  const Eigen::VectorXd variance = svd.singularValues().array().square() / (data.rows() - 1);
+  const double total = variance.sum();
+  for (int64_t idx = 0; idx < 10; ++idx) {
+    const double expected = variance(idx);
+    EXPECT_NEAR(model.explained_variance[static_cast<size_t>(idx)], expected, 1e-6 * expected);
+    EXPECT_NEAR(model.explained_variance_ratio[static_cast<size_t>(idx)], expected / total,
+                1e-6 * expected / total);
+    // Same direction up to sign, and our sign convention holds.
+    Eigen::Map<const Eigen::VectorXd> component(model.components.data() + idx * model.dim,
+                                                model.dim);
+    const Eigen::VectorXd reference = svd.matrixV().col(idx);
+    EXPECT_NEAR(std::abs(component.dot(reference)), 1.0, 1e-6);
+    Eigen::Index largest = 0;
+    component.cwiseAbs().maxCoeff(&largest);
+    EXPECT_GT(component(largest), 0);
+  }
+  // Projection equals (x - mean) . V up to float rounding.
+  std::vector<float> projected(static_cast<size_t>(data.rows() * model.k));
+  model.Project(data.data(), data.rows(), projected.data());
+  for (int64_t row = 0; row < data.rows(); row += 37) {
+    for (int64_t comp = 0; comp < model.k; ++comp) {
+      Eigen::Map<const Eigen::VectorXd> component(model.components.data() + comp * model.dim,
+                                                  model.dim);
+      const double expected = centred.row(row).dot(component);
+      EXPECT_NEAR(projected[static_cast<size_t>(row * model.k + comp)], expected,
+                  1e-4 * (1 + std::abs(expected)));
+    }
+  }
+}
+
+TEST(PcaTest, MergedStatisticsEqualStatisticsOfTheWhole) {
+  const RowMatrixF data = MakeData(300, 16, 2);
+  PcaStats left(16), right(16);
+  left.Add(data.data(), 100);
+  right.Add(data.data() + 100 * 16, 200);
+  ASSERT_OK(left.Merge(right));
+  const PcaStats whole = StatsOf(data);
+  EXPECT_EQ(left.count(), whole.count());
+  for (size_t idx = 0; idx < whole.sum().size(); ++idx) {
+    EXPECT_NEAR(left.sum()[idx], whole.sum()[idx], 1e-9 * (1 + std::abs(whole.sum()[idx])));
+  }
+  for (int64_t row = 0; row < 16; ++row) {
+    for (int64_t col = 0; col <= row; ++col) {
+      const double expected = whole.cross()[static_cast<size_t>(row * 16 + col)];
+      EXPECT_NEAR(left.cross()[static_cast<size_t>(row * 16 + col)], expected,
+                  1e-9 * (1 + std::abs(expected)));
+    }
+  }
+  PcaStats other_dim(3);
+  other_dim.Add(data.data(), 1);
+  EXPECT_FALSE(left.Merge(other_dim).ok());
+}
+
+TEST(PcaTest, SerializationRoundTripsExactly) {
+  const PcaStats stats = StatsOf(MakeData(50, 8, 3));
+  PcaStats back;
+  ASSERT_OK_AND_ASSIGN(back, PcaStats::Deserialize(stats.Serialize()));
+  EXPECT_EQ(back.count(), stats.count());
+  EXPECT_EQ(back.sum(), stats.sum());
+  EXPECT_EQ(back.cross(), stats.cross());
+  EXPECT_FALSE(PcaStats::Deserialize("garbage").ok());
+  std::string truncated = stats.Serialize();
+  truncated.pop_back();
+  EXPECT_FALSE(PcaStats::Deserialize(truncated).ok());
+}
+
+TEST(PcaTest, ChoosesTheFewestComponentsReachingTheThreshold) {
+  PcaModel model;
+  ASSERT_OK_AND_ASSIGN(model, FitPca(StatsOf(MakeData(400, 30, 4)), PcaFitOptions{0.9, 0}));
+  EXPECT_GE(model.CumulativeRatio(model.k), 0.9);
+  EXPECT_LT(model.CumulativeRatio(model.k - 1), 0.9);
+  for (size_t idx = 1; idx < model.explained_variance.size(); ++idx) {
+    EXPECT_LE(model.explained_variance[idx], model.explained_variance[idx - 1]);
+  }
+  PcaModel all;
+  ASSERT_OK_AND_ASSIGN(all, FitPca(StatsOf(MakeData(400, 30, 4)), PcaFitOptions{1.0, 0}));
+  EXPECT_LE(all.k, 30);
+  EXPECT_NEAR(all.CumulativeRatio(all.k), 1.0, 1e-9);
+}
+
+TEST(PcaTest, RejectsTooFewRowsAndBadOptions) {
+  const RowMatrixF data = MakeData(10, 4, 5);
+  PcaStats one(4);
+  one.Add(data.data(), 1);
+  EXPECT_FALSE(FitPca(one, PcaFitOptions{}).ok());
+  EXPECT_FALSE(FitPca(StatsOf(data), PcaFitOptions{1.5, 0}).ok());
+  EXPECT_FALSE(FitPca(StatsOf(data), PcaFitOptions{0.99, 5}).ok());
+}
+
+TEST(PcaTest, JsonRoundTripsTheModelExactly) {
+  PcaModel model;
+  ASSERT_OK_AND_ASSIGN(model, FitPca(StatsOf(MakeData(100, 12, 6)), PcaFitOptions{0.95, 0}));
+  PcaModel back;
+  ASSERT_OK_AND_ASSIGN(back, ModelFromJson(nlohmann::json::parse(ModelToJson(model).dump())));
+  EXPECT_EQ(back.k, model.k);
+  EXPECT_EQ(back.mean, model.mean);
+  EXPECT_EQ(back.components, model.components);
+  EXPECT_EQ(back.explained_variance_ratio, model.explained_variance_ratio);
+}
+
+}  // namespace
+}  // namespace orchard::pca

@@ -1,0 +1,72 @@
+#include "orchard/table/tables.h"
+
+#include "../test_util.h"
+
+namespace orchard::table {
+namespace {
+
+TEST(TablesTest, VectorTableRoundTripsThroughParquet) {
+  orchard::testing::TempDir dir;
+  io::Location root;
+  ASSERT_OK_AND_ASSIGN(root, io::ResolveLocation(dir.str(), io::StorageOptions{}));
+  VectorRows rows;
+  rows.dim = 3;
+  rows.paths = {"a/1.jpg", "b/ü 2.jpg"};
+  rows.labels = {"a", "b"};
+  rows.values = {1, 2, 3, 4.5f, -5, 6};
+  std::shared_ptr<arrow::RecordBatch> batch;
+  ASSERT_OK_AND_ASSIGN(batch, MakeVectorBatch(kFeaturesColumn, rows));
+  ASSERT_OK(WriteParquet(root.Child("features").Child(PartName(7)), *batch));
+  std::vector<io::Location> parts;
+  ASSERT_OK_AND_ASSIGN(parts, ListParts(root.Child("features")));
+  ASSERT_EQ(parts.size(), 1u);
+  EXPECT_EQ(parts[0].path, root.path + "/features/part-00007.parquet");
+  VectorRows back;
+  ASSERT_OK_AND_ASSIGN(back, ReadVectorFile(parts[0], kFeaturesColumn));
+  EXPECT_EQ(back.paths, rows.paths);
+  EXPECT_EQ(back.labels, rows.labels);
+  EXPECT_EQ(back.values, rows.values);
+  EXPECT_EQ(back.dim, 3);
+  EXPECT_FALSE(ReadVectorFile(parts[0], kPcaColumn).ok());
+}
+
+TEST(TablesTest, EmptyTablesAndErrorsRoundTrip) {
+  orchard::testing::TempDir dir;
+  io::Location root;
+  ASSERT_OK_AND_ASSIGN(root, io::ResolveLocation(dir.str(), io::StorageOptions{}));
+  std::shared_ptr<arrow::RecordBatch> batch;
+  ASSERT_OK_AND_ASSIGN(batch, MakeErrorsBatch({{"x.txt", "decode", "not an image"}}));
+  ASSERT_OK(WriteParquet(root.Child("e.parquet"), *batch));
+  std::vector<ErrorRecord> errors;
+  ASSERT_OK_AND_ASSIGN(errors, ReadErrorsFile(root.Child("e.parquet")));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].stage, "decode");
+  EXPECT_EQ(errors[0].message, "not an image");
+
+  VectorRows empty;
+  empty.dim = 4;
+  ASSERT_OK_AND_ASSIGN(batch, MakeVectorBatch(kPcaColumn, empty));
+  ASSERT_OK(WriteParquet(root.Child("p.parquet"), *batch));
+  VectorRows back;
+  ASSERT_OK_AND_ASSIGN(back, ReadVectorFile(root.Child("p.parquet"), kPcaColumn));
+  EXPECT_EQ(back.num_rows(), 0);
+}
+
+TEST(TablesTest, ListPartsIgnoresUnfinishedAndForeignFiles) {
+  orchard::testing::TempDir dir;
+  io::Location root;
+  ASSERT_OK_AND_ASSIGN(root, io::ResolveLocation(dir.str(), io::StorageOptions{}));
+  ASSERT_OK(io::WriteAll(root.Child("t/part-00001.parquet"), "x"));
+  ASSERT_OK(io::WriteAll(root.Child("t/part-00000.parquet"), "x"));
+  ASSERT_OK(io::WriteAll(root.Child("t/part-00002.parquet.inprogress"), "x"));
+  ASSERT_OK(io::WriteAll(root.Child("t/notes.txt"), "x"));
+  std::vector<io::Location> parts;
+  ASSERT_OK_AND_ASSIGN(parts, ListParts(root.Child("t")));
+  ASSERT_EQ(parts.size(), 2u);
+  EXPECT_NE(parts[0].path.find("part-00000"), std::string::npos);
+  ASSERT_OK_AND_ASSIGN(parts, ListParts(root.Child("absent")));
+  EXPECT_TRUE(parts.empty());
+}
+
+}  // namespace
+}  // namespace orchard::table
