@@ -1,0 +1,70 @@
+"""orchard: the orchard C++ engine from Python (and Spark, see orchard.spark).
+
+The native extension links Arrow (from the pyarrow wheel) and ONNX Runtime (from the
+onnxruntime wheel). Both are loaded here first, so that the extension's NEEDED entries
+(libarrow.so.<ver>, libonnxruntime.so.1) are satisfied by soname whatever the rpath.
+"""
+import ctypes
+import glob
+import os
+
+import pyarrow  # noqa: F401  (loads libarrow / libparquet)
+
+
+def _load_onnxruntime():
+    import importlib.util
+
+    spec = importlib.util.find_spec("onnxruntime")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("orchard needs the onnxruntime wheel (pip install onnxruntime)")
+    capi = os.path.join(list(spec.submodule_search_locations)[0], "capi")
+    # The wheel ships capi/libonnxruntime.so.<version> (soname libonnxruntime.so.1).
+    candidates = sorted(glob.glob(os.path.join(capi, "libonnxruntime.so.*")))
+    if not candidates:
+        raise ImportError(f"no libonnxruntime.so.* in {capi}")
+    ctypes.CDLL(candidates[-1], mode=ctypes.RTLD_GLOBAL)
+
+
+_load_onnxruntime()
+
+from orchard._native import (  # noqa: E402
+    DEFAULT_MODEL_SHA256,
+    Embedder,
+    OrchardError,
+    __version__,
+    fit_pca,
+    merge_stats,
+    pca_stats,
+    project,
+    scree_svg,
+)
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def default_model_path():
+    """The MobileNetV2 model: ORCHARD_MODEL, else the one inside the wheel, else the
+    repository's models/ folder (in-tree builds)."""
+    if os.environ.get("ORCHARD_MODEL"):
+        return os.environ["ORCHARD_MODEL"]
+    for candidate in (
+        os.path.join(_PACKAGE_DIR, "models", "mobilenet_v2_imagenet.onnx"),
+        os.path.join(_PACKAGE_DIR, "..", "..", "models", "mobilenet_v2_imagenet.onnx"),
+    ):
+        if os.path.exists(candidate):
+            return os.path.normpath(candidate)
+    raise FileNotFoundError("no default model found: pass --model")
+
+
+__all__ = [
+    "DEFAULT_MODEL_SHA256",
+    "Embedder",
+    "OrchardError",
+    "__version__",
+    "default_model_path",
+    "fit_pca",
+    "merge_stats",
+    "pca_stats",
+    "project",
+    "scree_svg",
+]

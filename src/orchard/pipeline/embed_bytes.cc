@@ -1,0 +1,90 @@
+#include "orchard/pipeline/embed_bytes.h"
+
+#include <algorithm>
+#include <thread>
+
+namespace orchard::pipeline {
+
+Result<EmbedBytesResult> EmbedEncodedImages(const std::vector<EncodedImage>& images,
+                                            const model::Embedder& embedder,
+                                            const EmbedBytesOptions& options) {
+  if (options.batch_size < 1) return Status::Invalid("batch size must be at least 1");
+  if (options.decode_threads < 1) return Status::Invalid("decode threads must be at least 1");
+  const int64_t input_size = embedder.input_size();
+  const int64_t dim = embedder.info().output_dim;
+  image::PreprocessOptions preprocess = options.preprocess;
+  preprocess.width = static_cast<int>(embedder.info().width);
+  preprocess.height = static_cast<int>(embedder.info().height);
+
+  EmbedBytesResult result;
+  result.dim = dim;
+  const auto num_images = static_cast<int64_t>(images.size());
+  const int64_t batch_size = options.batch_size;
+  std::vector<float> input;
+  std::vector<Status> decoded;
+  for (int64_t first = 0; first < num_images; first += batch_size) {
+    const int64_t count = std::min(batch_size, num_images - first);
+    // Each image decodes into its own slot; failed slots are squeezed out below.
+    input.assign(static_cast<size_t>(count * input_size), 0.0f);
+    decoded.assign(static_cast<size_t>(count), Status::OK());
+    auto decode_range = [&](int64_t begin, int64_t end) {
+      for (int64_t offset = begin; offset < end; ++offset) {
+        const auto& encoded = images[static_cast<size_t>(first + offset)];
+        decoded[static_cast<size_t>(offset)] = image::DecodeAndPreprocess(
+            encoded.data, encoded.size, preprocess, input.data() + offset * input_size);
+      }
+    };
+    const int64_t threads = std::min<int64_t>(options.decode_threads, count);
+    if (threads <= 1) {
+      decode_range(0, count);
+    } else {
+      std::vector<std::thread> pool;
+      const int64_t per_thread = (count + threads - 1) / threads;
+      for (int64_t begin = 0; begin < count; begin += per_thread) {
+        pool.emplace_back(decode_range, begin, std::min(count, begin + per_thread));
+      }
+      for (auto& thread : pool) thread.join();
+    }
+
+    std::vector<int64_t> batch_ok;
+    for (int64_t offset = 0; offset < count; ++offset) {
+      const Status& status = decoded[static_cast<size_t>(offset)];
+      if (!status.ok()) {
+        result.errors.push_back({first + offset, "decode", status.message()});
+        continue;
+      }
+      if (offset != static_cast<int64_t>(batch_ok.size())) {
+        std::copy_n(input.begin() + offset * input_size, input_size,
+                    input.begin() + static_cast<int64_t>(batch_ok.size()) * input_size);
+      }
+      batch_ok.push_back(first + offset);
+    }
+    if (batch_ok.empty()) continue;
+
+    const auto ok_count = static_cast<int64_t>(batch_ok.size());
+    const size_t before = result.features.size();
+    result.features.resize(before + static_cast<size_t>(ok_count * dim));
+    const Status status = embedder.Embed(input.data(), ok_count, result.features.data() + before);
+    if (status.ok()) {
+      result.ok_indices.insert(result.ok_indices.end(), batch_ok.begin(), batch_ok.end());
+      continue;
+    }
+    // One bad batch must not sink the others: retry image by image.
+    result.features.resize(before);
+    std::vector<float> single(static_cast<size_t>(dim));
+    for (int64_t row = 0; row < ok_count; ++row) {
+      const Status one = embedder.Embed(input.data() + row * input_size, 1, single.data());
+      if (one.ok()) {
+        result.ok_indices.push_back(batch_ok[static_cast<size_t>(row)]);
+        result.features.insert(result.features.end(), single.begin(), single.end());
+      } else {
+        result.errors.push_back({batch_ok[static_cast<size_t>(row)], "embed", one.message()});
+      }
+    }
+  }
+  std::sort(result.errors.begin(), result.errors.end(),
+            [](const EmbedError& a, const EmbedError& b) { return a.index < b.index; });
+  return result;
+}
+
+}  // namespace orchard::pipeline
