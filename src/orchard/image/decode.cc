@@ -48,11 +48,16 @@ Result<ImageHeader> ReadJpegHeader(const uint8_t* data, size_t size) {
       if (pos + 9 > size) return Truncated("jpeg");
       header.height = ReadBigEndian16(data + pos + 5);
       header.width = ReadBigEndian16(data + pos + 7);
+    }
+    if (marker == 0xDA) {  // start of scan: entropy-coded data follows
+      if (header.width == 0) break;
+      header.scan_offset = static_cast<int64_t>(pos);
       return header;
     }
-    if (marker == 0xD9 || marker == 0xDA) break;  // end of image / scan before any frame
+    if (marker == 0xD9) break;  // end of image before any scan
     pos += 2 + length;
   }
+  if (header.width > 0) return header;  // frame found; the scan check happens at decode
   return Status::Invalid("corrupt or truncated jpeg: no frame header");
 }
 
@@ -150,6 +155,23 @@ Status DecodeAndPreprocess(const uint8_t* data, size_t size, const PreprocessOpt
     return Status::Invalid(FormatName(header.format), " declares ", header.width, "x",
                            header.height, " pixels, over the limit of ", options.max_pixels,
                            " (--max-pixels)");
+  }
+  if (header.format == ImageFormat::kJpeg) {
+    // libjpeg pads a cut-off scan with gray and reports success; a JPEG whose data ends
+    // before its end-of-image marker is truncated. Entropy-coded data cannot contain FF D9
+    // (FF is byte-stuffed), so the marker after the main scan is conclusive.
+    bool has_end = false;
+    if (header.scan_offset > 0) {
+      for (size_t pos = static_cast<size_t>(header.scan_offset); pos + 1 < size; ++pos) {
+        if (data[pos] == 0xFF && data[pos + 1] == 0xD9) {
+          has_end = true;
+          break;
+        }
+      }
+    }
+    if (!has_end) {
+      return Status::Invalid("truncated jpeg: the image data ends before its end marker");
+    }
   }
   cv::Mat bgr;
   try {

@@ -20,6 +20,8 @@ struct ImageHeader {
   /// 0 when the format's header does not give it cheaply (TIFF).
   int64_t width = 0;
   int64_t height = 0;
+  /// JPEG only: offset of the main image's start-of-scan marker (0 when not found).
+  int64_t scan_offset = 0;
 };
 
 /// Sniffs the format from magic bytes and reads the declared size. Fails (Invalid) for

@@ -117,6 +117,41 @@ class ReorderWindow {
   bool stopping_ = false;
 };
 
+// Valid UTF-8 passes through; any other byte becomes %XX (and '%' itself stays as is, so
+// valid names are unchanged).
+std::string EscapeInvalidUtf8(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[pos]);
+    size_t length = 0;
+    if (lead < 0x80)
+      length = 1;
+    else if ((lead >> 5) == 0x6 && lead >= 0xC2)
+      length = 2;
+    else if ((lead >> 4) == 0xE)
+      length = 3;
+    else if ((lead >> 3) == 0x1E && lead <= 0xF4)
+      length = 4;
+    bool valid = length > 0 && pos + length <= text.size();
+    for (size_t idx = 1; valid && idx < length; ++idx) {
+      valid = (static_cast<unsigned char>(text[pos + idx]) >> 6) == 0x2;
+    }
+    if (valid) {
+      out.append(text, pos, length);
+      pos += length;
+    } else {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      out += '%';
+      out += kHex[lead >> 4];
+      out += kHex[lead & 0xF];
+      ++pos;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<std::vector<ImageItem>> ListImages(const io::Location& root) {
@@ -125,8 +160,9 @@ Result<std::vector<ImageItem>> ListImages(const io::Location& root) {
   items.reserve(files.size());
   for (auto& file : files) {
     ImageItem item;
-    item.label = ParentFolderName(file.relative_path, root);
-    item.path = std::move(file.relative_path);
+    item.label = EscapeInvalidUtf8(ParentFolderName(file.relative_path, root));
+    item.path = EscapeInvalidUtf8(file.relative_path);
+    item.source = std::move(file.relative_path);
     item.size = file.size;
     items.push_back(std::move(item));
   }
@@ -215,7 +251,7 @@ Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,
       std::vector<Result<std::shared_ptr<arrow::Buffer>>> inline_reads;
       for (int64_t offset = 0; offset < count; ++offset) {
         const io::Location location =
-            input_root.Child(items[static_cast<size_t>(first + offset)].path);
+            input_root.Child(items[static_cast<size_t>(first + offset)].source);
         if (io_pool) {
           reads.push_back(io_pool->Submit([location] { return io::ReadAll(location); }));
         } else {

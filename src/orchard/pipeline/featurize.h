@@ -26,8 +26,11 @@ namespace orchard::pipeline {
 
 /// One input image: where it is (relative to the input root) and its label.
 struct ImageItem {
-  std::string path;   ///< relative to the input root, '/'-separated
-  std::string label;  ///< name of the parent folder
+  /// Relative to the input root, '/'-separated; bytes that are not valid UTF-8 are
+  /// written as %XX so every table value is valid UTF-8.
+  std::string path;
+  std::string label;   ///< name of the parent folder (escaped the same way)
+  std::string source;  ///< the raw relative path, for reading the file
   int64_t size = 0;
 };
 
