@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <mutex>
 
 namespace orchard::io {
@@ -103,6 +104,45 @@ Status MakeParentDirs(const Location& location) {
   const auto slash = location.path.rfind('/');
   if (slash == std::string::npos || slash == 0) return Status::OK();
   return location.fs->CreateDir(location.path.substr(0, slash), /*recursive=*/true);
+}
+
+// A symlinked folder that points to one of its own ancestors makes the tree infinite;
+// the listing follows it until the OS gives up (ELOOP), repeating every file. Drop every
+// file reached through such a link: it is already listed by its direct path.
+void DropSymlinkLoops(const Location& root, std::vector<ListedFile>* files) {
+  namespace fs = std::filesystem;
+  std::map<std::string, bool> loop_dirs;  // relative folder -> is a looping symlink
+  auto is_loop = [&](const std::string& relative_dir) {
+    auto found = loop_dirs.find(relative_dir);
+    if (found != loop_dirs.end()) return found->second;
+    std::error_code error;
+    const fs::path path = fs::path(root.path) / relative_dir;
+    bool loop = false;
+    if (fs::is_symlink(path, error)) {
+      const fs::path target = fs::canonical(path, error);
+      const fs::path parent = fs::canonical(path.parent_path(), error);
+      if (!error) {
+        const std::string target_str = target.string() + "/";
+        loop = (parent.string() + "/").rfind(target_str, 0) == 0;
+      }
+    }
+    loop_dirs.emplace(relative_dir, loop);
+    return loop;
+  };
+  std::vector<ListedFile> kept;
+  kept.reserve(files->size());
+  for (auto& file : *files) {
+    bool through_loop = false;
+    for (size_t slash = file.relative_path.find('/'); slash != std::string::npos;
+         slash = file.relative_path.find('/', slash + 1)) {
+      if (is_loop(file.relative_path.substr(0, slash))) {
+        through_loop = true;
+        break;
+      }
+    }
+    if (!through_loop) kept.push_back(std::move(file));
+  }
+  *files = std::move(kept);
 }
 
 }  // namespace
@@ -212,6 +252,7 @@ Result<std::vector<ListedFile>> ListFiles(const Location& root) {
     if (hidden) continue;
     files.push_back({std::move(relative), info.size()});
   }
+  if (!root.is_object_store) DropSymlinkLoops(root, &files);
   std::sort(files.begin(), files.end(), [](const ListedFile& lhs, const ListedFile& rhs) {
     return lhs.relative_path < rhs.relative_path;
   });

@@ -1,0 +1,138 @@
+"""Hostile inputs, crashes and re-runs never lose or duplicate data (issue 6)."""
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import SAMPLE, orchard_binary, run_orchard
+from make_bad_inputs import make_corpus
+
+
+def table_rows(folder, column):
+    table = pq.read_table(folder).sort_by("path")
+    return table.column("path").to_pylist(), np.array(table.column(column).to_pylist(), np.float32)
+
+
+def test_bad_input_corpus(tmp_path):
+    root = tmp_path / "in"
+    shutil.copytree(SAMPLE, root)
+    expectations = make_corpus(root, next((SAMPLE / "Mango").iterdir()))
+    out = tmp_path / "out"
+    proc = run_orchard("run", "-i", root, "-o", out, "--pca-k", 3)
+    paths, _ = table_rows(out / "features", "features")
+    errors = {row["path"]: row for row in pq.read_table(out / "errors").to_pylist()}
+    for relative, expected in expectations.items():
+        if expected == "ok":
+            assert relative in paths, f"{relative} should be featurized"
+        else:
+            assert relative in errors, f"{relative} should be an error row"
+            assert errors[relative]["stage"] == expected[1]
+            assert errors[relative]["message"]
+    # Every good sample image is still there, nothing is duplicated, the loop is not followed.
+    assert sum(p.split("/")[0] in ("Apple Braeburn", "Mango", "Tomato Cherry Red") for p in paths) == 60
+    assert len(paths) == len(set(paths))
+    assert not any("/loop/" in p for p in list(paths) + list(errors))
+    assert "warning: broken/bomb.png" in proc.stderr
+
+
+def make_input(tmp_path, copies):
+    """The sample repeated `copies` times under distinct names (60 x copies images)."""
+    root = tmp_path / "big"
+    for label_dir in SAMPLE.iterdir():
+        target = root / label_dir.name
+        target.mkdir(parents=True)
+        for image in label_dir.iterdir():
+            for copy in range(copies):
+                os.link(image, target / f"{copy:03d}_{image.name}")
+    return root
+
+
+def run_and_kill(args, delay):
+    """Starts orchard, SIGKILLs it after `delay` seconds (if still running)."""
+    proc = subprocess.Popen([orchard_binary(), *map(str, args)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return proc.returncode
+
+
+@pytest.fixture(scope="module")
+def big_input(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("crash")
+    root = make_input(tmp, 5)  # 300 images
+    clean = tmp / "clean"
+    run_orchard("run", "-i", root, "-o", clean, "--rows-per-part", 64, "--pca-k", 8)
+    return root, clean
+
+
+def assert_equal_outputs(out, clean):
+    for table, column in (("features", "features"), ("pca", "pca")):
+        paths, values = table_rows(out / table, column)
+        clean_paths, clean_values = table_rows(clean / table, column)
+        assert paths == clean_paths  # same rows, no duplicates
+        np.testing.assert_allclose(values, clean_values, atol=1e-4)
+    assert pq.read_table(out / "errors").num_rows == pq.read_table(clean / "errors").num_rows
+
+
+def test_sigkill_at_random_moments_never_leaves_a_finished_looking_output(big_input, tmp_path):
+    root, clean = big_input
+    summary = json.loads((clean / "report" / "summary.json").read_text())
+    total = summary["seconds"]["total"]
+    rng = random.Random(1234)
+    for attempt in range(10):
+        out = tmp_path / f"out{attempt}"
+        # Spread the kills over the whole run: listing, featurizing, PCA, writing, publishing.
+        delay = rng.uniform(0.05, total * 1.1)
+        code = run_and_kill(["run", "-i", root, "-o", out, "--rows-per-part", 64, "--pca-k", 8],
+                            delay)
+        if code == -signal.SIGKILL:
+            assert not (out / "_SUCCESS").exists(), f"killed after {delay:.2f}s but _SUCCESS exists"
+        # Whatever state it was left in, a re-run completes it equal to the clean run.
+        flag = "--resume" if (out / "_temporary").exists() and not (out / "_SUCCESS").exists() else "--overwrite"
+        run_orchard("run", "-i", root, "-o", out, "--rows-per-part", 64, "--pca-k", 8, flag)
+        assert (out / "_SUCCESS").exists()
+        assert not (out / "_temporary").exists()
+        assert_equal_outputs(out, clean)
+
+
+def test_resume_reuses_finished_parts(big_input, tmp_path):
+    root, clean = big_input
+    out = tmp_path / "out"
+    args = ["run", "-i", root, "-o", out, "--rows-per-part", 64, "--pca-k", 8]
+    proc = subprocess.Popen([orchard_binary(), *map(str, args)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    # Kill once at least two parts (128 images) are staged.
+    staged = out / "_temporary" / "errors"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if staged.exists() and len([p for p in staged.iterdir() if p.suffix == ".parquet"]) >= 2:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "_SUCCESS").exists()
+    refused = run_orchard(*args, check=False)
+    assert refused.returncode == 1 and "--resume" in refused.stderr
+    run_orchard(*args, "--resume")
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    assert summary["images"]["reused_from_interrupted_run"] >= 128
+    assert_equal_outputs(out, clean)
+
+
+def test_resume_refuses_a_different_job(big_input, tmp_path):
+    root, _ = big_input
+    out = tmp_path / "out"
+    run_and_kill(["run", "-i", root, "-o", out, "--rows-per-part", 64], 1.0)
+    if (out / "_SUCCESS").exists():
+        pytest.skip("the run finished before it was killed")
+    proc = run_orchard("run", "-i", SAMPLE, "-o", out, "--resume", check=False)
+    assert proc.returncode == 1
+    assert "different job" in proc.stderr or "--overwrite" in proc.stderr
