@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer target with clang (build-fuzz/) and runs it for a bounded time.
+# Usage: scripts/fuzz.sh [SECONDS=60]
+# Seeds: the sample images and the bad-input corpus; crashes found are written to
+# tests/fuzz/crashes/ and replayed as regression inputs on every run (tests/fuzz/regressions/).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SECONDS_TO_RUN="${1:-60}"
+BUILD="$ROOT/build-fuzz"
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_COMPILER=clang++ -DORCHARD_BUILD_FUZZERS=ON -DORCHARD_BUILD_TESTS=OFF \
+  -DORCHARD_BUILD_BENCHMARKS=OFF >/dev/null
+cmake --build "$BUILD" --target decode_fuzzer
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/corpus" "$ROOT/tests/fuzz/crashes"
+find "$ROOT/data/sample" -type f -name '*.jpg' | head -20 | xargs -I{} cp {} "$work/corpus/"
+"$ROOT/.deps/venv/bin/python" "$ROOT/tests/integration/make_bad_inputs.py" "$work/bad" >/dev/null
+find "$work/bad" -type f -exec cp {} "$work/corpus/" \; 2>/dev/null || true
+# Regression inputs first: each must run clean.
+if compgen -G "$ROOT/tests/fuzz/regressions/*" >/dev/null; then
+  "$BUILD/tests/fuzz/decode_fuzzer" "$ROOT"/tests/fuzz/regressions/*
+fi
+ASAN_OPTIONS=detect_leaks=0 "$BUILD/tests/fuzz/decode_fuzzer" "$work/corpus" \
+  -max_total_time="$SECONDS_TO_RUN" -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
+  -artifact_prefix="$ROOT/tests/fuzz/crashes/" -print_final_stats=1 2>&1 | tail -15
+echo "fuzz: ${SECONDS_TO_RUN}s without a crash"
