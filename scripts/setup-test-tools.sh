@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what only the tests need: the MinIO server (S3 tests).
+# Installs what only the tests need: the S3-compatible server for the S3 tests
+# (SeaweedFS, Apache-2.0, built from its Go module into .deps/bin/weed).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-if [ -f "$ROOT/scripts/install-minio.sh" ]; then bash "$ROOT/scripts/install-minio.sh"; fi
+bash "$ROOT/scripts/install-s3-server.sh"

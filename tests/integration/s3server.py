@@ -1,4 +1,4 @@
-"""A real S3-compatible server (MinIO) on loopback, for integration tests.
+"""A real S3-compatible server (SeaweedFS) on loopback, for integration tests.
 
 Usage::
 
@@ -7,13 +7,17 @@ Usage::
         s3.upload_dir("testdata/images", "orchard", "images")
         subprocess.run([...], env={**os.environ, **s3.env()}, check=True)
         fs = s3.filesystem()            # pyarrow.fs.S3FileSystem
-        s3.stop(); ...; s3.start()      # simulated outage, same port and data
+        s3.stop(); ...; s3.start()      # simulated outage, same ports and data
 
-The server binary is <repo>/.deps/bin/minio, built by scripts/install-minio.sh;
-the environment variable ORCHARD_MINIO overrides the path. Each S3Server has its
-own port, credentials and temporary folder (data, log, MinIO's HOME), so tests can
-run several in parallel; everything is removed on exit, and the process is killed
-even if the test process dies (PR_SET_PDEATHSIG on Linux).
+The server binary is <repo>/.deps/bin/weed (SeaweedFS, Apache-2.0), built by
+scripts/install-s3-server.sh; the environment variable ORCHARD_S3_SERVER
+overrides the path. `weed server` runs a master, a volume server, a filer and
+the S3 gateway in one process; every one of their ports (HTTP and gRPC) is
+chosen at random and bound on 127.0.0.1 only, and their unix sockets, logs and
+data live in the server's own temporary folder. Access and secret key are
+random per server and given to SeaweedFS as a static identities file (SigV4).
+Tests can run several servers in parallel; everything is removed on exit, and
+the process is killed even if the test process dies (PR_SET_PDEATHSIG on Linux).
 
 Only the standard library and pyarrow are needed.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import ctypes
+import json
 import os
 import secrets
 import shutil
@@ -40,13 +45,25 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_BINARY = REPO_ROOT / ".deps" / "bin" / "minio"
+DEFAULT_BINARY = REPO_ROOT / ".deps" / "bin" / "weed"
+INSTALLER = "scripts/install-s3-server.sh"
+BINARY_ENV = "ORCHARD_S3_SERVER"
 REGION = "us-east-1"
 
-# How long start() waits for the server to answer before giving up. MinIO is
-# normally ready in 1-3 s; the margin is for a loaded 2-core CI machine.
-START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 15.0
+# How long start() waits for the server to answer before giving up. SeaweedFS
+# is normally ready in 2-5 s (the volume server must register with the master
+# before the first write); the margin is for a loaded 2-core CI machine.
+START_TIMEOUT_S = 90.0
+# SIGTERM makes `weed server` drain its HTTP and gRPC servers for up to 15 s (its
+# own timeout, spent waiting on idle client connections and internal streams).
+# stop() waits this long, then SIGKILLs: acknowledged data is on disk either way
+# (volume files and the filer's LevelDB log), see test_stop_start_keeps_port_and_data.
+STOP_TIMEOUT_S = 3.0
+
+# The ports of one `weed server`: every one is chosen explicitly, so that no
+# default (8333, 9333, port+10000 for gRPC, ...) can collide or leave loopback.
+_PORT_NAMES = ("s3", "s3_grpc", "master", "master_grpc", "volume", "volume_grpc",
+               "filer", "filer_grpc")
 
 
 class S3ServerError(RuntimeError):
@@ -54,27 +71,35 @@ class S3ServerError(RuntimeError):
 
 
 class S3ServerNotInstalled(S3ServerError):
-    """The MinIO binary is missing."""
+    """The server binary is missing."""
 
 
 def find_binary() -> Path:
-    """Path of the MinIO binary, or S3ServerNotInstalled with what to run."""
-    path = Path(os.environ.get("ORCHARD_MINIO") or DEFAULT_BINARY)
+    """Path of the SeaweedFS binary, or S3ServerNotInstalled with what to run."""
+    path = Path(os.environ.get(BINARY_ENV) or DEFAULT_BINARY)
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise S3ServerNotInstalled(
-            f"MinIO server binary not found at {path}. "
-            f"Run scripts/install-minio.sh (builds it into {DEFAULT_BINARY}), "
-            "or point ORCHARD_MINIO at a minio binary."
+            f"S3 server binary (SeaweedFS `weed`) not found at {path}. "
+            f"Run {INSTALLER} (builds it into {DEFAULT_BINARY}), "
+            f"or point {BINARY_ENV} at a weed binary."
         )
     return path
 
 
-def _free_loopback_port() -> int:
-    # The port is free now; the server binds it a moment later. A rare race with
-    # another process is handled by start() retrying with a new port.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_loopback_ports(count: int) -> list[int]:
+    # The ports are free now; the server binds them a moment later. A rare race
+    # with another process is handled by start() retrying with new ports.
+    # All sockets are held open together so that the ports are distinct.
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def _random_key(length: int) -> str:
@@ -102,22 +127,37 @@ _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class S3Server:
-    """A MinIO server on 127.0.0.1 with a private data folder and random keys."""
+    """A SeaweedFS S3 server on 127.0.0.1 with a private data folder and random keys."""
 
     def __init__(self, binary: str | os.PathLike | None = None):
         self.binary = Path(binary) if binary else find_binary()
         self.access_key = _random_key(20)
         self.secret_key = _random_key(40)
         self.port: int | None = None
+        self.ports: dict[str, int] = {}
         self.root = Path(tempfile.mkdtemp(prefix="orchard-s3-"))
         self.data_dir = self.root / "data"
-        self.log_path = self.root / "minio.log"
+        self.log_path = self.root / "server.log"
+        self._config_path = self.root / "s3-identities.json"
         self._proc: subprocess.Popen | None = None
         self._closed = False
-        for d in (self.data_dir, self.root / "home", self.root / "certs"):
+        for d in (self.data_dir, self.root / "home", self.root / "tmp"):
             d.mkdir()
+        self._write_identities()
         # Safety net for callers that skip the context manager or close().
         atexit.register(self.close)
+
+    def _write_identities(self) -> None:
+        # One identity with our keys and every action; no anonymous identity, so
+        # unsigned or wrongly signed requests are refused.
+        config = {"identities": [{
+            "name": "orchard-test",
+            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }]}
+        fd = os.open(self._config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(config, f)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -137,27 +177,32 @@ class S3Server:
         return self._proc is not None and self._proc.poll() is None
 
     def start(self) -> None:
-        """Starts the server; after stop(), on the same port, keys and data."""
+        """Starts the server; after stop(), on the same ports, keys and data."""
         if self._closed:
             raise S3ServerError("S3Server is closed")
         if self.running:
             return
         if self.port is not None:
-            self._start_on(self.port)  # a restart keeps its port, no retry
+            self._start()  # a restart keeps its ports, no retry
             return
-        # First start: choose a port; retry if someone else grabbed it meanwhile.
+        # First start: choose ports; retry if someone else grabbed one meanwhile.
         for attempt in range(3):
-            self.port = _free_loopback_port()
+            self.ports = dict(zip(_PORT_NAMES, _free_loopback_ports(len(_PORT_NAMES))))
+            self.port = self.ports["s3"]
             try:
-                self._start_on(self.port)
+                self._start()
                 return
             except S3ServerError as e:
                 if attempt == 2 or "address already in use" not in str(e).lower():
                     self.port = None
+                    self.ports = {}
                     raise
 
     def stop(self, kill: bool = False) -> None:
-        """Stops the server (SIGTERM, or SIGKILL with kill=True); data is kept."""
+        """Stops the server (SIGTERM, or SIGKILL with kill=True); data is kept.
+
+        After SIGTERM the server gets STOP_TIMEOUT_S to exit, then it is killed.
+        """
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
@@ -182,31 +227,53 @@ class S3Server:
             shutil.rmtree(self.root, ignore_errors=True)
             atexit.unregister(self.close)
 
-    def _start_on(self, port: int) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MINIO_")}
-        env.update(
-            MINIO_ROOT_USER=self.access_key,
-            MINIO_ROOT_PASSWORD=self.secret_key,
-            # No web console, so no second listening port.
-            MINIO_BROWSER="off",
-            # CI mode: caps MinIO's buffer pool at 256 MiB (it takes half of RAM
-            # otherwise) and allows a data folder on the root filesystem.
-            MINIO_CI_CD="1",
-            MINIO_UPDATE="off",
-            # MinIO keeps state under $HOME/.minio; keep it in our temp folder.
-            HOME=str(self.root / "home"),
-        )
-        cmd = [
-            str(self.binary), "server",
-            "--address", f"127.0.0.1:{port}",
-            "--certs-dir", str(self.root / "certs"),
-            str(self.data_dir),
+    def _command(self) -> list[str]:
+        p = self.ports
+        return [
+            str(self.binary),
+            "-logtostderr=true",  # glog: to our log file, not to files in TMPDIR
+            "server",
+            "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-dir={self.data_dir}",
+            f"-master.port={p['master']}", f"-master.port.grpc={p['master_grpc']}",
+            "-master.telemetry=false",
+            # Small volumes: many buckets (one collection each) fit on the disk.
+            "-master.volumeSizeLimitMB=64",
+            f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume_grpc']}",
+            "-volume.max=200",
+            # Stop at once on SIGTERM (the default waits 10 s for clients to leave).
+            "-volume.preStopSeconds=0",
+            "-filer",
+            f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer_grpc']}",
+            f"-filer.localSocket={self.root / 'filer.sock'}",
+            "-s3",
+            f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3_grpc']}",
+            # No Iceberg / Lance catalog listeners (they would take fixed ports).
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-s3.localSocket={self.root / 's3.sock'}",
+            f"-s3.config={self._config_path}",
         ]
+
+    def _start(self) -> None:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("WEED_", "AWS_"))}
+        env.update(
+            # SeaweedFS reads master.toml etc. from ., $HOME/.seaweedfs and
+            # /etc/seaweedfs; HOME and the working folder are ours (empty).
+            HOME=str(self.root / "home"),
+            TMPDIR=str(self.root / "tmp"),
+            # Grow one volume at a time per collection (default 7): every bucket
+            # is a collection, and 7 volumes each would soon use up -volume.max.
+            WEED_MASTER_VOLUME_GROWTH_COPY_1="1",
+        )
+        cmd = self._command()
         with open(self.log_path, "ab") as log:
-            log.write(f"\n=== {time.strftime('%H:%M:%S')} starting: {' '.join(cmd)}\n".encode())
+            log.write(f"\n=== {time.strftime('%H:%M:%S')} starting S3 endpoint "
+                      f"127.0.0.1:{self.port}: {' '.join(cmd)}\n".encode())
             log.flush()
             self._proc = subprocess.Popen(
-                cmd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cmd, env=env, cwd=self.root, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
         try:
@@ -216,29 +283,44 @@ class S3Server:
             raise
 
     def _wait_ready(self) -> None:
-        # /minio/health/live answers as soon as HTTP is up; /minio/health/cluster
-        # only once the storage layer is initialised. Root credentials can still
-        # be refused briefly after that (IAM starts in the background), so an
-        # authenticated request is the final check.
+        # 1. The S3 gateway answers its health probe once HTTP is up.
+        # 2. An authenticated S3 request (bucket listing) succeeds once the
+        #    gateway has loaded the identities and reached the filer.
+        # 3. A small write and read through the filer (outside /buckets, so no
+        #    S3 client ever sees it) succeeds once the volume server has
+        #    registered with the master: before that, writes fail with
+        #    "no free volumes" and reads of existing objects cannot be located.
         deadline = time.monotonic() + START_TIMEOUT_S
-        url = f"{self.endpoint}/minio/health/cluster"
-        healthy = False
+        probe = f"http://127.0.0.1:{self.ports['filer']}/.orchard-ready/probe"
+        stage = 0
         last = "no answer"
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise self._error(f"MinIO exited with status {self._proc.returncode}")
+                raise self._error(f"SeaweedFS exited with status {self._proc.returncode}")
             try:
-                if not healthy:
-                    with _DIRECT.open(url, timeout=2) as r:
-                        healthy = r.status == 200
-                if healthy:
+                if stage == 0:
+                    with _DIRECT.open(self.health_url, timeout=2) as r:
+                        if r.status == 200:
+                            stage = 1
+                if stage == 1:
                     fs = self.filesystem(connect_timeout=2, request_timeout=5)
                     fs.get_file_info(pafs.FileSelector("", recursive=False))
-                    return
+                    stage = 2
+                if stage == 2:
+                    body = secrets.token_hex(8).encode()
+                    put = urllib.request.Request(probe, data=body, method="PUT")
+                    with _DIRECT.open(put, timeout=5) as r:
+                        r.read()
+                    with _DIRECT.open(probe, timeout=5) as r:
+                        if r.read() == body:
+                            return
+                    last = "filer probe read back other data"
             except (urllib.error.URLError, OSError) as e:
                 last = str(e)
-            time.sleep(0.1)
-        raise self._error(f"MinIO did not become ready within {START_TIMEOUT_S:.0f} s ({last})")
+            time.sleep(0.2)
+        raise self._error(
+            f"SeaweedFS did not become ready within {START_TIMEOUT_S:.0f} s "
+            f"(stage {stage}: {last})")
 
     def _error(self, what: str) -> S3ServerError:
         try:
@@ -252,6 +334,11 @@ class S3Server:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def health_url(self) -> str:
+        """Unauthenticated liveness probe of the S3 gateway."""
+        return f"{self.endpoint}/healthz"
 
     def env(self) -> dict[str, str]:
         """Environment for a process (e.g. orchard) that should use this server."""

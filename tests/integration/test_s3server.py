@@ -1,7 +1,7 @@
-"""Tests of the S3 test fixture (s3server.S3Server) against the real MinIO server.
+"""Tests of the S3 test fixture (s3server.S3Server) against the real SeaweedFS server.
 
 These fail, not skip, when the server binary is missing: an S3 suite that silently
-does nothing would hide a broken setup. Build it with scripts/install-minio.sh.
+does nothing would hide a broken setup. Build it with scripts/install-s3-server.sh.
 """
 
 import ipaddress
@@ -45,8 +45,8 @@ def _port_open(port):
 
 
 def test_missing_binary_message(monkeypatch, tmp_path):
-    monkeypatch.setenv("ORCHARD_MINIO", str(tmp_path / "no-such-minio"))
-    with pytest.raises(S3ServerNotInstalled, match="scripts/install-minio.sh"):
+    monkeypatch.setenv("ORCHARD_S3_SERVER", str(tmp_path / "no-such-weed"))
+    with pytest.raises(S3ServerNotInstalled, match="scripts/install-s3-server.sh"):
         S3Server()
 
 
@@ -89,11 +89,14 @@ def _listening_sockets(pid):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_listens_on_loopback_only(s3):
-    # Only the S3 port, only on loopback: no console port, no wildcard address.
-    # (MinIO also binds [::1] for the same port when the host has IPv6.)
+    # `weed server` runs master, volume server, filer and S3 gateway (HTTP and
+    # gRPC each): only the ports the fixture chose, only on loopback, no wildcard
+    # address and no default port (Iceberg / Lance catalogs, metrics, ...).
     sockets = _listening_sockets(s3._proc.pid)
     assert (ipaddress.ip_address("127.0.0.1"), s3.port) in sockets
-    assert all(ip.is_loopback and port == s3.port for ip, port in sockets), sockets
+    assert s3.port == s3.ports["s3"]
+    chosen = set(s3.ports.values())
+    assert all(ip.is_loopback and port in chosen for ip, port in sockets), (sockets, s3.ports)
     assert _port_open(s3.port)
 
 
@@ -205,5 +208,5 @@ def test_log_file_and_liveness(s3):
     assert f"127.0.0.1:{s3.port}" in s3.log_path.read_text(errors="replace")
     # The unauthenticated liveness probe answers (proxies bypassed: loopback).
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(f"{s3.endpoint}/minio/health/live", timeout=5) as r:
+    with opener.open(s3.health_url, timeout=5) as r:
         assert r.status == 200
