@@ -21,7 +21,8 @@ class PcaStats {
   int64_t count() const { return count_; }
   /// sum(x), length dim.
   const std::vector<double>& sum() const { return sum_; }
-  /// sum(x x^T), dim*dim row-major; only the lower triangle is kept up to date.
+  /// sum(x x^T), dim*dim; only the lower triangle in column-major order (= the upper
+  /// triangle in row-major order) is kept up to date.
   const std::vector<double>& cross() const { return cross_; }
 
   /// Adds `num_rows` rows of `dim` floats (row-major, contiguous).
