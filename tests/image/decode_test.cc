@@ -4,6 +4,8 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <vector>
 
 #include "../test_util.h"
@@ -131,6 +133,31 @@ TEST_F(DecodeTest, HonoursACustomInputSize) {
   out_.assign(static_cast<size_t>(InputSize(options_)), 0.f);
   ASSERT_OK(Decode(Encode(cv::Mat(100, 100, CV_8UC3, cv::Scalar(255, 255, 255)), ".png")));
   ExpectSolid(out_, 255, 255, 255, 1e-6f);
+}
+
+}  // namespace
+}  // namespace orchard::image
+
+namespace orchard::image {
+namespace {
+
+// Inputs the fuzzer found (tests/fuzz/regressions): each must fail cleanly.
+TEST(DecodeRegressionTest, FuzzerFindingsFailCleanly) {
+  const std::filesystem::path folder =
+      std::filesystem::path(orchard::testing::SourceDir()) / "tests/fuzz/regressions";
+  PreprocessOptions options;
+  std::vector<float> out(static_cast<size_t>(InputSize(options)));
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+    std::ifstream file(entry.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(file)),
+                            std::istreambuf_iterator<char>());
+    const Status status = DecodeAndPreprocess(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                              bytes.size(), options, out.data());
+    EXPECT_FALSE(status.ok()) << entry.path();
+    ++count;
+  }
+  EXPECT_GT(count, 0);
 }
 
 }  // namespace

@@ -156,6 +156,13 @@ Status DecodeAndPreprocess(const uint8_t* data, size_t size, const PreprocessOpt
                            header.height, " pixels, over the limit of ", options.max_pixels,
                            " (--max-pixels)");
   }
+  // OpenCV picks its decoder by signature, and its DICOM decoder (GDCM) looks at offset
+  // 128 and aborts the process on malformed input (found by fuzzing). A file of another
+  // format that also carries the DICOM signature is refused before OpenCV sees it.
+  if (size >= 132 && std::memcmp(data + 128, "DICM", 4) == 0) {
+    return Status::Invalid("ambiguous ", FormatName(header.format),
+                           " file: it also carries a DICOM signature (DICOM is not supported)");
+  }
   if (header.format == ImageFormat::kJpeg) {
     // libjpeg pads a cut-off scan with gray and reports success; a JPEG whose data ends
     // before its end-of-image marker is truncated. Entropy-coded data cannot contain FF D9
