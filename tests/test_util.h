@@ -3,9 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <memory>
 #include <random>
+#include <sstream>
 #include <string>
+
+#include "orchard/model/embedder.h"
 
 #define ASSERT_OK(expr)                              \
   do {                                               \
@@ -46,5 +52,27 @@ class TempDir {
 
 inline std::string SourceDir() { return ORCHARD_SOURCE_DIR; }
 inline std::string ModelPath() { return SourceDir() + "/models/mobilenet_v2_imagenet.onnx"; }
+
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::stringstream content;
+  content << file.rdbuf();
+  return content.str();
+}
+
+/// The shipped model, for tests. Under ThreadSanitizer the tests run ONNX Runtime on the
+/// calling thread only (ORCHARD_TEST_ORT_THREADS=1): its thread pool is uninstrumented and
+/// its condition variables read as false reports; our own threads stay fully checked.
+inline model::Embedder* LoadTestEmbedder() {
+  model::EmbedderOptions options;
+  const char* ort_threads = std::getenv("ORCHARD_TEST_ORT_THREADS");
+  options.intra_op_threads = ort_threads != nullptr ? std::atoi(ort_threads) : 2;
+  auto made = model::Embedder::Make(ReadFile(ModelPath()), options);
+  if (!made.ok()) {
+    ADD_FAILURE() << made.status().ToString();
+    return nullptr;
+  }
+  return std::move(made).ValueOrDie().release();
+}
 
 }  // namespace orchard::testing

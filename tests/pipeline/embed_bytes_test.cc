@@ -16,14 +16,8 @@ namespace {
 class EmbedBytesTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    std::ifstream file(orchard::testing::ModelPath(), std::ios::binary);
-    std::stringstream bytes;
-    bytes << file.rdbuf();
-    model::EmbedderOptions options;
-    options.intra_op_threads = 2;
-    auto made = model::Embedder::Make(bytes.str(), options);
-    ASSERT_TRUE(made.ok()) << made.status().ToString();
-    embedder_ = std::move(made).ValueOrDie().release();
+    embedder_ = orchard::testing::LoadTestEmbedder();
+    ASSERT_NE(embedder_, nullptr);
   }
   static void TearDownTestSuite() { delete embedder_; }
 

@@ -17,18 +17,8 @@ namespace fs = std::filesystem;
 class FeaturizeTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    std::ifstream file(orchard::testing::ModelPath(), std::ios::binary);
-    std::stringstream bytes;
-    bytes << file.rdbuf();
-    model::EmbedderOptions options;
-    // Under ThreadSanitizer the tests run ONNX Runtime on the calling thread only
-    // (ORCHARD_TEST_ORT_THREADS=1): its thread pool is uninstrumented and its condition
-    // variables read as false reports; our own threads stay fully checked.
-    const char* ort_threads = std::getenv("ORCHARD_TEST_ORT_THREADS");
-    options.intra_op_threads = ort_threads != nullptr ? std::atoi(ort_threads) : 2;
-    auto made = model::Embedder::Make(bytes.str(), options);
-    ASSERT_TRUE(made.ok()) << made.status().ToString();
-    embedder_ = std::move(made).ValueOrDie().release();
+    embedder_ = orchard::testing::LoadTestEmbedder();
+    ASSERT_NE(embedder_, nullptr);
   }
   static void TearDownTestSuite() { delete embedder_; }
 

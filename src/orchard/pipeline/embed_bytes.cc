@@ -5,6 +5,28 @@
 
 namespace orchard::pipeline {
 
+std::vector<Status> EmbedWithRetry(const model::Embedder& embedder, const float* input,
+                                   int64_t count, std::vector<float>* features) {
+  const int64_t dim = embedder.info().output_dim;
+  std::vector<Status> statuses(static_cast<size_t>(count));
+  if (count == 0) return statuses;
+  const size_t before = features->size();
+  features->resize(before + static_cast<size_t>(count * dim));
+  const Status status = embedder.Embed(input, count, features->data() + before);
+  if (status.ok()) return statuses;
+  // One bad batch must not sink the others: retry image by image.
+  features->resize(before);
+  std::vector<float> single(static_cast<size_t>(dim));
+  for (int64_t row = 0; row < count; ++row) {
+    statuses[static_cast<size_t>(row)] =
+        embedder.Embed(input + row * embedder.input_size(), 1, single.data());
+    if (statuses[static_cast<size_t>(row)].ok()) {
+      features->insert(features->end(), single.begin(), single.end());
+    }
+  }
+  return statuses;
+}
+
 Result<EmbedBytesResult> EmbedEncodedImages(const std::vector<EncodedImage>& images,
                                             const model::Embedder& embedder,
                                             const EmbedBytesOptions& options) {
@@ -61,24 +83,13 @@ Result<EmbedBytesResult> EmbedEncodedImages(const std::vector<EncodedImage>& ima
     }
     if (batch_ok.empty()) continue;
 
-    const auto ok_count = static_cast<int64_t>(batch_ok.size());
-    const size_t before = result.features.size();
-    result.features.resize(before + static_cast<size_t>(ok_count * dim));
-    const Status status = embedder.Embed(input.data(), ok_count, result.features.data() + before);
-    if (status.ok()) {
-      result.ok_indices.insert(result.ok_indices.end(), batch_ok.begin(), batch_ok.end());
-      continue;
-    }
-    // One bad batch must not sink the others: retry image by image.
-    result.features.resize(before);
-    std::vector<float> single(static_cast<size_t>(dim));
-    for (int64_t row = 0; row < ok_count; ++row) {
-      const Status one = embedder.Embed(input.data() + row * input_size, 1, single.data());
-      if (one.ok()) {
-        result.ok_indices.push_back(batch_ok[static_cast<size_t>(row)]);
-        result.features.insert(result.features.end(), single.begin(), single.end());
+    const std::vector<Status> embedded = EmbedWithRetry(
+        embedder, input.data(), static_cast<int64_t>(batch_ok.size()), &result.features);
+    for (size_t row = 0; row < batch_ok.size(); ++row) {
+      if (embedded[row].ok()) {
+        result.ok_indices.push_back(batch_ok[row]);
       } else {
-        result.errors.push_back({batch_ok[static_cast<size_t>(row)], "embed", one.message()});
+        result.errors.push_back({batch_ok[row], "embed", embedded[row].message()});
       }
     }
   }

@@ -48,6 +48,13 @@ struct EmbedBytesResult {
   std::vector<EmbedError> errors;
 };
 
+/// Embeds `count` preprocessed images (contiguous NCHW). When the whole call fails, the
+/// images are retried one by one so that only those the model itself rejects fail.
+/// Appends the features of the good rows, in order, to `features`; returns one Status
+/// per image. Shared by Featurize and EmbedEncodedImages.
+std::vector<Status> EmbedWithRetry(const model::Embedder& embedder, const float* input,
+                                   int64_t count, std::vector<float>* features);
+
 /// Decodes, preprocesses and embeds `images`. A bad image becomes an EmbedError; when a
 /// whole inference batch fails, its images are retried one by one so that only the
 /// images the model itself rejects fail (as in Featurize). Fails only for bad options.

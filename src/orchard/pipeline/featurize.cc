@@ -12,6 +12,7 @@
 #include <optional>
 #include <thread>
 
+#include "orchard/pipeline/embed_bytes.h"
 #include "orchard/util/thread_pool.h"
 
 namespace orchard::pipeline {
@@ -376,30 +377,21 @@ Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,
     EmbeddedBatch embedded;
     embedded.batch_idx = batch->batch_idx;
     const auto count = static_cast<int64_t>(batch->item_indices.size());
-    embedded.features.resize(static_cast<size_t>(count * dim));
     const auto embed_start = Clock::now();
-    const Status status = embedder.Embed(batch->input.data(), count, embedded.features.data());
+    const std::vector<Status> statuses =
+        EmbedWithRetry(embedder, batch->input.data(), count, &embedded.features);
     embed_seconds += SecondsSince(embed_start);
-    if (!status.ok()) {
-      // One bad batch must not sink the run: retry image by image, so only the images
-      // the model itself rejects become error rows.
-      std::vector<int64_t> kept;
-      std::vector<float> kept_features;
-      for (int64_t row = 0; row < count; ++row) {
-        std::vector<float> single(static_cast<size_t>(dim));
-        const Status one = embedder.Embed(batch->input.data() + row * input_size, 1, single.data());
-        const auto& item =
-            items[static_cast<size_t>(batch->item_indices[static_cast<size_t>(row)])];
-        if (one.ok()) {
-          kept.push_back(batch->item_indices[static_cast<size_t>(row)]);
-          kept_features.insert(kept_features.end(), single.begin(), single.end());
-        } else {
-          batch->errors.push_back({item.path, "embed", one.message()});
-        }
+    std::vector<int64_t> kept;
+    for (int64_t row = 0; row < count; ++row) {
+      const int64_t item_idx = batch->item_indices[static_cast<size_t>(row)];
+      if (statuses[static_cast<size_t>(row)].ok()) {
+        kept.push_back(item_idx);
+      } else {
+        batch->errors.push_back({items[static_cast<size_t>(item_idx)].path, "embed",
+                                 statuses[static_cast<size_t>(row)].message()});
       }
-      batch->item_indices = std::move(kept);
-      embedded.features = std::move(kept_features);
     }
+    batch->item_indices = std::move(kept);
     embedded.item_indices = std::move(batch->item_indices);
     embedded.errors = std::move(batch->errors);
     batch->input = {};  // free the input tensor before blocking on the writer
