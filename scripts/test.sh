@@ -3,7 +3,7 @@
 #   1. unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/),
 #      the pipeline tests under ThreadSanitizer (build-tsan/), a bounded libFuzzer run
 #   2. the whole suite on the Release build (build/): unit, CLI end-to-end, S3 against a
-#      real MinIO server on loopback, Spark local mode and standalone cluster, AWS checks.
+#      real SeaweedFS S3 server on loopback, Spark local mode and standalone cluster, AWS checks.
 # The last line is ctest's summary of step 2.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
