@@ -14,7 +14,9 @@ scripts/install-s3-server.sh; the environment variable ORCHARD_S3_SERVER
 overrides the path. `weed server` runs a master, a volume server, a filer and
 the S3 gateway in one process; every one of their ports (HTTP and gRPC) is
 chosen at random and bound on 127.0.0.1 only, and their unix sockets, logs and
-data live in the server's own temporary folder. Access and secret key are
+data live in the server's own temporary folder (except the unix sockets of
+its gRPC ports, which SeaweedFS puts at fixed /tmp/seaweedfs-*-grpc-<port>.sock
+paths; close() removes them). Access and secret key are
 random per server and given to SeaweedFS as a static identities file (SigV4).
 Tests can run several servers in parallel; everything is removed on exit, and
 the process is killed even if the test process dies (PR_SET_PDEATHSIG on Linux).
@@ -225,7 +227,19 @@ class S3Server:
             self.stop()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+            self._remove_grpc_sockets()
             atexit.unregister(self.close)
+
+    def _remove_grpc_sockets(self) -> None:
+        # `weed server` also serves each gRPC port on a unix socket whose path is
+        # fixed to /tmp/seaweedfs-<service>-grpc-<port>.sock (TMPDIR is ignored).
+        for service in ("master", "volume", "filer", "s3"):
+            port = self.ports.get(f"{service}_grpc")
+            if port:
+                try:
+                    os.unlink(f"/tmp/seaweedfs-{service}-grpc-{port}.sock")
+                except OSError:
+                    pass
 
     def _command(self) -> list[str]:
         p = self.ports

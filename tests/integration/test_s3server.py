@@ -197,7 +197,13 @@ def test_close_kills_server_and_removes_temp_dir():
     with s3:
         pid, root, port = s3._proc.pid, s3.root, s3.port
         assert root.is_dir()
+        grpc_ports = {v for k, v in s3.ports.items() if k.endswith("_grpc")}
     assert not root.exists()
+    # SeaweedFS's gRPC unix sockets live at fixed /tmp paths: removed too.
+    left = [p for p in os.listdir("/tmp")
+            if p.startswith("seaweedfs-") and p.endswith(".sock")
+            and int(p.rsplit("-", 1)[1].split(".")[0]) in grpc_ports]
+    assert left == []
     assert not _port_open(port)
     # The process is gone (reaped), not merely detached.
     with pytest.raises(ProcessLookupError):
