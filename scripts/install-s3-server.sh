@@ -65,6 +65,19 @@ if [ "$(installed_version)" = "$WEED_VERSION" ]; then
   exit 0
 fi
 
+# A build of the same pinned version made by an earlier checkout on this machine (our own
+# build output, kept outside the repo so fresh clones and CI do not rebuild for 10+ min).
+CACHE_DIR="${ORCHARD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/orchard}"
+CACHED="$CACHE_DIR/weed-$WEED_VERSION"
+if [ -x "$CACHED" ]; then
+  mkdir -p "$(dirname "$BIN")"
+  cp "$CACHED" "$BIN.tmp" && mv -f "$BIN.tmp" "$BIN"
+  if [ "$(installed_version)" = "$WEED_VERSION" ]; then
+    log "$BIN copied from the build cache $CACHED"
+    exit 0
+  fi
+fi
+
 mkdir -p "$GOBIN"
 log "building $WEED_PACKAGE@$WEED_VERSION with $("$GO" version) (takes many minutes on 2 cores)"
 start=$(date +%s)
@@ -100,3 +113,4 @@ if [ "$got" != "$WEED_VERSION" ]; then
   exit 1
 fi
 log "built $BIN in $((end - start)) s"
+{ mkdir -p "$CACHE_DIR" && cp "$BIN" "$CACHED.tmp" && mv -f "$CACHED.tmp" "$CACHED"; } || log "note: could not store the build in $CACHE_DIR"

@@ -32,7 +32,8 @@ missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
-# Go builds the S3 test server (MinIO) from its module; a preinstalled Go is preferred.
+# Go builds the S3 test server (SeaweedFS) from its module; a preinstalled Go is preferred
+# (SeaweedFS needs Go >= 1.24: Debian 12's golang-go is older, see docs/s3.md).
 if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then missing+=(golang-go); fi
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing system packages: ${missing[*]}"

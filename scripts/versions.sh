@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Pinned versions of dependencies that do not come from apt (sourced by scripts).
 # shellcheck disable=SC2034  # read by the scripts that source this file
 ORT_VERSION=1.24.4

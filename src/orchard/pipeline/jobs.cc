@@ -71,8 +71,15 @@ struct Locations {
 Status CheckBucket(const io::Location& location) {
   if (!location.is_object_store) return Status::OK();
   const std::string bucket = location.path.substr(0, location.path.find('/'));
-  ORCHARD_ASSIGN_OR_RAISE(auto info, location.fs->GetFileInfo(bucket));
-  if (info.type() != arrow::fs::FileType::Directory) {
+  auto info = location.fs->GetFileInfo(bucket);
+  if (!info.ok()) {
+    return Status::IOError("cannot access bucket '", bucket, "' (for ", location.display,
+                           "): ", info.status().message(),
+                           ". Check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+                           "AWS_PROFILE, ~/.aws, instance profile), the region and the bucket "
+                           "policy");
+  }
+  if (info->type() != arrow::fs::FileType::Directory) {
     return Status::IOError("bucket '", bucket, "' does not exist or is not accessible (for ",
                            location.display, "): check the name, region and credentials");
   }
