@@ -3,6 +3,7 @@
 // run` uses. No decoding, no I/O, no writing: the most the pipeline could reach.
 //
 // Usage: orchard_infer_ceiling [--model PATH] [--images N] [--batch-size B] [--threads T]
+//                              [--spin 0|1]
 // Prints one JSON line: {"images":N,"seconds":S,"images_per_second":R,...}
 #include <chrono>
 #include <cstdio>
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   int64_t images = 512;
   int64_t batch_size = 32;
   int threads = 0;
+  bool spin = false;
   for (int arg = 1; arg + 1 < argc; arg += 2) {
     const std::string flag = argv[arg];
     const char* value = argv[arg + 1];
@@ -31,6 +33,8 @@ int main(int argc, char** argv) {
       batch_size = std::atoll(value);
     else if (flag == "--threads")
       threads = std::atoi(value);
+    else if (flag == "--spin")
+      spin = std::atoi(value) != 0;
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -41,6 +45,7 @@ int main(int argc, char** argv) {
   bytes << file.rdbuf();
   orchard::model::EmbedderOptions options;
   options.intra_op_threads = threads;
+  options.allow_spinning = spin;
   auto made = orchard::model::Embedder::Make(bytes.str(), options);
   if (!made.ok()) {
     std::fprintf(stderr, "%s\n", made.status().ToString().c_str());

@@ -154,6 +154,10 @@ Result<std::unique_ptr<Embedder>> Embedder::Make(const std::string& model_bytes,
       Check(Api().SetInterOpNumThreads(session_options.get(), 1), "session options"));
   ORCHARD_RETURN_NOT_OK(Check(Api().SetSessionExecutionMode(session_options.get(), ORT_SEQUENTIAL),
                               "session options"));
+  ORCHARD_RETURN_NOT_OK(
+      Check(Api().AddSessionConfigEntry(session_options.get(), "session.intra_op.allow_spinning",
+                                        options.allow_spinning ? "1" : "0"),
+            "session options"));
   OrtSession* raw_session = nullptr;
   ORCHARD_RETURN_NOT_OK(
       Check(Api().CreateSessionFromArray(env, model_bytes.data(), model_bytes.size(),

@@ -20,6 +20,9 @@ struct EmbedderOptions {
   std::string output_name = "features";
   /// ONNX Runtime intra-op threads (0: ONNX Runtime's default, one per core).
   int intra_op_threads = 0;
+  /// Let ONNX Runtime's threads spin between work items. Off by default: the spinning
+  /// takes CPU from the decode threads that share the cores.
+  bool allow_spinning = false;
   /// When non-empty, the model's sha256 must equal it (lower-case hex).
   std::string expected_sha256;
   /// Name for messages (the model's path or URI).
