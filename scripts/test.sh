@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up, builds, and runs every test:
-#   1. unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/),
+#   1. unit tests and the CLI end-to-end tests under AddressSanitizer + UndefinedBehavior-
+#      Sanitizer (build-asan/),
 #      the pipeline tests under ThreadSanitizer (build-tsan/), a bounded libFuzzer run
 #   2. the whole suite on the Release build (build/): unit, CLI end-to-end, S3 against a
 #      real SeaweedFS S3 server on loopback, Spark local mode and standalone cluster, AWS checks.
@@ -20,6 +21,11 @@ ORCHARD_BUILD_DIR="$ROOT/build-asan" bash "$ROOT/scripts/build.sh" \
 ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp" \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir "$ROOT/build-asan" -L unit --output-on-failure -j2
+
+echo "== sanitizer build (ASan + UBSan): the CLI end to end"
+ORCHARD_BIN="$ROOT/build-asan/apps/orchard/orchard" ASAN_OPTIONS=detect_leaks=1 \
+  LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp" UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  "$ROOT/.deps/venv/bin/python" -m pytest -q -p no:cacheprovider "$ROOT/tests/integration/test_cli.py"
 
 echo "== ThreadSanitizer build: pipeline tests (threads, queues, reorder window)"
 cmake -S "$ROOT" -B "$ROOT/build-tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DORCHARD_WERROR=ON \
