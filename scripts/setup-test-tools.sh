@@ -4,3 +4,4 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/install-s3-server.sh"
+bash "$ROOT/scripts/install-s3a-jars.sh"  # hadoop-aws + AWS SDK v2 bundle for the Spark S3A test

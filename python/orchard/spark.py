@@ -268,7 +268,14 @@ def parse_args(argv):
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument("--master", default=None,
                         help="Spark master when not run through spark-submit (e.g. local[2])")
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="Spark property for the session (repeatable), like spark-submit's "
+                             "--conf; never put credentials here")
     args = parser.parse_args(argv)
+    for item in args.conf:
+        key, sep, _ = item.partition("=")
+        if not sep or not key.strip():
+            parser.error(f"--conf expects KEY=VALUE, got {item!r}")
     if args.batch_size < 1 or args.rows_per_batch < 1 or args.partitions < 0 or args.pca_k < 0:
         parser.error("--batch-size and --rows-per-batch must be >= 1, --partitions and --pca-k >= 0")
     if not 0 < args.pca_variance <= 1:
@@ -407,6 +414,9 @@ def main(argv=None):
     builder = SparkSession.builder.appName("orchard")
     if args.master:
         builder = builder.master(args.master)
+    for item in args.conf:
+        key, _, value = item.partition("=")
+        builder = builder.config(key.strip(), value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     try:
