@@ -44,7 +44,7 @@ struct FeaturizeOptions {
   /// Concurrent reads (0: 16 for object stores, prep_threads for local disks).
   int io_threads = 0;
   /// Rows per output part file; rounded up to a multiple of batch_size.
-  int64_t rows_per_part = 4096;
+  int64_t rows_per_part = 1024;
   image::PreprocessOptions preprocess;
   /// Called from the writer thread after each batch with (images done, images failed).
   std::function<void(int64_t, int64_t)> on_progress;

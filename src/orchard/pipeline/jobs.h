@@ -26,7 +26,7 @@ struct JobOptions {
   int batch_size = 32;
   int threads = 0;     ///< cores to use (0: all)
   int io_threads = 0;  ///< concurrent reads (0: automatic)
-  int64_t rows_per_part = 4096;
+  int64_t rows_per_part = 1024;
   int64_t max_pixels = 64LL * 1024 * 1024;
   pca::PcaFitOptions pca;
   table::ExistingOutput existing = table::ExistingOutput::kRefuse;
