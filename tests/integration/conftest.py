@@ -36,3 +36,19 @@ def sample_copy(tmp_path):
     target = tmp_path / "sample"
     shutil.copytree(SAMPLE, target)
     return target
+
+
+def s3_server_with_bucket(bucket):
+    """Generator for module fixtures: a real S3 server on loopback with one bucket.
+
+    Fails (never skips) when the server binary is not installed.
+    """
+    from s3server import S3Server, S3ServerNotInstalled, find_binary
+
+    try:
+        find_binary()
+    except S3ServerNotInstalled as error:
+        pytest.fail(str(error), pytrace=False)
+    with S3Server() as server:
+        server.make_bucket(bucket)
+        yield server

@@ -24,8 +24,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import SAMPLE, orchard_binary
-from s3server import S3Server, S3ServerNotInstalled, find_binary
+from conftest import SAMPLE, orchard_binary, s3_server_with_bucket
 
 BUCKET = "orchard"
 SAMPLE_LABELS = ["Apple Braeburn", "Mango", "Tomato Cherry Red"]
@@ -42,13 +41,7 @@ LOCAL_OUTPUTS = []
 
 @pytest.fixture(scope="module")
 def s3():
-    try:
-        find_binary()
-    except S3ServerNotInstalled as e:
-        pytest.fail(str(e), pytrace=False)
-    with S3Server() as server:
-        server.make_bucket(BUCKET)
-        yield server
+    yield from s3_server_with_bucket(BUCKET)
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,9 @@ import sys
 import pyarrow.fs as pafs
 import pytest
 
-from s3server import S3Server, S3ServerNotInstalled, find_binary
 from spark_parity import assert_parity, cli_output, make_input, spark_env
 
-from conftest import REPO
+from conftest import REPO, s3_server_with_bucket
 
 BUCKET = "orchard-spark"
 JARS_DIR = REPO / ".deps" / "s3a-jars"
@@ -58,13 +57,7 @@ def download(fs, base, dest):
 
 @pytest.fixture(scope="module")
 def s3():
-    try:
-        find_binary()
-    except S3ServerNotInstalled as e:
-        pytest.fail(str(e), pytrace=False)
-    with S3Server() as server:
-        server.make_bucket(BUCKET)
-        yield server
+    yield from s3_server_with_bucket(BUCKET)
 
 
 @pytest.fixture(scope="module")
