@@ -416,3 +416,20 @@ class S3Server:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<S3Server {self.endpoint} {state} data={self.data_dir}>"
+
+
+def list_files(fs, base):
+    """Relative paths of all files under `base` of a pyarrow filesystem (recursively),
+    sorted; empty when `base` is absent."""
+    infos = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+    return sorted(i.path[len(base) + 1:] for i in infos if i.type == pafs.FileType.File)
+
+
+def download_dir(fs, base, dest):
+    """Copies every file under `base` of a pyarrow filesystem to the local folder `dest`."""
+    for rel in list_files(fs, base):
+        target = Path(dest) / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with fs.open_input_stream(f"{base}/{rel}") as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return Path(dest)

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import SAMPLE, orchard_binary, s3_server_with_bucket
+from s3server import download_dir, list_files
 
 BUCKET = "orchard"
 SAMPLE_LABELS = ["Apple Braeburn", "Mango", "Tomato Cherry Red"]
@@ -96,34 +97,23 @@ def run(args, env, check=True, timeout=900):
     return proc
 
 
-def listing(fs, base):
-    """Relative paths of all files under base (recursively); empty if base is absent."""
-    infos = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
-    return sorted(i.path[len(base) + 1:] for i in infos if i.type == pafs.FileType.File)
 
 
 def download(s3, s3_uri, dest):
     """Copies everything below s3://bucket/prefix to the local folder dest."""
-    base = s3_uri[len("s3://"):]
-    fs = s3.filesystem()
-    for rel in listing(fs, base):
-        target = pathlib.Path(dest) / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with fs.open_input_stream(f"{base}/{rel}") as src, open(target, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-    return pathlib.Path(dest)
+    return download_dir(s3.filesystem(), s3_uri[len("s3://"):], dest)
 
 
 def assert_published(s3, s3_uri):
     fs = s3.filesystem()
     base = s3_uri[len("s3://"):]
-    files = listing(fs, base)
+    files = list_files(fs, base)
     assert "_SUCCESS" in files, files
     assert not any(f.startswith("_temporary") for f in files), files
 
 
 def assert_not_published(s3, s3_uri):
-    files = listing(s3.filesystem(), s3_uri[len("s3://"):])
+    files = list_files(s3.filesystem(), s3_uri[len("s3://"):])
     assert "_SUCCESS" not in files, files
 
 
@@ -231,7 +221,7 @@ def test_wrong_credentials_fail_cleanly(s3, sample_in_s3):
         assert any(w in proc.stderr.lower() for w in ("access", "credentials", "signature")), \
             proc.stderr
         assert bad_secret not in proc.stderr + proc.stdout
-    assert listing(s3.filesystem(), out[len("s3://"):]) == []
+    assert list_files(s3.filesystem(), out[len("s3://"):]) == []
 
 
 def test_wrong_credentials_for_the_output_only(s3, tmp_path):
@@ -241,7 +231,7 @@ def test_wrong_credentials_for_the_output_only(s3, tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert any(w in proc.stderr.lower() for w in ("access", "credentials", "signature")), \
         proc.stderr
-    assert listing(s3.filesystem(), out[len("s3://"):]) == []
+    assert list_files(s3.filesystem(), out[len("s3://"):]) == []
 
 
 def test_missing_bucket_fails_cleanly(s3, sample_in_s3):
@@ -249,7 +239,7 @@ def test_missing_bucket_fails_cleanly(s3, sample_in_s3):
                env=s3_env(s3), check=False)
     assert proc.returncode == 1, proc.stderr
     assert "bucket 'no-such-bucket'" in proc.stderr and "does not exist" in proc.stderr
-    assert listing(s3.filesystem(), f"{BUCKET}/out/nobucket-in") == []
+    assert list_files(s3.filesystem(), f"{BUCKET}/out/nobucket-in") == []
 
     proc = run(["run", "-i", sample_in_s3, "-o", "s3://no-such-bucket/out"], env=s3_env(s3),
                check=False)
@@ -268,7 +258,7 @@ def test_missing_prefix_fails_cleanly(s3):
     assert f"s3://{BUCKET}/in/no-such-prefix" in proc.stderr
     assert "does not exist" in proc.stderr
     assert_not_published(s3, out)
-    assert listing(s3.filesystem(), out[len("s3://"):]) == []
+    assert list_files(s3.filesystem(), out[len("s3://"):]) == []
 
 
 def test_keys_with_spaces_and_non_ascii(s3, tmp_path):
@@ -311,7 +301,7 @@ def test_server_outage_in_the_middle_of_a_run(s3, outage_input, tmp_path):
         deadline = time.monotonic() + 300
         staged = []
         while time.monotonic() < deadline and proc.poll() is None:
-            staged = listing(watcher, staging)
+            staged = list_files(watcher, staging)
             if staged:
                 break
             time.sleep(0.1)

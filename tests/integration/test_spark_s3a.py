@@ -24,6 +24,7 @@ import pytest
 from spark_parity import assert_parity, cli_output, make_input, spark_env
 
 from conftest import REPO, s3_server_with_bucket
+from s3server import download_dir, list_files
 
 BUCKET = "orchard-spark"
 JARS_DIR = REPO / ".deps" / "s3a-jars"
@@ -40,19 +41,6 @@ def s3a_jars():
     return jars
 
 
-def listing(fs, base):
-    """Relative paths of all files under base (recursively); empty if base is absent."""
-    infos = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
-    return sorted(i.path[len(base) + 1:] for i in infos if i.type == pafs.FileType.File)
-
-
-def download(fs, base, dest):
-    for rel in listing(fs, base):
-        target = pathlib.Path(dest) / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with fs.open_input_stream(f"{base}/{rel}") as src, open(target, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-    return pathlib.Path(dest)
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +83,8 @@ def job(s3, tmp_path_factory):
         raise AssertionError(f"orchard.spark exited {proc.returncode}:\n{proc.stderr[-8000:]}")
 
     fs = s3.filesystem()
-    files = listing(fs, f"{BUCKET}/out")
-    downloaded = download(fs, f"{BUCKET}/out", root / "spark out")
+    files = list_files(fs, f"{BUCKET}/out")
+    downloaded = download_dir(fs, f"{BUCKET}/out", root / "spark out")
     return {"input": input_dir, "args": args, "proc": proc, "files": files,
             "out": downloaded, "cli": cli_output(input_dir, root / "cli")}
 
