@@ -14,11 +14,9 @@ images (spark_parity.assert_parity: same paths, labels and errors, same numbers 
 float rounding). Fails, not skips, when the server binary or the jars are missing.
 """
 import pathlib
-import shutil
 import subprocess
 import sys
 
-import pyarrow.fs as pafs
 import pytest
 
 from spark_parity import assert_parity, cli_output, make_input, spark_env
