@@ -30,11 +30,11 @@ BIN="$DEPS/bin/weed"
 
 log() { printf '[install-s3-server] %s\n' "$*" >&2; }
 
-GO="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
-if [ ! -x "$GO" ] && ! command -v "$GO" >/dev/null 2>&1; then
-  log "ERROR: no Go toolchain found (install golang-go or set GO=/path/to/go)"
-  exit 1
-fi
+# shellcheck source=scripts/versions.sh
+source "$ROOT/scripts/versions.sh"
+# A Go new enough for the pinned SeaweedFS: the machine's, or one fetched into .deps/ as the
+# golang.org/toolchain module when the machine's is older (e.g. Debian 12's 1.19).
+GO="${GO:-$(bash "$ROOT/scripts/ensure-go.sh" "$WEED_GO_MIN")}"
 
 # Keep the Go state inside the repo. GOPATH is the same folder scripts/setup.sh
 # uses for its module downloads, so modules are shared, not fetched twice.

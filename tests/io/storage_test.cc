@@ -2,7 +2,10 @@
 
 #include <arrow/buffer.h>
 
+#include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "../test_util.h"
 
@@ -84,7 +87,12 @@ TEST(StorageTest, WriteAllIsAtomicAndReadAllReadsBack) {
   ASSERT_OK_AND_ASSIGN(root, ResolveLocation(dir.str(), StorageOptions{}));
   const Location file = root.Child("deep/er/file.bin");
   ASSERT_OK(WriteAll(file, std::string("hello\0world", 11)));
-  EXPECT_FALSE(std::filesystem::exists(file.path + ".inprogress"));
+  // Only the file itself remains: no temporary name is left behind.
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.str() + "/deep/er")) {
+    names.push_back(entry.path().filename().string());
+  }
+  EXPECT_EQ(names, std::vector<std::string>{"file.bin"});
   std::shared_ptr<arrow::Buffer> buffer;
   ASSERT_OK_AND_ASSIGN(buffer, ReadAll(file));
   EXPECT_EQ(buffer->ToString(), std::string("hello\0world", 11));

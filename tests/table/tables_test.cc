@@ -1,5 +1,7 @@
 #include "orchard/table/tables.h"
 
+#include <arrow/api.h>
+
 #include "../test_util.h"
 
 namespace orchard::table {
@@ -66,6 +68,38 @@ TEST(TablesTest, ListPartsIgnoresUnfinishedAndForeignFiles) {
   EXPECT_NE(parts[0].path.find("part-00000"), std::string::npos);
   ASSERT_OK_AND_ASSIGN(parts, ListParts(root.Child("absent")));
   EXPECT_TRUE(parts.empty());
+}
+
+TEST(TablesTest, PartIndexInvertsPartName) {
+  for (int64_t index : {0, 7, 42, 99999, 123456}) {
+    EXPECT_EQ(PartIndex(PartName(index)), index);
+    EXPECT_EQ(PartIndex("s3://bucket/out/features/" + PartName(index)), index);
+  }
+  for (const char* foreign : {"part-.parquet", "part-1.parquet", "part-00001.parquet.inprogress",
+                              "part-0000a.parquet", "x-00001.parquet", "part-00001.csv", ""}) {
+    EXPECT_EQ(PartIndex(foreign), -1) << foreign;
+  }
+}
+
+TEST(TablesTest, EnsureErrorsTableWritesOneEmptyPartOnlyWhenThereIsNone) {
+  orchard::testing::TempDir dir;
+  io::Location root;
+  ASSERT_OK_AND_ASSIGN(root, io::ResolveLocation(dir.str(), io::StorageOptions{}));
+  ASSERT_OK(EnsureErrorsTable(root.Child("errors")));
+  std::vector<io::Location> parts;
+  ASSERT_OK_AND_ASSIGN(parts, ListParts(root.Child("errors")));
+  ASSERT_EQ(parts.size(), 1u);
+  std::vector<ErrorRecord> read;
+  ASSERT_OK_AND_ASSIGN(read, ReadErrorsFile(parts[0]));
+  EXPECT_TRUE(read.empty());
+
+  std::shared_ptr<arrow::RecordBatch> batch;
+  ASSERT_OK_AND_ASSIGN(batch, MakeErrorsBatch({{"a/b.jpg", "decode", "corrupt"}}));
+  ASSERT_OK(WriteParquet(root.Child("more/" + PartName(3)), *batch));
+  ASSERT_OK(EnsureErrorsTable(root.Child("more")));
+  ASSERT_OK_AND_ASSIGN(parts, ListParts(root.Child("more")));
+  ASSERT_EQ(parts.size(), 1u);
+  EXPECT_EQ(PartIndex(parts[0].path), 3);
 }
 
 }  // namespace

@@ -5,9 +5,13 @@
 #include <arrow/filesystem/s3fs.h>
 #include <arrow/io/interfaces.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -192,23 +196,30 @@ Result<std::shared_ptr<arrow::Buffer>> ReadAll(const Location& location) {
   return buffer;
 }
 
-Result<std::shared_ptr<arrow::io::OutputStream>> OpenAtomicOutput(const Location& location) {
+Result<AtomicOutput> OpenAtomicOutput(const Location& location) {
   ORCHARD_RETURN_NOT_OK(MakeParentDirs(location));
+  AtomicOutput output;
   std::string target = location.path;
-  if (!location.is_object_store) target += kInProgressSuffix;
-  return location.fs->OpenOutputStream(target);
+  if (!location.is_object_store) {
+    static std::atomic<uint64_t> counter{0};
+    output.temp_path = location.path + std::string(kInProgressSuffix) + "-" +
+                       std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    target = output.temp_path;
+  }
+  ORCHARD_ASSIGN_OR_RAISE(output.stream, location.fs->OpenOutputStream(target));
+  return output;
 }
 
-Status FinishAtomicWrite(const Location& location) {
-  if (location.is_object_store) return Status::OK();
-  return location.fs->Move(location.path + std::string(kInProgressSuffix), location.path);
+Status FinishAtomicWrite(const Location& location, const AtomicOutput& output) {
+  if (location.is_object_store || output.temp_path.empty()) return Status::OK();
+  return location.fs->Move(output.temp_path, location.path);
 }
 
 Status WriteAll(const Location& location, std::string_view data) {
-  ORCHARD_ASSIGN_OR_RAISE(auto stream, OpenAtomicOutput(location));
-  ORCHARD_RETURN_NOT_OK(stream->Write(data.data(), static_cast<int64_t>(data.size())));
-  ORCHARD_RETURN_NOT_OK(stream->Close());
-  return FinishAtomicWrite(location);
+  ORCHARD_ASSIGN_OR_RAISE(auto output, OpenAtomicOutput(location));
+  ORCHARD_RETURN_NOT_OK(output.stream->Write(data.data(), static_cast<int64_t>(data.size())));
+  ORCHARD_RETURN_NOT_OK(output.stream->Close());
+  return FinishAtomicWrite(location, output);
 }
 
 Result<bool> FileExists(const Location& location) {
@@ -271,7 +282,12 @@ Status DeleteTreeIfExists(const Location& location) {
   }
 }
 
-Status MoveTree(const Location& from, const Location& to) {
+namespace {
+
+// Applies `transfer(source, target)` to every file below `from`, at the same relative path
+// below `to` (parent folders created).
+Status ForEachFileBelow(const Location& from, const Location& to,
+                        const std::function<Status(const std::string&, const Location&)>& transfer) {
   arrow::fs::FileSelector selector;
   selector.base_dir = from.path;
   selector.recursive = true;
@@ -282,9 +298,26 @@ Status MoveTree(const Location& from, const Location& to) {
     if (info.type() != arrow::fs::FileType::File) continue;
     const Location target = to.Child(info.path().substr(prefix_len));
     ORCHARD_RETURN_NOT_OK(MakeParentDirs(target));
-    ORCHARD_RETURN_NOT_OK(from.fs->Move(info.path(), target.path));
+    ORCHARD_RETURN_NOT_OK(transfer(info.path(), target));
   }
   return Status::OK();
+}
+
+}  // namespace
+
+Status MoveTree(const Location& from, const Location& to) {
+  return ForEachFileBelow(from, to, [&](const std::string& source, const Location& target) {
+    return from.fs->Move(source, target.path);
+  });
+}
+
+Status CopyTree(const Location& from, const Location& to) {
+  return ForEachFileBelow(from, to, [&](const std::string& source, const Location& target) {
+    // Through WriteAll: a copy interrupted half-way never looks like a whole file.
+    ORCHARD_ASSIGN_OR_RAISE(auto bytes, ReadAll(Location{from.fs, source, source, from.is_object_store}));
+    return WriteAll(target, std::string_view(reinterpret_cast<const char*>(bytes->data()),
+                                             static_cast<size_t>(bytes->size())));
+  });
 }
 
 void FinalizeStorage() {

@@ -57,10 +57,16 @@ Result<std::shared_ptr<arrow::Buffer>> ReadAll(const Location& location);
 /// stores make an object visible only once it is complete.
 Status WriteAll(const Location& location, std::string_view data);
 
-/// Opens an output stream the same way as WriteAll: for local disks the bytes go to
-/// `<path>.inprogress` and the caller must call FinishAtomicWrite after closing.
-Result<std::shared_ptr<arrow::io::OutputStream>> OpenAtomicOutput(const Location& location);
-Status FinishAtomicWrite(const Location& location);
+/// An output stream opened the same way as WriteAll: on a local disk the bytes go to a
+/// temporary name unique to this writer (`<path>.inprogress-<pid>-<n>`, so two attempts of
+/// one Spark task never share it) and FinishAtomicWrite renames it into place.
+struct AtomicOutput {
+  std::shared_ptr<arrow::io::OutputStream> stream;
+  std::string temp_path;  ///< empty for object stores
+};
+Result<AtomicOutput> OpenAtomicOutput(const Location& location);
+/// Call after closing `output.stream`.
+Status FinishAtomicWrite(const Location& location, const AtomicOutput& output);
 
 /// True when `location` exists as a file.
 Result<bool> FileExists(const Location& location);
@@ -80,6 +86,10 @@ Status DeleteTreeIfExists(const Location& location);
 /// Moves every file below `from` to the same relative path below `to`, replacing files
 /// that exist. Object stores copy server-side and then delete.
 Status MoveTree(const Location& from, const Location& to);
+
+/// Copies every file below `from` to the same relative path below `to`, replacing files
+/// that exist; `from` is left as it was. Each file is written atomically (WriteAll).
+Status CopyTree(const Location& from, const Location& to);
 
 /// Must be called once before exit when object stores were used (Arrow's AWS SDK
 /// shutdown). Safe to call when they were not.

@@ -24,18 +24,6 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::string ParentFolderName(const std::string& relative_path, const io::Location& root) {
-  const auto slash = relative_path.rfind('/');
-  if (slash != std::string::npos) {
-    const auto previous = relative_path.rfind('/', slash - 1);
-    const size_t start = previous == std::string::npos ? 0 : previous + 1;
-    return relative_path.substr(start, slash - start);
-  }
-  // A file directly under the root: its parent is the root itself.
-  const auto root_slash = root.path.rfind('/');
-  return root_slash == std::string::npos ? root.path : root.path.substr(root_slash + 1);
-}
-
 // Keeps the first fatal error of any thread; everyone polls failed() to stop early.
 class FirstError {
  public:
@@ -118,57 +106,7 @@ class ReorderWindow {
   bool stopping_ = false;
 };
 
-// Valid UTF-8 passes through; any other byte becomes %XX (and '%' itself stays as is, so
-// valid names are unchanged).
-std::string EscapeInvalidUtf8(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  size_t pos = 0;
-  while (pos < text.size()) {
-    const auto lead = static_cast<unsigned char>(text[pos]);
-    size_t length = 0;
-    if (lead < 0x80)
-      length = 1;
-    else if ((lead >> 5) == 0x6 && lead >= 0xC2)
-      length = 2;
-    else if ((lead >> 4) == 0xE)
-      length = 3;
-    else if ((lead >> 3) == 0x1E && lead <= 0xF4)
-      length = 4;
-    bool valid = length > 0 && pos + length <= text.size();
-    for (size_t idx = 1; valid && idx < length; ++idx) {
-      valid = (static_cast<unsigned char>(text[pos + idx]) >> 6) == 0x2;
-    }
-    if (valid) {
-      out.append(text, pos, length);
-      pos += length;
-    } else {
-      static constexpr char kHex[] = "0123456789ABCDEF";
-      out += '%';
-      out += kHex[lead >> 4];
-      out += kHex[lead & 0xF];
-      ++pos;
-    }
-  }
-  return out;
-}
-
 }  // namespace
-
-Result<std::vector<ImageItem>> ListImages(const io::Location& root) {
-  ORCHARD_ASSIGN_OR_RAISE(auto files, io::ListFiles(root));
-  std::vector<ImageItem> items;
-  items.reserve(files.size());
-  for (auto& file : files) {
-    ImageItem item;
-    item.label = EscapeInvalidUtf8(ParentFolderName(file.relative_path, root));
-    item.path = EscapeInvalidUtf8(file.relative_path);
-    item.source = std::move(file.relative_path);
-    item.size = file.size;
-    items.push_back(std::move(item));
-  }
-  return items;
-}
 
 int64_t EffectiveRowsPerPart(const FeaturizeOptions& options) {
   const int64_t batch = std::max(1, options.batch_size);
@@ -312,17 +250,26 @@ Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,
     auto flush_part = [&]() -> Status {
       if (current_part < 0) return Status::OK();
       const auto write_start = Clock::now();
-      const std::string name = table::PartName(current_part);
+      const std::string name = table::PartName(options.first_part_index + current_part);
+      if (!part_errors.empty()) {
+        ORCHARD_ASSIGN_OR_RAISE(auto errors, table::MakeErrorsBatch(part_errors));
+        ORCHARD_RETURN_NOT_OK(table::WriteParquet(errors_dir.Child(name), *errors));
+      }
+      // The features file last: its presence says the part is complete.
       ORCHARD_ASSIGN_OR_RAISE(auto features,
                               table::MakeVectorBatch(table::kFeaturesColumn, part_rows));
       ORCHARD_RETURN_NOT_OK(table::WriteParquet(features_dir.Child(name), *features));
-      ORCHARD_ASSIGN_OR_RAISE(auto errors, table::MakeErrorsBatch(part_errors));
-      ORCHARD_RETURN_NOT_OK(table::WriteParquet(errors_dir.Child(name), *errors));
+      const double write_seconds = SecondsSince(write_start);
+      if (options.compute_pca_stats && part_rows.num_rows() > 0) {
+        pca::PcaStats part_stats(dim);
+        part_stats.Add(part_rows.values.data(), part_rows.num_rows());
+        ORCHARD_RETURN_NOT_OK(stats.pca.Merge(part_stats));
+      }
       part_rows = table::VectorRows{};
       part_rows.dim = dim;
       part_errors.clear();
       std::lock_guard lock(stats_mutex);
-      stats.write_seconds += SecondsSince(write_start);
+      stats.write_seconds += write_seconds;
       ++stats.parts_written;
       return Status::OK();
     };

@@ -19,23 +19,12 @@
 #include "orchard/image/decode.h"
 #include "orchard/io/storage.h"
 #include "orchard/model/embedder.h"
+#include "orchard/pca/pca.h"
+#include "orchard/pipeline/listing.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/status.h"
 
 namespace orchard::pipeline {
-
-/// One input image: where it is (relative to the input root) and its label.
-struct ImageItem {
-  /// Relative to the input root, '/'-separated; bytes that are not valid UTF-8 are
-  /// written as %XX so every table value is valid UTF-8.
-  std::string path;
-  std::string label;   ///< name of the parent folder (escaped the same way)
-  std::string source;  ///< the raw relative path, for reading the file
-  int64_t size = 0;
-};
-
-/// Lists the input root; label = name of each file's parent folder.
-Result<std::vector<ImageItem>> ListImages(const io::Location& root);
 
 struct FeaturizeOptions {
   int batch_size = 32;
@@ -45,6 +34,12 @@ struct FeaturizeOptions {
   int io_threads = 0;
   /// Rows per output part file; rounded up to a multiple of batch_size.
   int64_t rows_per_part = 1024;
+  /// Part p of `items` is written as part (first_part_index + p): a shard of a larger
+  /// listing that starts at a part boundary writes the same files as the whole run would.
+  int64_t first_part_index = 0;
+  /// Accumulate PCA statistics of the featurized rows (FeaturizeStats::pca), part by part
+  /// in part order, so that no second pass over the features is needed.
+  bool compute_pca_stats = false;
   image::PreprocessOptions preprocess;
   /// Called from the writer thread after each batch with (images done, images failed).
   std::function<void(int64_t, int64_t)> on_progress;
@@ -62,6 +57,8 @@ struct FeaturizeStats {
   int64_t parts_reused = 0;
   int64_t images_reused = 0;
   int64_t dim = 0;
+  /// Statistics of the rows featurized in this call (compute_pca_stats only).
+  pca::PcaStats pca;
   // Busy seconds per stage, summed over the threads of the stage.
   double read_seconds = 0;
   double decode_seconds = 0;
@@ -73,7 +70,9 @@ struct FeaturizeStats {
 int64_t EffectiveRowsPerPart(const FeaturizeOptions& options);
 
 /// Featurizes `items` into `features_dir`/part-*.parquet and `errors_dir`/part-*.parquet.
-/// Parts whose index is in `skip_parts` are not recomputed (resume). A read, decode or
+/// A part's errors file is written only when the part has failed images, and before its
+/// features file: an existing features part is a complete part (the resume marker).
+/// Parts whose (local) index is in `skip_parts` are not recomputed (resume). A read, decode or
 /// inference problem with one image becomes an error row; storage failures of the output,
 /// or of an object store after its retries, fail the call.
 Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,

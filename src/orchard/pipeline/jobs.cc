@@ -12,9 +12,12 @@
 #include <thread>
 
 #include "orchard/model/embedder.h"
+#include "orchard/output/layout.h"
+#include "orchard/output/pca_files.h"
 #include "orchard/pca/pca_json.h"
 #include "orchard/pipeline/featurize.h"
 #include "orchard/pipeline/progress.h"
+#include "orchard/pipeline/shard.h"
 #include "orchard/report/report.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/sha256.h"
@@ -26,11 +29,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-constexpr const char* kFeatures = "features";
-constexpr const char* kErrors = "errors";
-constexpr const char* kPca = "pca";
-constexpr const char* kPcaModel = "pca_model";
-constexpr const char* kReport = "report";
+using output::kErrorsDir;
+using output::kFeaturesDir;
+using output::kPcaDir;
+using output::kPcaModelDir;
+using output::kReportDir;
 
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -39,28 +42,6 @@ double SecondsSince(Clock::time_point start) {
 int CoreCount(const JobOptions& options) {
   if (options.threads > 0) return options.threads;
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-}
-
-// Runs fn(part_idx) for every part on up to `threads` threads; returns the first error.
-Status ParallelForParts(size_t num_parts, int threads, const std::function<Status(size_t)>& fn) {
-  std::atomic<size_t> next{0};
-  std::mutex mutex;
-  Status first;
-  auto worker = [&] {
-    for (size_t part_idx = next++; part_idx < num_parts; part_idx = next++) {
-      Status status = fn(part_idx);
-      if (!status.ok()) {
-        std::lock_guard lock(mutex);
-        if (first.ok()) first = status;
-        next = num_parts;
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  const int count = std::max(1, std::min<int>(threads, static_cast<int>(num_parts)));
-  for (int thread_idx = 0; thread_idx < count; ++thread_idx) pool.emplace_back(worker);
-  for (auto& thread : pool) thread.join();
-  return first;
 }
 
 struct Locations {
@@ -101,102 +82,6 @@ Result<std::unique_ptr<model::Embedder>> LoadEmbedder(const JobOptions& options)
   return model::Embedder::Make((*bytes)->ToString(), embedder_options);
 }
 
-// Identifies a featurization job, so --resume only reuses parts of the same job.
-std::string Fingerprint(const std::vector<ImageItem>& items, const model::Embedder& embedder,
-                        const JobOptions& options, int64_t rows_per_part) {
-  std::string text = "orchard-job-1\n";
-  text += "model=" + embedder.info().sha256 + " output=" + embedder.info().output_name + "\n";
-  text += "rows_per_part=" + std::to_string(rows_per_part) +
-          " batch=" + std::to_string(options.batch_size) +
-          " max_pixels=" + std::to_string(options.max_pixels) + "\n";
-  std::string listing;
-  for (const auto& item : items) listing += item.path + '\t' + std::to_string(item.size) + '\n';
-  text += "listing=" + Sha256Hex(listing) + " count=" + std::to_string(items.size()) + "\n";
-  return text;
-}
-
-Result<pca::PcaStats> StatsOfParts(const std::vector<io::Location>& parts, int threads) {
-  std::mutex mutex;
-  pca::PcaStats total;
-  ORCHARD_RETURN_NOT_OK(ParallelForParts(parts.size(), threads, [&](size_t part_idx) -> Status {
-    ORCHARD_ASSIGN_OR_RAISE(auto rows,
-                            table::ReadVectorFile(parts[part_idx], table::kFeaturesColumn));
-    pca::PcaStats stats(rows.dim);
-    stats.Add(rows.values.data(), rows.num_rows());
-    std::lock_guard lock(mutex);
-    return total.Merge(stats);
-  }));
-  return total;
-}
-
-Status ProjectParts(const std::vector<io::Location>& parts, const pca::PcaModel& model,
-                    const io::Location& pca_dir, int threads) {
-  return ParallelForParts(parts.size(), threads, [&](size_t part_idx) -> Status {
-    ORCHARD_ASSIGN_OR_RAISE(auto rows,
-                            table::ReadVectorFile(parts[part_idx], table::kFeaturesColumn));
-    if (rows.num_rows() > 0 && rows.dim != model.dim) {
-      return Status::Invalid(parts[part_idx].display, " has ", rows.dim,
-                             "-d features but the PCA model expects ", model.dim);
-    }
-    table::VectorRows projected;
-    projected.paths = std::move(rows.paths);
-    projected.labels = std::move(rows.labels);
-    projected.dim = model.k;
-    projected.values.resize(static_cast<size_t>(projected.num_rows() * model.k));
-    model.Project(rows.values.data(), projected.num_rows(), projected.values.data());
-    ORCHARD_ASSIGN_OR_RAISE(auto batch, table::MakeVectorBatch(table::kPcaColumn, projected));
-    const std::string name = parts[part_idx].path.substr(parts[part_idx].path.rfind('/') + 1);
-    return table::WriteParquet(pca_dir.Child(name), *batch);
-  });
-}
-
-Result<std::shared_ptr<arrow::RecordBatch>> ComponentsBatch(const pca::PcaModel& model) {
-  arrow::Int32Builder index_builder;
-  arrow::DoubleBuilder variance_builder, ratio_builder, cumulative_builder;
-  arrow::ListBuilder vector_builder(arrow::default_memory_pool(),
-                                    std::make_shared<arrow::DoubleBuilder>());
-  auto* values = static_cast<arrow::DoubleBuilder*>(vector_builder.value_builder());
-  double cumulative = 0;
-  for (int64_t comp_idx = 0; comp_idx < model.k; ++comp_idx) {
-    const auto idx = static_cast<size_t>(comp_idx);
-    cumulative += model.explained_variance_ratio[idx];
-    ORCHARD_RETURN_NOT_OK(index_builder.Append(static_cast<int32_t>(comp_idx)));
-    ORCHARD_RETURN_NOT_OK(variance_builder.Append(model.explained_variance[idx]));
-    ORCHARD_RETURN_NOT_OK(ratio_builder.Append(model.explained_variance_ratio[idx]));
-    ORCHARD_RETURN_NOT_OK(cumulative_builder.Append(cumulative));
-    ORCHARD_RETURN_NOT_OK(vector_builder.Append());
-    ORCHARD_RETURN_NOT_OK(
-        values->AppendValues(model.components.data() + comp_idx * model.dim, model.dim));
-  }
-  std::shared_ptr<arrow::Array> index, variance, ratio, cumulative_ratio, vectors;
-  ORCHARD_RETURN_NOT_OK(index_builder.Finish(&index));
-  ORCHARD_RETURN_NOT_OK(variance_builder.Finish(&variance));
-  ORCHARD_RETURN_NOT_OK(ratio_builder.Finish(&ratio));
-  ORCHARD_RETURN_NOT_OK(cumulative_builder.Finish(&cumulative_ratio));
-  ORCHARD_RETURN_NOT_OK(vector_builder.Finish(&vectors));
-  auto schema =
-      arrow::schema({arrow::field("component", arrow::int32()),
-                     arrow::field("explained_variance", arrow::float64()),
-                     arrow::field("explained_variance_ratio", arrow::float64()),
-                     arrow::field("cumulative_explained_variance_ratio", arrow::float64()),
-                     arrow::field("vector", arrow::list(arrow::float64()))});
-  return arrow::RecordBatch::Make(schema, model.k,
-                                  {index, variance, ratio, cumulative_ratio, vectors});
-}
-
-// Writes pca_model/ and report/scree.svg below `root` (the staging folder).
-Status WritePcaModel(const pca::PcaModel& model, const io::Location& root) {
-  ORCHARD_RETURN_NOT_OK(
-      io::WriteAll(root.Child(kPcaModel).Child("model.json"), pca::ModelToJson(model).dump()));
-  ORCHARD_ASSIGN_OR_RAISE(auto components, ComponentsBatch(model));
-  ORCHARD_RETURN_NOT_OK(
-      table::WriteParquet(root.Child(kPcaModel).Child("components.parquet"), *components));
-  const std::string title = "PCA of " + std::to_string(model.count) +
-                            " feature vectors: " + std::to_string(model.k) +
-                            " components explain the threshold";
-  return io::WriteAll(root.Child(kReport).Child("scree.svg"), report::ScreePlotSvg(model, title));
-}
-
 json PcaSummary(const pca::PcaModel& model) {
   return {{"k", model.k},
           {"n", model.count},
@@ -215,6 +100,7 @@ constexpr int64_t kMaxWarnings = 20;
 
 struct FeaturizeOutcome {
   FeaturizeStats stats;
+  pca::PcaStats pca;  ///< of every featurized row
   int64_t listed = 0;
   double list_seconds = 0;
   std::string model_sha256;
@@ -249,27 +135,21 @@ Result<FeaturizeOutcome> FeaturizeIntoStaging(const JobOptions& options, const L
 
   ORCHARD_ASSIGN_OR_RAISE(auto begun, table::OutputCommitter::Begin(
                                           where.output, options.existing,
-                                          Fingerprint(items, *embedder, options, rows_per_part)));
+                                          JobFingerprint(items, embedder->info().sha256, embedder->info().output_name, rows_per_part, options.batch_size, options.max_pixels)));
   committer->emplace(std::move(begun));
   const io::Location staging = (*committer)->staging();
-  std::set<int64_t> skip_parts;
+  // Parts an interrupted run finished are reused (FeaturizeShard); the progress line counts
+  // only the rest.
+  int64_t reused_rows = 0;
   if ((*committer)->resuming()) {
-    ORCHARD_ASSIGN_OR_RAISE(auto feature_parts, table::ListParts(staging.Child(kFeatures)));
-    ORCHARD_ASSIGN_OR_RAISE(auto error_parts, table::ListParts(staging.Child(kErrors)));
-    std::set<std::string> error_names;
-    for (const auto& part : error_parts)
-      error_names.insert(part.path.substr(part.path.rfind('/') + 1));
-    for (const auto& part : feature_parts) {
-      const std::string name = part.path.substr(part.path.rfind('/') + 1);
-      if (error_names.count(name) == 0) continue;  // the part's error file is missing
-      skip_parts.insert(std::stoll(name.substr(5, name.size() - 13)));
-    }
+    ORCHARD_ASSIGN_OR_RAISE(auto done_parts, table::ListParts(staging.Child(kFeaturesDir)));
+    reused_rows = std::min<int64_t>(outcome.listed,
+                                    static_cast<int64_t>(done_parts.size()) * rows_per_part);
   }
 
   StageReporting reporting;
   reporting.progress = std::make_unique<ProgressLine>(
-      "featurize", outcome.listed - static_cast<int64_t>(skip_parts.size()) * rows_per_part,
-      options.progress);
+      "featurize", outcome.listed - reused_rows, options.progress);
   featurize.on_progress = [&](int64_t done, int64_t failed) {
     reporting.progress->Update(done, failed);
   };
@@ -282,10 +162,12 @@ Result<FeaturizeOutcome> FeaturizeIntoStaging(const JobOptions& options, const L
       options.warn("more failed images: see the errors table");
     }
   };
-  ORCHARD_ASSIGN_OR_RAISE(outcome.stats,
-                          Featurize(items, where.input, *embedder, staging.Child(kFeatures),
-                                    staging.Child(kErrors), skip_parts, featurize));
+  ORCHARD_ASSIGN_OR_RAISE(auto shard, FeaturizeShard(items, where.input, *embedder, staging,
+                                                     featurize, CoreCount(options)));
   reporting.progress->Finish();
+  outcome.stats = std::move(shard.stats);
+  outcome.pca = std::move(shard.pca);
+  ORCHARD_RETURN_NOT_OK(table::EnsureErrorsTable(staging.Child(kErrorsDir)));
   return outcome;
 }
 
@@ -333,14 +215,11 @@ void AddFeaturizeSummary(const FeaturizeOutcome& outcome, json* summary) {
 Status WriteSummary(const io::Location& staging, json* summary, Clock::time_point start) {
   (*summary)["seconds"]["total"] = SecondsSince(start);
   (*summary)["peak_rss_mib"] = PeakRssMiB();
-  return io::WriteAll(staging.Child(kReport).Child("summary.json"), summary->dump(2));
+  return io::WriteAll(staging.Child(output::kSummaryJson), summary->dump(2));
 }
 
-Result<pca::PcaModel> FitFromFeatures(const io::Location& features_dir, const JobOptions& options,
-                                      json* summary) {
-  auto start = Clock::now();
-  ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(features_dir));
-  ORCHARD_ASSIGN_OR_RAISE(auto stats, StatsOfParts(parts, CoreCount(options)));
+Result<pca::PcaModel> FitFromStats(const pca::PcaStats& stats, const JobOptions& options,
+                                   Clock::time_point start, json* summary) {
   if (stats.count() < 2) {
     return Status::Invalid("PCA needs at least 2 featurized images, got ", stats.count(),
                            ": check the errors table");
@@ -354,6 +233,14 @@ Result<pca::PcaModel> FitFromFeatures(const io::Location& features_dir, const Jo
   (*summary)["seconds"]["fit_pca"] = SecondsSince(start);
   (*summary)["pca"] = PcaSummary(model);
   return model;
+}
+
+Result<pca::PcaModel> FitFromFeatures(const io::Location& features_dir, const JobOptions& options,
+                                      json* summary) {
+  auto start = Clock::now();
+  ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(features_dir));
+  ORCHARD_ASSIGN_OR_RAISE(auto stats, StatsOfParts(parts, CoreCount(options)));
+  return FitFromStats(stats, options, start, summary);
 }
 
 }  // namespace
@@ -372,14 +259,14 @@ Result<json> RunJob(const JobOptions& options) {
   ORCHARD_ASSIGN_OR_RAISE(auto outcome, FeaturizeIntoStaging(options, where, &committer));
   AddFeaturizeSummary(outcome, &summary);
   const io::Location staging = committer->staging();
-  ORCHARD_ASSIGN_OR_RAISE(auto model, FitFromFeatures(staging.Child(kFeatures), options, &summary));
-  ORCHARD_RETURN_NOT_OK(WritePcaModel(model, staging));
+  ORCHARD_ASSIGN_OR_RAISE(auto model, FitFromStats(outcome.pca, options, Clock::now(), &summary));
+  ORCHARD_RETURN_NOT_OK(output::WritePcaModel(model, staging));
   auto project_start = Clock::now();
-  ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(staging.Child(kFeatures)));
-  ORCHARD_RETURN_NOT_OK(ProjectParts(parts, model, staging.Child(kPca), CoreCount(options)));
+  ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(staging.Child(kFeaturesDir)));
+  ORCHARD_RETURN_NOT_OK(ProjectParts(parts, model, staging.Child(kPcaDir), CoreCount(options)));
   summary["seconds"]["project"] = SecondsSince(project_start);
   ORCHARD_RETURN_NOT_OK(WriteSummary(staging, &summary, start));
-  ORCHARD_RETURN_NOT_OK(committer->Publish({kFeatures, kErrors, kPca, kPcaModel, kReport}));
+  ORCHARD_RETURN_NOT_OK(committer->Publish({kFeaturesDir, kErrorsDir, kPcaDir, kPcaModelDir, kReportDir}));
   return summary;
 }
 
@@ -391,7 +278,7 @@ Result<json> FeaturizeJob(const JobOptions& options) {
   ORCHARD_ASSIGN_OR_RAISE(auto outcome, FeaturizeIntoStaging(options, where, &committer));
   AddFeaturizeSummary(outcome, &summary);
   ORCHARD_RETURN_NOT_OK(WriteSummary(committer->staging(), &summary, start));
-  ORCHARD_RETURN_NOT_OK(committer->Publish({kFeatures, kErrors, kReport}));
+  ORCHARD_RETURN_NOT_OK(committer->Publish({kFeaturesDir, kErrorsDir, kReportDir}));
   return summary;
 }
 
@@ -402,13 +289,14 @@ Result<json> FitPcaJob(const JobOptions& options) {
   ORCHARD_ASSIGN_OR_RAISE(auto committer, table::OutputCommitter::Begin(
                                               where.output, table::ExistingOutput::kUpdate, ""));
   ORCHARD_ASSIGN_OR_RAISE(auto model,
-                          FitFromFeatures(where.output.Child(kFeatures), options, &summary));
-  // The scree plot joins the existing report folder: stage a copy of what is there.
+                          FitFromFeatures(where.output.Child(kFeaturesDir), options, &summary));
+  // The scree plot joins the existing report folder: stage a copy of what is there (a copy:
+  // until Publish, the published output must stay whole).
   ORCHARD_RETURN_NOT_OK(
-      io::MoveTree(where.output.Child(kReport), committer.staging().Child(kReport)));
-  ORCHARD_RETURN_NOT_OK(WritePcaModel(model, committer.staging()));
+      io::CopyTree(where.output.Child(kReportDir), committer.staging().Child(kReportDir)));
+  ORCHARD_RETURN_NOT_OK(output::WritePcaModel(model, committer.staging()));
   ORCHARD_RETURN_NOT_OK(WriteSummary(committer.staging(), &summary, start));
-  ORCHARD_RETURN_NOT_OK(committer.Publish({kPcaModel, kReport}));
+  ORCHARD_RETURN_NOT_OK(committer.Publish({kPcaModelDir, kReportDir}));
   return summary;
 }
 
@@ -418,7 +306,7 @@ Result<json> ProjectJob(const JobOptions& options) {
   json summary = BaseSummary("project", options);
   ORCHARD_ASSIGN_OR_RAISE(auto committer, table::OutputCommitter::Begin(
                                               where.output, table::ExistingOutput::kUpdate, ""));
-  auto model_bytes = io::ReadAll(where.output.Child(kPcaModel).Child("model.json"));
+  auto model_bytes = io::ReadAll(where.output.Child(output::kModelJson));
   if (!model_bytes.ok()) {
     return Status::Invalid("no PCA model in '", where.output.display,
                            "' (pca_model/model.json): run `orchard fit-pca` first");
@@ -430,16 +318,16 @@ Result<json> ProjectJob(const JobOptions& options) {
     return Status::Invalid("cannot parse pca_model/model.json: ", error.what());
   }
   ORCHARD_ASSIGN_OR_RAISE(auto model, pca::ModelFromJson(model_json));
-  ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(where.output.Child(kFeatures)));
+  ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(where.output.Child(kFeaturesDir)));
   auto project_start = Clock::now();
   ORCHARD_RETURN_NOT_OK(
-      ProjectParts(parts, model, committer.staging().Child(kPca), CoreCount(options)));
+      ProjectParts(parts, model, committer.staging().Child(kPcaDir), CoreCount(options)));
   summary["seconds"]["project"] = SecondsSince(project_start);
   summary["pca"] = PcaSummary(model);
   ORCHARD_RETURN_NOT_OK(
-      io::MoveTree(where.output.Child(kReport), committer.staging().Child(kReport)));
+      io::CopyTree(where.output.Child(kReportDir), committer.staging().Child(kReportDir)));
   ORCHARD_RETURN_NOT_OK(WriteSummary(committer.staging(), &summary, start));
-  ORCHARD_RETURN_NOT_OK(committer.Publish({kPca, kReport}));
+  ORCHARD_RETURN_NOT_OK(committer.Publish({kPcaDir, kReportDir}));
   return summary;
 }
 
@@ -451,7 +339,7 @@ Result<json> InspectOutput(const std::string& output, const io::StorageOptions& 
   }
   json result = {{"output", output}};
   ORCHARD_ASSIGN_OR_RAISE(result["complete"], io::FileExists(location.Child(table::kSuccessFile)));
-  for (const char* name : {kFeatures, kPca, kErrors}) {
+  for (const char* name : {kFeaturesDir, kPcaDir, kErrorsDir}) {
     ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(location.Child(name)));
     if (parts.empty()) continue;
     int64_t rows = 0;
@@ -469,7 +357,7 @@ Result<json> InspectOutput(const std::string& output, const io::StorageOptions& 
     }
     result["tables"][name] = {{"parts", parts.size()}, {"rows", rows}, {"schema", schema}};
   }
-  auto model_bytes = io::ReadAll(location.Child(kPcaModel).Child("model.json"));
+  auto model_bytes = io::ReadAll(location.Child(output::kModelJson));
   if (model_bytes.ok()) {
     try {
       auto model = json::parse((*model_bytes)->ToString());
@@ -483,7 +371,7 @@ Result<json> InspectOutput(const std::string& output, const io::StorageOptions& 
       return Status::Invalid("cannot parse pca_model/model.json: ", error.what());
     }
   }
-  auto summary_bytes = io::ReadAll(location.Child(kReport).Child("summary.json"));
+  auto summary_bytes = io::ReadAll(location.Child(output::kSummaryJson));
   if (summary_bytes.ok()) {
     try {
       result["summary"] = json::parse((*summary_bytes)->ToString());

@@ -104,7 +104,7 @@ Result<std::shared_ptr<arrow::RecordBatch>> MakeErrorsBatch(
 
 struct ParquetFileWriter::Impl {
   io::Location location;
-  std::shared_ptr<arrow::io::OutputStream> stream;
+  io::AtomicOutput output;
   std::unique_ptr<parquet::arrow::FileWriter> writer;
   bool closed = false;
 };
@@ -113,14 +113,14 @@ ParquetFileWriter::ParquetFileWriter(std::unique_ptr<Impl> impl) : impl_(std::mo
 
 ParquetFileWriter::~ParquetFileWriter() {
   // An unclosed writer is an abandoned file: close the stream, never publish it.
-  if (impl_ && !impl_->closed && impl_->stream) (void)impl_->stream->Abort();
+  if (impl_ && !impl_->closed && impl_->output.stream) (void)impl_->output.stream->Abort();
 }
 
 Result<std::unique_ptr<ParquetFileWriter>> ParquetFileWriter::Make(
     const io::Location& location, const std::shared_ptr<arrow::Schema>& schema) {
   auto impl = std::make_unique<Impl>();
   impl->location = location;
-  ORCHARD_ASSIGN_OR_RAISE(impl->stream, io::OpenAtomicOutput(location));
+  ORCHARD_ASSIGN_OR_RAISE(impl->output, io::OpenAtomicOutput(location));
   // Snappy is Spark's default; float features barely compress, strings do.
   auto properties = parquet::WriterProperties::Builder()
                         .compression(parquet::Compression::SNAPPY)
@@ -129,7 +129,7 @@ Result<std::unique_ptr<ParquetFileWriter>> ParquetFileWriter::Make(
   auto arrow_properties = parquet::ArrowWriterProperties::Builder().store_schema()->build();
   ORCHARD_ASSIGN_OR_RAISE(
       impl->writer, parquet::arrow::FileWriter::Open(*schema, arrow::default_memory_pool(),
-                                                     impl->stream, properties, arrow_properties));
+                                                     impl->output.stream, properties, arrow_properties));
   return std::unique_ptr<ParquetFileWriter>(new ParquetFileWriter(std::move(impl)));
 }
 
@@ -139,9 +139,9 @@ Status ParquetFileWriter::Write(const arrow::RecordBatch& batch) {
 
 Status ParquetFileWriter::Close() {
   ORCHARD_RETURN_NOT_OK(impl_->writer->Close());
-  ORCHARD_RETURN_NOT_OK(impl_->stream->Close());
+  ORCHARD_RETURN_NOT_OK(impl_->output.stream->Close());
   impl_->closed = true;
-  return io::FinishAtomicWrite(impl_->location);
+  return io::FinishAtomicWrite(impl_->location, impl_->output);
 }
 
 Status WriteParquet(const io::Location& location, const arrow::RecordBatch& batch) {
@@ -216,6 +216,33 @@ std::string PartName(int64_t part_idx) {
   char name[32];
   std::snprintf(name, sizeof(name), "part-%05lld.parquet", static_cast<long long>(part_idx));
   return name;
+}
+
+int64_t PartIndex(std::string_view name_or_path) {
+  const auto slash = name_or_path.rfind('/');
+  if (slash != std::string_view::npos) name_or_path.remove_prefix(slash + 1);
+  constexpr std::string_view kPrefix = "part-";
+  constexpr std::string_view kSuffix = ".parquet";
+  if (name_or_path.size() <= kPrefix.size() + kSuffix.size() ||
+      name_or_path.substr(0, kPrefix.size()) != kPrefix ||
+      name_or_path.substr(name_or_path.size() - kSuffix.size()) != kSuffix) {
+    return -1;
+  }
+  const auto digits =
+      name_or_path.substr(kPrefix.size(), name_or_path.size() - kPrefix.size() - kSuffix.size());
+  int64_t index = 0;
+  for (const char digit : digits) {
+    if (digit < '0' || digit > '9' || index > (int64_t{1} << 40)) return -1;
+    index = index * 10 + (digit - '0');
+  }
+  return PartName(index) == std::string(name_or_path) ? index : -1;
+}
+
+Status EnsureErrorsTable(const io::Location& errors_dir) {
+  ORCHARD_ASSIGN_OR_RAISE(auto parts, ListParts(errors_dir));
+  if (!parts.empty()) return Status::OK();
+  ORCHARD_ASSIGN_OR_RAISE(auto empty, MakeErrorsBatch({}));
+  return WriteParquet(errors_dir.Child(PartName(0)), *empty);
 }
 
 }  // namespace orchard::table

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "orchard/io/storage.h"
@@ -76,5 +77,13 @@ Result<std::vector<io::Location>> ListParts(const io::Location& folder);
 
 /// "part-00042.parquet"
 std::string PartName(int64_t part_idx);
+/// The inverse of PartName: 42 for "part-00042.parquet" (or a path ending in it); -1 for a
+/// name PartName does not make.
+int64_t PartIndex(std::string_view name_or_path);
+
+/// After a featurization: error parts exist only for parts with failed images; when no part
+/// failed, writes one empty part (the schema), so readers (Spark, pandas, DuckDB) always
+/// find an `errors` table.
+Status EnsureErrorsTable(const io::Location& errors_dir);
 
 }  // namespace orchard::table

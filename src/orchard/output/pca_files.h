@@ -1,0 +1,23 @@
+// The PCA model files of the output contract: pca_model/model.json (everything),
+// pca_model/components.parquet (one row per kept component) and report/scree.svg. Written
+// by the CLI jobs and, through orchard._native, by the Spark job.
+#pragma once
+
+#include <arrow/type_fwd.h>
+
+#include <memory>
+
+#include "orchard/io/storage.h"
+#include "orchard/pca/pca.h"
+#include "orchard/util/status.h"
+
+namespace orchard::output {
+
+/// component int32, explained_variance, explained_variance_ratio,
+/// cumulative_explained_variance_ratio float64, vector list<float64>; k rows.
+Result<std::shared_ptr<arrow::RecordBatch>> ComponentsBatch(const pca::PcaModel& model);
+
+/// Writes pca_model/ and report/scree.svg below `root` (a staging folder).
+Status WritePcaModel(const pca::PcaModel& model, const io::Location& root);
+
+}  // namespace orchard::output

@@ -1,0 +1,36 @@
+// The input side of the output contract: which files of an input root are images to
+// featurize, and the `path` and `label` each one gets. The CLI and the Spark job both list
+// through here, so both give the same rows.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "orchard/io/storage.h"
+#include "orchard/util/status.h"
+
+namespace orchard::pipeline {
+
+/// One input image: where it is (relative to the input root) and its label.
+struct ImageItem {
+  /// Relative to the input root, '/'-separated; bytes that are not valid UTF-8 are
+  /// written as %XX so every table value is valid UTF-8.
+  std::string path;
+  std::string label;   ///< name of the parent folder (escaped the same way)
+  std::string source;  ///< the raw relative path, for reading the file
+  int64_t size = 0;
+};
+
+/// The item of the file `source` (raw, relative to `root`).
+ImageItem MakeImageItem(std::string source, int64_t size, const io::Location& root);
+
+/// Lists the input root (sorted; hidden names skipped, see io::ListFiles); label = name of
+/// each file's parent folder.
+Result<std::vector<ImageItem>> ListImages(const io::Location& root);
+
+/// Valid UTF-8 passes through; any other byte becomes %XX ('%' itself stays as is, so
+/// valid names are unchanged).
+std::string EscapeInvalidUtf8(const std::string& text);
+
+}  // namespace orchard::pipeline

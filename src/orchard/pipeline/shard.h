@@ -1,0 +1,50 @@
+// A shard: a contiguous range of whole parts of the sorted input listing. It is the unit of
+// work of both front ends: the CLI runs one shard holding every part, the Spark job runs
+// one shard per task. Same code, same part files (part p always holds the images
+// p*rows_per_part .. (p+1)*rows_per_part-1 of the listing), so the outputs are identical and
+// a retried, speculative or resumed task rewrites exactly the files it owns.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "orchard/io/storage.h"
+#include "orchard/model/embedder.h"
+#include "orchard/pca/pca.h"
+#include "orchard/pipeline/featurize.h"
+#include "orchard/pipeline/listing.h"
+#include "orchard/util/status.h"
+
+namespace orchard::pipeline {
+
+struct ShardOutcome {
+  /// What this call featurized (parts found complete are counted as reused).
+  FeaturizeStats stats;
+  /// Statistics of every featurized row of the shard's parts, reused parts included.
+  pca::PcaStats pca;
+};
+
+/// Featurizes the shard `items` (in listing order; its first item starts part
+/// `options.first_part_index`) into `staging`/features and `staging`/errors. A part whose
+/// features file already exists is complete (see Featurize) and is reused: only read back
+/// for its statistics. `threads` bounds the threads used to read parts back.
+Result<ShardOutcome> FeaturizeShard(const std::vector<ImageItem>& items,
+                                    const io::Location& input_root, const model::Embedder& embedder,
+                                    const io::Location& staging, FeaturizeOptions options,
+                                    int threads);
+
+/// Identifies a featurization job (model, part layout, options that change rows, and the
+/// listing), so that --resume only reuses parts of the same job, whichever front end made them.
+std::string JobFingerprint(const std::vector<ImageItem>& items, const std::string& model_sha256,
+                           const std::string& output_name, int64_t rows_per_part, int batch_size,
+                           int64_t max_pixels);
+
+/// Statistics of the features of `parts` (read back), merged in part order.
+Result<pca::PcaStats> StatsOfParts(const std::vector<io::Location>& parts, int threads);
+
+/// Projects each features part into `pca_dir`, under the same part name.
+Status ProjectParts(const std::vector<io::Location>& feature_parts, const pca::PcaModel& model,
+                    const io::Location& pca_dir, int threads);
+
+}  // namespace orchard::pipeline
