@@ -1,84 +1,50 @@
-"""orchard on Apache Spark: the same engine as the `orchard run` CLI, one Spark job.
+"""orchard on Apache Spark: the CLI's engine, scheduled by Spark.
 
     python -m orchard.spark --input DIR_OR_URI --output DIR_OR_URI [options]
     spark-submit [spark options] launcher.py --input ... --output ...   (see docs/spark.md)
 
-Orchestration only; every computation is the C++ library through orchard._native:
+Spark schedules, the C++ engine works. This file is orchestration only; every step is
+the library the CLI runs, through orchard._native:
 
-  1. list + read the images with Spark's `binaryFile` source; path (relative to the input
-     root, '/'-separated) and label (parent folder) are computed exactly as the CLI does;
-  2. featurize each partition natively through Arrow batches (`mapInArrow`), one
-     Embedder per executor Python process, built once from the broadcast model bytes;
-  3. write features + errors with Spark's Parquet writer;
-  4. PCA: mergeable statistics per partition (mapInArrow over the written features),
-     merged and fitted on the driver; features never reach the driver;
-  5. project every row (mapInArrow with the broadcast model JSON), write pca/;
-  6. pca_model/, report/ and finally _SUCCESS, through Hadoop's FileSystem API (so local
-     paths, s3a:// and EMR's s3:// all work).
+  1. the driver lists the input exactly as the CLI does (same sorted listing, same
+     `path`/`label` rules, hidden names skipped, non-UTF-8 names escaped) and splits it into
+     shards of whole parts (part p = images p*rows_per_part .. of the listing, as the CLI);
+  2. it begins the output with the CLI's commit protocol (staging under _temporary, the
+     job fingerprint for --resume, --overwrite) and broadcasts the model bytes once;
+  3. each task runs the CLI's pipeline on its shard (FeaturizeShard: concurrent reads
+     from local disk or S3, decoding overlapping inference on the task's cores, the CLI's
+     Parquet part writer with the CLI's part names, error rows) and returns only counts and
+     its PCA statistics; parts already complete (a retried task, --resume) are reused;
+  4. the driver merges the statistics, fits, and a second native pass per shard projects
+     the features parts into pca parts;
+  5. pca_model/, report/ and _SUCCESS (last) are published as the CLI publishes them.
+
+Row data never crosses the JVM/Python boundary. Input and output are local paths,
+file: URIs or object-store URIs (s3://, s3a:// are the same bucket/key to the engine);
+credentials come from the standard AWS chain of every process (an instance role on EMR),
+the endpoint from --endpoint-url or the Hadoop setting fs.s3a.endpoint.
+
+featurize_dataframe() is the DataFrame-level function for users who already hold images
+in a DataFrame (a binary `content` column): the same decode + embed, through mapInArrow.
 
 Exit codes: 0 success, 1 the job failed, 2 usage error.
 """
 import argparse
-import io
+import fnmatch
 import json
 import os
 import sys
 import time
-import urllib.parse
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 import orchard
 from orchard import _native
 
-# ------------------------------------------------------------------------------ schemas
-FEATURIZED_SCHEMA = ("path string, label string, features array<float>, "
-                     "stage string, message string")
-PCA_SCHEMA = "path string, label string, pca array<float>"
-STATS_SCHEMA = "stats binary"
-
-
-# ------------------------------------------------------------------------ path handling
-def normalize_uri(uri):
-    """One spelling per location: file:///x, file://localhost/x and file:/x -> file:/x
-    (Hadoop's Path.toString form, which binaryFile's `path` column uses); a trailing
-    '/' is dropped. Other schemes (s3a://, s3://, hdfs://) are kept as they are."""
-    if uri.startswith("file:"):
-        rest = uri[len("file:"):]
-        if rest.startswith("//"):
-            rest = rest[2:]
-            slash = rest.find("/")
-            rest = rest[slash:] if slash >= 0 else "/"
-        uri = "file:" + rest
-    if len(uri) > 1 and uri.endswith("/") and not uri.endswith("://"):
-        uri = uri.rstrip("/")
-    return uri
-
-
-def relative_path(uri, root):
-    """`uri` relative to the (normalized) input root, or None when it is not below it.
-    binaryFile gives Hadoop paths unescaped ('a b/c.jpg'); a %-escaped form is accepted
-    too, so that both spellings of one file give the same row."""
-    uri = normalize_uri(uri)
-    for candidate, base in ((uri, root), (urllib.parse.unquote(uri), urllib.parse.unquote(root))):
-        if candidate.startswith(base + "/"):
-            return candidate[len(base) + 1:]
-    return None
-
-
-def is_hidden(relative):
-    """The CLI skips entries whose name, at any depth, starts with '.' or '_'."""
-    return any(part.startswith((".", "_")) for part in relative.split("/"))
-
-
-def label_of(relative, root):
-    """Name of the parent folder; for a file directly under the root, the root's name."""
-    parts = relative.rsplit("/", 2)
-    if len(parts) >= 2:
-        return parts[-2]
-    return root.rstrip("/").rsplit("/", 1)[-1]
+# The published entries of a finished output, in the CLI's order.
+OUTPUT_ENTRIES = [_native.FEATURES_DIR, _native.ERRORS_DIR, _native.PCA_DIR,
+                  _native.PCA_MODEL_DIR, _native.REPORT_DIR]
 
 
 # ------------------------------------------------------------- executor-side functions
@@ -95,6 +61,52 @@ def _embedder(model_broadcast, options):
     return embedder
 
 
+def task_cores():
+    """Cores this task may use: spark.task.cpus (one engine per task, using them all)."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    try:
+        return max(1, int(context.cpus())) if context is not None else 1
+    except (AttributeError, TypeError, ValueError):
+        return 1
+
+
+def featurize_shard_task(shard, job, model_broadcast):
+    """One shard through the CLI's pipeline; returns counts + serialized PCA statistics."""
+    cores = task_cores()
+    options = dict(job["embedder"], threads=cores, decode_threads=cores)
+    embedder = _embedder(model_broadcast, options)
+    result = embedder.featurize_shard(
+        job["input"], job["staging"], shard["sources"], shard["sizes"], shard["first_part"],
+        job["rows_per_part"], cores, job["endpoint_url"], job["region"])
+    result["shards"] = 1
+    return result
+
+
+def project_shard_task(shard, job, model_json_broadcast):
+    """The shard's features parts -> pca parts (same names)."""
+    start = time.monotonic()
+    parts = list(range(shard["first_part"], shard["first_part"] + shard["parts"]))
+    _native.project_parts(job["staging"], parts, model_json_broadcast.value, task_cores(),
+                          job["endpoint_url"], job["region"])
+    return time.monotonic() - start
+
+
+_SUMMED = ("images", "ok", "failed", "parts_written", "parts_reused", "images_reused",
+           "read_seconds", "decode_seconds", "embed_seconds", "write_seconds", "wall_seconds",
+           "shards")
+
+
+def merge_results(left, right):
+    """Counts add up; PCA statistics merge (both are associative, so any tree works)."""
+    merged = {key: left[key] + right[key] for key in _SUMMED}
+    stats = [s for s in (left["pca_stats"], right["pca_stats"]) if s]
+    merged["pca_stats"] = orchard.merge_stats(stats) if len(stats) > 1 else (stats[0] if stats else b"")
+    return merged
+
+
+# --------------------------------------------------------- DataFrame-level function
 def _vector_column(matrix):
     """float32 [n, d] -> list<float32> without copying the values."""
     n, d = matrix.shape
@@ -102,142 +114,92 @@ def _vector_column(matrix):
     return pa.ListArray.from_arrays(offsets, pa.array(np.ascontiguousarray(matrix).reshape(-1)))
 
 
-def _matrix(column):
-    """list<float32> column -> float32 [n, d] (every row must have d values)."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    n = len(column)
-    values = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    if n == 0:
-        return np.zeros((0, 0), dtype=np.float32)
-    if values.size % n:
-        raise ValueError("rows of the vector column differ in length")
-    return values.reshape(n, values.size // n)
+FEATURIZED_SCHEMA = "path string, features array<float>, stage string, message string"
 
 
-def featurize_partition(batches, root, model_broadcast, embedder_options):
-    """mapInArrow: (path, content) batches -> (path, label, features, stage, message)."""
+def _featurize_batches(batches, model_broadcast, options, path_column, content_column):
     embedder = None
     for batch in batches:
-        uris = batch.column("path").to_pylist()
-        paths, labels, contents = [], [], []
-        for idx, uri in enumerate(uris):
-            relative = relative_path(uri, root)
-            if relative is None:
-                raise ValueError(f"{uri} is not below the input root {root}")
-            if is_hidden(relative):
-                continue
-            paths.append(relative)
-            labels.append(label_of(relative, root))
-            contents.append(batch.column("content")[idx].as_py())
-        if not paths:
+        if batch.num_rows == 0:
             continue
         if embedder is None:
-            embedder = _embedder(model_broadcast, embedder_options)
+            embedder = _embedder(model_broadcast, options)
+        paths = batch.column(path_column)
+        contents = batch.column(content_column).to_pylist()
         features, ok, errors = embedder.embed(contents)
         del contents
-        ok = ok.tolist()
-        rows = len(ok) + len(errors)
-        out_paths = [paths[i] for i in ok] + [paths[i] for i, _, _ in errors]
-        out_labels = [labels[i] for i in ok] + [labels[i] for i, _, _ in errors]
+        order = ok.tolist() + [index for index, _, _ in errors]
         vectors = _vector_column(features)
         if errors:
             vectors = pa.concat_arrays([vectors, pa.nulls(len(errors), vectors.type)])
-        stages = [None] * len(ok) + [stage for _, stage, _ in errors]
-        messages = [None] * len(ok) + [message for _, _, message in errors]
         yield pa.RecordBatch.from_arrays(
-            [pa.array(out_paths, pa.string()), pa.array(out_labels, pa.string()), vectors,
-             pa.array(stages, pa.string()), pa.array(messages, pa.string())],
-            names=["path", "label", "features", "stage", "message"])
-        assert rows == len(out_paths)
+            [paths.take(pa.array(order, pa.int64())), vectors,
+             pa.array([None] * len(ok) + [stage for _, stage, _ in errors], pa.string()),
+             pa.array([None] * len(ok) + [message for _, _, message in errors], pa.string())],
+            names=["path", "features", "stage", "message"])
 
 
-def stats_partition(batches):
-    """mapInArrow: features batches -> one row with this partition's PCA statistics."""
-    total = None
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        stats = orchard.pca_stats(_matrix(batch.column("features")))
-        total = stats if total is None else orchard.merge_stats([total, stats])
-    if total is not None:
-        yield pa.RecordBatch.from_arrays([pa.array([total], pa.binary())], names=["stats"])
-
-
-def project_partition(batches, model_broadcast):
-    """mapInArrow: (path, label, features) -> (path, label, pca)."""
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        projected = orchard.project(model_broadcast.value, _matrix(batch.column("features")))
-        yield pa.RecordBatch.from_arrays(
-            [batch.column("path"), batch.column("label"), _vector_column(projected)],
-            names=["path", "label", "pca"])
+def featurize_dataframe(df, model_bytes=None, path_column="path", content_column="content",
+                        batch_size=32, max_pixels=64 * 1024 * 1024, output_name="features"):
+    """(path, content binary) rows -> (path, features array<float>, stage, message), with
+    the CLI's decode, preprocessing and model. A bad image gives a row with null features
+    and the stage/message the CLI would write to its errors table."""
+    spark = df.sparkSession
+    if model_bytes is None:
+        with open(orchard.default_model_path(), "rb") as file:
+            model_bytes = file.read()
+    sha256 = orchard.Embedder(model_bytes, output_name=output_name, threads=1).sha256
+    broadcast = spark.sparkContext.broadcast(model_bytes)
+    options = {"output_name": output_name, "threads": 1, "expected_sha256": sha256,
+               "batch_size": batch_size, "decode_threads": 1, "max_pixels": max_pixels,
+               "model_name": "model"}
+    return df.select(path_column, content_column).mapInArrow(
+        lambda batches: _featurize_batches(batches, broadcast, options, path_column,
+                                           content_column), FEATURIZED_SCHEMA)
 
 
 # ------------------------------------------------------------------ driver-side helpers
-class HadoopFs:
-    """Small files and bookkeeping through Hadoop's FileSystem (file:, s3a:, EMR s3:)."""
-
-    def __init__(self, spark, uri):
-        jvm = spark._jvm
-        self._path_class = jvm.org.apache.hadoop.fs.Path
-        path = self._path_class(uri)
-        self.fs = path.getFileSystem(spark._jsc.hadoopConfiguration())
-        self.fs.setWriteChecksum(False)
-        self.root = normalize_uri(self.fs.makeQualified(path).toString())
-
-    def path(self, relative=""):
-        return self._path_class(self.root + ("/" + relative if relative else ""))
-
-    def uri(self, relative=""):
-        return self.root + ("/" + relative if relative else "")
-
-    def exists(self, relative=""):
-        return self.fs.exists(self.path(relative))
-
-    def is_empty_dir(self):
-        status = self.fs.getFileStatus(self.path())
-        return status.isDirectory() and len(self.fs.listStatus(self.path())) == 0
-
-    def delete(self, relative=""):
-        self.fs.delete(self.path(relative), True)
-
-    def write(self, relative, data):
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        stream = self.fs.create(self.path(relative), True)
-        try:
-            stream.write(bytearray(data))
-        finally:
-            stream.close()
+def plan_shards(listing, rows_per_part, num_shards):
+    """Contiguous shards of whole parts: shard boundaries fall on part boundaries, so every
+    part (and its file name) is the one the CLI writes."""
+    num_parts = (len(listing) + rows_per_part - 1) // rows_per_part
+    num_shards = max(1, min(num_shards, num_parts))
+    shards = []
+    for index in range(num_shards):
+        first = index * num_parts // num_shards
+        last = (index + 1) * num_parts // num_shards
+        rows = listing[first * rows_per_part:last * rows_per_part]
+        shards.append({"index": index, "first_part": first, "parts": last - first,
+                       "sources": [source for source, _ in rows],
+                       "sizes": [size for _, size in rows]})
+    return shards
 
 
-def read_model(spark, model):
-    """The model's bytes: a local file, or any URI Spark can read (s3a://, s3://)."""
+def storage_options(spark, args):
+    """Endpoint and region for object stores: the flags, else the S3A settings of the
+    session (so one --conf serves Spark's own S3A reads and the engine), else the AWS
+    defaults (environment, instance role)."""
+    conf = spark.sparkContext.getConf()
+    endpoint = args.endpoint_url or conf.get("spark.hadoop.fs.s3a.endpoint", "")
+    region = args.region or conf.get("spark.hadoop.fs.s3a.endpoint.region", "")
+    return {"endpoint_url": endpoint, "region": region}
+
+
+def read_model(model, storage):
+    """The model's bytes: a local file, or an object-store URI."""
     if os.path.exists(model):
         with open(model, "rb") as file:
             return file.read()
-    rows = spark.read.format("binaryFile").load(model).select("content").take(1)
-    if not rows:
-        raise FileNotFoundError(f"model not found: {model}")
-    return bytes(rows[0].content)
+    return _native.read_file(model, **storage)
 
 
-def components_parquet(model):
-    """pca_model/components.parquet, the same table as the CLI's."""
-    k = model["k"]
-    ratios = model["explained_variance_ratio"][:k]
-    table = pa.table({
-        "component": pa.array(range(k), pa.int32()),
-        "explained_variance": pa.array(model["explained_variance"][:k], pa.float64()),
-        "explained_variance_ratio": pa.array(ratios, pa.float64()),
-        "cumulative_explained_variance_ratio": pa.array(np.cumsum(ratios), pa.float64()),
-        "vector": pa.array(model["components"], pa.list_(pa.float64())),
-    })
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    return sink.getvalue()
+def default_shards(spark):
+    """Four shards per concurrent task: enough to balance uneven executors, few enough
+    that each task streams many batches through its pipeline."""
+    sc = spark.sparkContext
+    task_cpus = int(sc.getConf().get("spark.task.cpus", "1"))
+    slots = max(1, sc.defaultParallelism // max(1, task_cpus))
+    return 4 * slots
 
 
 def parse_args(argv):
@@ -245,7 +207,7 @@ def parse_args(argv):
         prog="python -m orchard.spark",
         description="orchard on Spark: labelled images -> CNN features -> PCA -> Parquet")
     parser.add_argument("-i", "--input", required=True,
-                        help="input folder or URI (s3a://, s3:// on EMR), one sub-folder per label")
+                        help="input folder or URI (s3://, s3a://), one sub-folder per label")
     parser.add_argument("-o", "--output", required=True, help="output folder or URI")
     parser.add_argument("-m", "--model", default=None,
                         help="ONNX model, local path or URI (default: the shipped MobileNetV2)")
@@ -254,18 +216,28 @@ def parse_args(argv):
                              "for the shipped model)")
     parser.add_argument("--output-name", default="features", help="model output holding the embedding")
     parser.add_argument("-b", "--batch-size", type=int, default=32, help="images per inference call")
+    parser.add_argument("--rows-per-part", type=int, default=1024,
+                        help="rows per output part file (as the CLI)")
     parser.add_argument("--rows-per-batch", type=int, default=128,
-                        help="images per Arrow batch handed to Python (bounds executor memory)")
+                        help="images per Arrow batch of featurize_dataframe() (the batch job "
+                             "reads files natively and does not use it)")
     parser.add_argument("--max-pixels", type=int, default=64 * 1024 * 1024,
                         help="reject images that declare more pixels than this")
     parser.add_argument("--pca-variance", type=float, default=0.99,
                         help="keep the fewest components explaining this share of variance")
     parser.add_argument("--pca-k", type=int, default=0, help="keep exactly k components")
-    parser.add_argument("--partitions", type=int, default=0,
-                        help="repartition the images into N partitions (default: Spark's split)")
+    parser.add_argument("--partitions", "--shards", dest="shards", type=int, default=0,
+                        help="split the listing into N tasks (default: 4 per concurrent task)")
     parser.add_argument("--path-glob", default=None,
-                        help="only files whose name matches this glob (binaryFile pathGlobFilter)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+                        help="only files whose name matches this glob")
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    existing.add_argument("--resume", action="store_true",
+                          help="continue an interrupted run of the same job: only the parts "
+                               "not yet written are computed")
+    parser.add_argument("--endpoint-url", default="",
+                        help="S3-compatible endpoint (default: fs.s3a.endpoint, AWS_ENDPOINT_URL)")
+    parser.add_argument("--region", default="", help="object-store region")
     parser.add_argument("--master", default=None,
                         help="Spark master when not run through spark-submit (e.g. local[2])")
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
@@ -276,8 +248,10 @@ def parse_args(argv):
         key, sep, _ = item.partition("=")
         if not sep or not key.strip():
             parser.error(f"--conf expects KEY=VALUE, got {item!r}")
-    if args.batch_size < 1 or args.rows_per_batch < 1 or args.partitions < 0 or args.pca_k < 0:
-        parser.error("--batch-size and --rows-per-batch must be >= 1, --partitions and --pca-k >= 0")
+    if min(args.batch_size, args.rows_per_batch, args.rows_per_part) < 1 or \
+            args.shards < 0 or args.pca_k < 0:
+        parser.error("--batch-size, --rows-per-batch and --rows-per-part must be >= 1, "
+                     "--shards and --pca-k >= 0")
     if not 0 < args.pca_variance <= 1:
         parser.error("--pca-variance must be in (0, 1]")
     return args
@@ -290,118 +264,123 @@ def log(message):
 # --------------------------------------------------------------------------------- job
 def run(spark, args):
     start = time.monotonic()
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.rows_per_batch))
-    # Only the job's own _SUCCESS, at the top, last.
-    spark._jsc.hadoopConfiguration().set("mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
+    sc = spark.sparkContext
+    storage = storage_options(spark, args)
 
-    out = HadoopFs(spark, args.output)
-    if out.exists():
-        if args.overwrite:
-            out.delete()
-        elif not out.is_empty_dir():
-            raise FileExistsError(f"output {out.root} already exists: pass --overwrite to replace it")
-    inp = HadoopFs(spark, args.input)
-    if not inp.exists():
-        raise FileNotFoundError(f"input {inp.root} does not exist")
-
+    # Model: checked once here (checksum, contract); executors then trust the same bytes.
     model_path = args.model or orchard.default_model_path()
     expected = args.model_sha256
     if not expected and args.model is None and not os.environ.get("ORCHARD_MODEL"):
         expected = orchard.DEFAULT_MODEL_SHA256
-    model_bytes = read_model(spark, model_path)
-    task_cpus = int(spark.conf.get("spark.task.cpus", "1"))
-    # Checked once here (checksum, contract); executors then trust the same bytes.
+    model_bytes = read_model(model_path, storage)
     probe = orchard.Embedder(model_bytes, output_name=args.output_name, threads=1,
                              expected_sha256=expected, model_name=f"'{model_path}'")
     sha256, dim = probe.sha256, probe.dim
     del probe
-    sc = spark.sparkContext
+
+    # 1. The CLI's listing, split into shards of whole parts.
+    list_start = time.monotonic()
+    listing = _native.list_images(args.input, **storage)
+    if args.path_glob:
+        listing = [(source, size) for source, size in listing
+                   if fnmatch.fnmatchcase(os.fsdecode(source).rsplit("/", 1)[-1], args.path_glob)]
+    if not listing:
+        raise ValueError(f"no files under input '{args.input}': expected one sub-folder of "
+                         "images per label")
+    list_seconds = time.monotonic() - list_start
+    rows_per_part = _native.effective_rows_per_part(args.rows_per_part, args.batch_size)
+    shards = plan_shards(listing, rows_per_part, args.shards or default_shards(spark))
+
+    # 2. The CLI's commit protocol: staging, fingerprint (for --resume), policy.
+    fingerprint = _native.job_fingerprint(
+        args.input, [s for s, _ in listing], [z for _, z in listing], sha256, args.output_name,
+        rows_per_part, args.batch_size, args.max_pixels)
+    policy = "overwrite" if args.overwrite else "resume" if args.resume else "refuse"
+    committer = _native.OutputCommitter(args.output, policy, fingerprint, **storage)
+    staging = committer.staging
+    if committer.resuming:
+        log("resuming: parts already written are reused")
+
     model_broadcast = sc.broadcast(model_bytes)
     del model_bytes
-    embedder_options = {"output_name": args.output_name, "threads": task_cpus,
-                        "expected_sha256": sha256, "batch_size": args.batch_size,
-                        "decode_threads": task_cpus, "max_pixels": args.max_pixels,
-                        "model_name": f"'{model_path}'"}
+    job = {"input": args.input, "staging": staging, "rows_per_part": rows_per_part,
+           "endpoint_url": storage["endpoint_url"], "region": storage["region"],
+           "embedder": {"output_name": args.output_name, "expected_sha256": sha256,
+                        "batch_size": args.batch_size, "max_pixels": args.max_pixels,
+                        "model_name": f"'{model_path}'"}}
 
-    # 1-3. featurize, write features + errors
-    reader = spark.read.format("binaryFile").option("recursiveFileLookup", "true")
-    if args.path_glob:
-        reader = reader.option("pathGlobFilter", args.path_glob)
-    images = reader.load(inp.root).select("path", "content")
-    if args.partitions:
-        images = images.repartition(args.partitions)
-    root = inp.root
-    featurized = images.mapInArrow(
-        lambda batches: featurize_partition(batches, root, model_broadcast, embedder_options),
-        FEATURIZED_SCHEMA)
-    from pyspark import StorageLevel
-    featurized = featurized.persist(StorageLevel.MEMORY_AND_DISK)
+    # 3. Featurize: one native pipeline per task, counts and statistics back.
+    log(f"featurizing {len(listing)} files of {args.input} in {len(shards)} shards")
     featurize_start = time.monotonic()
-    log(f"featurizing {inp.root}")
-    featurized.where("stage IS NULL").select("path", "label", "features") \
-        .write.mode("error").parquet(out.uri("features"))
-    featurized.where("stage IS NOT NULL").select("path", "stage", "message") \
-        .write.mode("error").parquet(out.uri("errors"))
-    counts = {row["failed"]: row["n"] for row in
-              featurized.selectExpr("stage IS NOT NULL AS failed").groupBy("failed")
-              .count().withColumnRenamed("count", "n").collect()}
+    sc.setJobDescription("orchard: featurize")
+    totals = sc.parallelize(shards, len(shards)) \
+        .map(lambda shard: featurize_shard_task(shard, job, model_broadcast)) \
+        .treeReduce(merge_results)
     featurize_seconds = time.monotonic() - featurize_start
-    featurized.unpersist()
-    ok, failed = counts.get(False, 0), counts.get(True, 0)
-    if ok + failed == 0:
-        raise ValueError(f"no files under {inp.root}")
-    log(f"{ok} images ok, {failed} failed in {featurize_seconds:.1f}s")
+    ok, failed = totals["ok"], totals["failed"]
+    reused = totals["images_reused"]
+    log(f"{ok} images ok, {failed} failed in {featurize_seconds:.1f}s"
+        + (f" ({reused} reused from the interrupted run)" if reused else ""))
+    if not totals["pca_stats"]:
+        raise ValueError("no image could be featurized: nothing to fit PCA on (see the errors)")
 
-    # 4. PCA statistics per partition of the written features, merged on the driver
+    # 4. PCA: merged statistics -> model, then a native projection pass per shard.
     fit_start = time.monotonic()
-    features = spark.read.parquet(out.uri("features"))
-    parts = [row.stats for row in features.select("features").mapInArrow(
-        stats_partition, STATS_SCHEMA).collect()]
-    if not parts:
-        raise ValueError("no image could be featurized: nothing to fit PCA on")
-    model_json = orchard.fit_pca(orchard.merge_stats([bytes(p) for p in parts]),
-                                 args.pca_variance, args.pca_k)
+    model_json = orchard.fit_pca(totals["pca_stats"], args.pca_variance, args.pca_k)
     model = json.loads(model_json)
+    _native.write_pca_model(staging, model_json, **storage)
     fit_seconds = time.monotonic() - fit_start
-
-    # 5. projection
     project_start = time.monotonic()
+    sc.setJobDescription("orchard: project")
     json_broadcast = sc.broadcast(model_json)
-    features.mapInArrow(lambda batches: project_partition(batches, json_broadcast), PCA_SCHEMA) \
-        .write.mode("error").parquet(out.uri("pca"))
+    sc.parallelize(shards, len(shards)) \
+        .map(lambda shard: project_shard_task(shard, job, json_broadcast)).collect()
     project_seconds = time.monotonic() - project_start
+    _native.ensure_errors_table(staging, **storage)
 
-    # 6. model, report, _SUCCESS (last)
+    # 5. Report and publish (_SUCCESS last).
     k = model["k"]
     cumulative = model["cumulative_explained_variance_ratio"]
-    out.write("pca_model/model.json", model_json)
-    out.write("pca_model/components.parquet", components_parquet(model))
-    title = f"PCA of {model['n']} feature vectors: {k} components explain the threshold"
-    out.write("report/scree.svg", orchard.scree_svg(model_json, title))
     total = time.monotonic() - start
+    processed = totals["images"]
     summary = {
         "orchard_version": orchard.__version__,
         "command": "spark",
         "engine": {"spark_version": spark.version, "master": sc.master,
-                   "default_parallelism": sc.defaultParallelism, "task_cpus": task_cpus},
+                   "default_parallelism": sc.defaultParallelism,
+                   "task_cpus": int(sc.getConf().get("spark.task.cpus", "1")),
+                   "shards": len(shards)},
         "input": args.input,
         "output": args.output,
         "model": {"path": model_path, "output": args.output_name, "sha256": sha256, "dim": dim},
         "batch_size": args.batch_size,
-        "rows_per_batch": args.rows_per_batch,
-        "images": {"listed": ok + failed, "ok": ok, "failed": failed},
-        "images_per_second": (ok + failed) / featurize_seconds if featurize_seconds > 0 else 0.0,
-        "seconds": {"featurize": featurize_seconds, "fit_pca": fit_seconds,
+        "images": {"listed": len(listing), "ok": ok, "failed": failed,
+                   "reused_from_interrupted_run": reused},
+        "images_per_second": processed / featurize_seconds if featurize_seconds > 0 else 0.0,
+        "seconds": {"list": list_seconds, "featurize": featurize_seconds, "fit_pca": fit_seconds,
                     "project": project_seconds, "total": total},
+        "busy_seconds": {stage: totals[f"{stage}_seconds"]
+                         for stage in ("read", "decode", "embed", "write")},
         "pca": {"k": k, "n": model["n"], "dim": model["dim"],
                 "variance_threshold": model["variance_threshold"],
                 "cumulative_explained_variance_ratio": cumulative},
     }
-    out.write("report/summary.json", json.dumps(summary, indent=2))
-    out.write("_SUCCESS", b"")
+    _native.write_file(f"{staging}/{_native.SUMMARY_JSON}", json.dumps(summary, indent=2).encode(),
+                       **storage)
+    committer.publish(OUTPUT_ENTRIES)
     log(f"pca k={k} explains {100 * cumulative:.2f} % of the variance (n={model['n']})")
-    log(f"done in {total:.1f}s: {out.root}")
+    log(f"done in {total:.1f}s: {args.output}")
     return summary
+
+
+def local_cores(master):
+    """N for local[N] / local[N,F]; the machine's cores for local[*]; None otherwise."""
+    if not master or not master.startswith("local"):
+        return None
+    inside = master[len("local"):].strip("[]").split(",")[0]
+    if inside in ("", "*"):
+        return os.cpu_count() or 1
+    return int(inside) if inside.isdigit() else None
 
 
 def main(argv=None):
@@ -414,15 +393,28 @@ def main(argv=None):
     builder = SparkSession.builder.appName("orchard")
     if args.master:
         builder = builder.master(args.master)
-    for item in args.conf:
-        key, _, value = item.partition("=")
+    settings = dict(item.partition("=")[::2] for item in args.conf)
+    # In local mode, one task at a time gets every core, like the CLI (one engine, decoding
+    # overlapping inference) instead of N single-core engines competing.
+    cores = local_cores(args.master)
+    if cores and "spark.task.cpus" not in settings:
+        settings["spark.task.cpus"] = str(cores)
+    for key, value in settings.items():
         builder = builder.config(key.strip(), value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    from py4j.protocol import Py4JJavaError
+
     try:
         run(spark, args)
     except (orchard.OrchardError, OSError, ValueError) as error:
         log(f"error: {error}")
+        return 1
+    except Py4JJavaError as error:  # a task failed for good: say why, without the JVM trace
+        cause = str(error.java_exception).strip().splitlines()
+        python_error = [line for line in str(error).splitlines()
+                        if "OrchardError" in line or "Error:" in line]
+        log(f"error: a Spark task failed: {(python_error or cause or ['unknown'])[-1].strip()}")
         return 1
     finally:
         spark.stop()

@@ -2,24 +2,36 @@
 // every algorithm lives in the library; this file converts arguments, releases the GIL
 // around native work and turns a failed Status into a Python exception in one place
 // (Check / Unwrap -> OrchardError).
+#include <arrow/buffer.h>
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/pair.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include "orchard/io/storage.h"
 #include "orchard/model/embedder.h"
+#include "orchard/output/layout.h"
+#include "orchard/output/pca_files.h"
 #include "orchard/pca/pca.h"
 #include "orchard/pca/pca_json.h"
 #include "orchard/pipeline/embed_bytes.h"
+#include "orchard/pipeline/featurize.h"
+#include "orchard/pipeline/listing.h"
+#include "orchard/pipeline/shard.h"
+#include "orchard/table/commit.h"
+#include "orchard/table/tables.h"
 #include "orchard/report/report.h"
 #include "orchard/util/status.h"
 #include "orchard/version.h"
@@ -68,6 +80,158 @@ orchard::pca::PcaModel ModelFromJsonText(const std::string& text) {
   return Unwrap(orchard::pca::ModelFromJson(json));
 }
 
+// Where object stores are: an S3-compatible endpoint and region, or empty for the AWS
+// defaults (environment, profiles, instance role). Never credentials: those come from the
+// standard AWS chain of the process (the executors' on a cluster).
+orchard::io::StorageOptions Storage(const std::string& endpoint_url, const std::string& region) {
+  orchard::io::StorageOptions options;
+  options.endpoint_url = endpoint_url;
+  options.region = region;
+  return options;
+}
+
+orchard::io::Location Resolve(const std::string& uri, const std::string& endpoint_url,
+                              const std::string& region) {
+  return Unwrap(orchard::io::ResolveLocation(uri, Storage(endpoint_url, region)));
+}
+
+std::string AsString(const nb::bytes& bytes) { return std::string(bytes.c_str(), bytes.size()); }
+
+orchard::table::ExistingOutput PolicyFrom(const std::string& name) {
+  if (name == "refuse") return orchard::table::ExistingOutput::kRefuse;
+  if (name == "overwrite") return orchard::table::ExistingOutput::kOverwrite;
+  if (name == "resume") return orchard::table::ExistingOutput::kResume;
+  Check(orchard::Status::Invalid("unknown existing-output policy '", name,
+                                 "': use refuse, overwrite or resume"));
+  return orchard::table::ExistingOutput::kRefuse;
+}
+
+// The shard's items from raw relative paths (bytes: file names need not be UTF-8).
+std::vector<orchard::pipeline::ImageItem> ItemsOf(const std::vector<nb::bytes>& sources,
+                                                  const std::vector<int64_t>& sizes,
+                                                  const orchard::io::Location& root) {
+  if (sources.size() != sizes.size()) {
+    Check(orchard::Status::Invalid("sources and sizes differ in length"));
+  }
+  std::vector<orchard::pipeline::ImageItem> items;
+  items.reserve(sources.size());
+  for (size_t idx = 0; idx < sources.size(); ++idx) {
+    items.push_back(orchard::pipeline::MakeImageItem(AsString(sources[idx]), sizes[idx], root));
+  }
+  return items;
+}
+
+// -> [(source bytes, size)], sorted, hidden names skipped: the CLI's listing.
+std::vector<std::pair<nb::bytes, int64_t>> ListImages(const std::string& input_uri,
+                                                      const std::string& endpoint_url,
+                                                      const std::string& region) {
+  std::vector<orchard::pipeline::ImageItem> items;
+  {
+    nb::gil_scoped_release release;
+    const auto root = Resolve(input_uri, endpoint_url, region);
+    items = Unwrap(orchard::pipeline::ListImages(root));
+  }
+  std::vector<std::pair<nb::bytes, int64_t>> out;
+  out.reserve(items.size());
+  for (const auto& item : items) {
+    out.emplace_back(nb::bytes(item.source.data(), item.source.size()), item.size);
+  }
+  return out;
+}
+
+std::string JobFingerprint(const std::string& input_uri, const std::vector<nb::bytes>& sources,
+                           const std::vector<int64_t>& sizes, const std::string& model_sha256,
+                           const std::string& output_name, int64_t rows_per_part, int batch_size,
+                           int64_t max_pixels) {
+  const auto root = Resolve(input_uri, "", "");
+  return orchard::pipeline::JobFingerprint(ItemsOf(sources, sizes, root), model_sha256,
+                                           output_name, rows_per_part, batch_size, max_pixels);
+}
+
+int64_t EffectiveRowsPerPart(int64_t rows_per_part, int batch_size) {
+  orchard::pipeline::FeaturizeOptions options;
+  options.rows_per_part = rows_per_part;
+  options.batch_size = batch_size;
+  return orchard::pipeline::EffectiveRowsPerPart(options);
+}
+
+// The output commit protocol of the CLI (stage under _temporary, publish, _SUCCESS last).
+class PyOutputCommitter {
+ public:
+  PyOutputCommitter(const std::string& output_uri, const std::string& policy,
+                    const std::string& fingerprint, const std::string& endpoint_url,
+                    const std::string& region) {
+    const auto output = Resolve(output_uri, endpoint_url, region);
+    nb::gil_scoped_release release;
+    committer_.emplace(
+        Unwrap(orchard::table::OutputCommitter::Begin(output, PolicyFrom(policy), fingerprint)));
+  }
+  std::string staging() const { return committer_->staging().display; }
+  bool resuming() const { return committer_->resuming(); }
+  void Publish(const std::vector<std::string>& entries) {
+    nb::gil_scoped_release release;
+    Check(committer_->Publish(entries));
+  }
+
+ private:
+  std::optional<orchard::table::OutputCommitter> committer_;
+};
+
+void WriteFile(const std::string& uri, const nb::bytes& data, const std::string& endpoint_url,
+               const std::string& region) {
+  const auto location = Resolve(uri, endpoint_url, region);
+  std::string bytes = AsString(data);
+  nb::gil_scoped_release release;
+  Check(orchard::io::WriteAll(location, bytes));
+}
+
+nb::bytes ReadFile(const std::string& uri, const std::string& endpoint_url,
+                   const std::string& region) {
+  std::shared_ptr<arrow::Buffer> buffer;
+  {
+    nb::gil_scoped_release release;
+    const auto location = Resolve(uri, endpoint_url, region);
+    buffer = Unwrap(orchard::io::ReadAll(location));
+  }
+  return nb::bytes(reinterpret_cast<const char*>(buffer->data()),
+                   static_cast<size_t>(buffer->size()));
+}
+
+bool Exists(const std::string& uri, const std::string& endpoint_url, const std::string& region) {
+  nb::gil_scoped_release release;
+  return Unwrap(orchard::io::FileExists(Resolve(uri, endpoint_url, region)));
+}
+
+void EnsureErrorsTable(const std::string& staging_uri, const std::string& endpoint_url,
+                       const std::string& region) {
+  nb::gil_scoped_release release;
+  const auto staging = Resolve(staging_uri, endpoint_url, region);
+  Check(orchard::table::EnsureErrorsTable(staging.Child(orchard::output::kErrorsDir)));
+}
+
+void WritePcaModel(const std::string& staging_uri, const std::string& model_json,
+                   const std::string& endpoint_url, const std::string& region) {
+  const auto model = ModelFromJsonText(model_json);
+  nb::gil_scoped_release release;
+  Check(orchard::output::WritePcaModel(model, Resolve(staging_uri, endpoint_url, region)));
+}
+
+// Projects staging/features/part-<idx> into staging/pca/part-<idx> for each index.
+void ProjectParts(const std::string& staging_uri, const std::vector<int64_t>& part_indices,
+                  const std::string& model_json, int threads, const std::string& endpoint_url,
+                  const std::string& region) {
+  const auto model = ModelFromJsonText(model_json);
+  nb::gil_scoped_release release;
+  const auto staging = Resolve(staging_uri, endpoint_url, region);
+  const auto features = staging.Child(orchard::output::kFeaturesDir);
+  std::vector<orchard::io::Location> parts;
+  for (const int64_t index : part_indices) {
+    parts.push_back(features.Child(orchard::table::PartName(index)));
+  }
+  Check(orchard::pipeline::ProjectParts(parts, model, staging.Child(orchard::output::kPcaDir),
+                                        threads));
+}
+
 class PyEmbedder {
  public:
   PyEmbedder(const nb::bytes& model_bytes, const std::string& output_name, int threads,
@@ -109,6 +273,46 @@ class PyEmbedder {
     const size_t num_ok = result.ok_indices.size();
     return {ToNumpy(std::move(result.features), {num_ok, static_cast<size_t>(result.dim)}),
             ToNumpy(std::move(result.ok_indices), {num_ok}), std::move(errors)};
+  }
+
+  // The CLI's pipeline on one shard (see orchard/pipeline/shard.h): reads, decodes and
+  // embeds with `threads` cores, writes staging/features + errors parts, and returns the
+  // counts and the shard's serialized PCA statistics.
+  nb::dict FeaturizeShard(const std::string& input_uri, const std::string& staging_uri,
+                          const std::vector<nb::bytes>& sources, const std::vector<int64_t>& sizes,
+                          int64_t first_part, int64_t rows_per_part, int threads,
+                          const std::string& endpoint_url, const std::string& region) const {
+    const auto input = Resolve(input_uri, endpoint_url, region);
+    const auto staging = Resolve(staging_uri, endpoint_url, region);
+    auto items = ItemsOf(sources, sizes, input);
+    orchard::pipeline::FeaturizeOptions options;
+    options.batch_size = options_.batch_size;
+    options.rows_per_part = rows_per_part;
+    options.first_part_index = first_part;
+    options.preprocess = options_.preprocess;
+    options.prep_threads = std::max(1, threads / 2);  // as the CLI: ONNX Runtime gets all cores
+    orchard::pipeline::ShardOutcome outcome;
+    {
+      nb::gil_scoped_release release;
+      outcome = Unwrap(orchard::pipeline::FeaturizeShard(items, input, *embedder_, staging,
+                                                         options, std::max(1, threads)));
+    }
+    const std::string stats = outcome.pca.count() > 0 ? outcome.pca.Serialize() : std::string();
+    const auto& run = outcome.stats;
+    nb::dict result;
+    result["images"] = run.images;
+    result["ok"] = run.ok;
+    result["failed"] = run.failed;
+    result["parts_written"] = run.parts_written;
+    result["parts_reused"] = run.parts_reused;
+    result["images_reused"] = run.images_reused;
+    result["read_seconds"] = run.read_seconds;
+    result["decode_seconds"] = run.decode_seconds;
+    result["embed_seconds"] = run.embed_seconds;
+    result["write_seconds"] = run.write_seconds;
+    result["wall_seconds"] = run.wall_seconds;
+    result["pca_stats"] = nb::bytes(stats.data(), stats.size());
+    return result;
   }
 
   int64_t dim() const { return embedder_->info().output_dim; }
@@ -196,8 +400,51 @@ NB_MODULE(_native, m) {
       .def("embed", &PyEmbedder::Embed, nb::arg("images"),
            "list[bytes] -> (features float32 [n_ok, dim], ok_indices int64 [n_ok], "
            "errors [(index, stage, message)])")
+      .def("featurize_shard", &PyEmbedder::FeaturizeShard, nb::arg("input_uri"),
+           nb::arg("staging_uri"), nb::arg("sources"), nb::arg("sizes"), nb::arg("first_part"),
+           nb::arg("rows_per_part"), nb::arg("threads"), nb::arg("endpoint_url") = "",
+           nb::arg("region") = "",
+           "the CLI's pipeline on one shard of the listing -> counts + 'pca_stats' bytes")
       .def_prop_ro("dim", &PyEmbedder::dim)
       .def_prop_ro("sha256", &PyEmbedder::sha256);
+
+  nb::class_<PyOutputCommitter>(m, "OutputCommitter",
+                                "The CLI's output commit protocol: stage under _temporary, "
+                                "publish, _SUCCESS last.")
+      .def(nb::init<const std::string&, const std::string&, const std::string&,
+                    const std::string&, const std::string&>(),
+           nb::arg("output_uri"), nb::arg("policy"), nb::arg("fingerprint"),
+           nb::arg("endpoint_url") = "", nb::arg("region") = "")
+      .def_prop_ro("staging", &PyOutputCommitter::staging)
+      .def_prop_ro("resuming", &PyOutputCommitter::resuming)
+      .def("publish", &PyOutputCommitter::Publish, nb::arg("entries"));
+
+  m.def("list_images", &ListImages, nb::arg("input_uri"), nb::arg("endpoint_url") = "",
+        nb::arg("region") = "", "the CLI's listing: [(raw relative path bytes, size)], sorted");
+  m.def("job_fingerprint", &JobFingerprint, nb::arg("input_uri"), nb::arg("sources"),
+        nb::arg("sizes"), nb::arg("model_sha256"), nb::arg("output_name"),
+        nb::arg("rows_per_part"), nb::arg("batch_size"), nb::arg("max_pixels"));
+  m.def("effective_rows_per_part", &EffectiveRowsPerPart, nb::arg("rows_per_part"),
+        nb::arg("batch_size"));
+  m.def("write_file", &WriteFile, nb::arg("uri"), nb::arg("data"), nb::arg("endpoint_url") = "",
+        nb::arg("region") = "", "writes a whole file atomically (local path or s3://)");
+  m.def("read_file", &ReadFile, nb::arg("uri"), nb::arg("endpoint_url") = "",
+        nb::arg("region") = "");
+  m.def("exists", &Exists, nb::arg("uri"), nb::arg("endpoint_url") = "", nb::arg("region") = "");
+  m.def("ensure_errors_table", &EnsureErrorsTable, nb::arg("staging_uri"),
+        nb::arg("endpoint_url") = "", nb::arg("region") = "");
+  m.def("write_pca_model", &WritePcaModel, nb::arg("staging_uri"), nb::arg("model_json"),
+        nb::arg("endpoint_url") = "", nb::arg("region") = "",
+        "pca_model/model.json, pca_model/components.parquet, report/scree.svg");
+  m.def("project_parts", &ProjectParts, nb::arg("staging_uri"), nb::arg("part_indices"),
+        nb::arg("model_json"), nb::arg("threads"), nb::arg("endpoint_url") = "",
+        nb::arg("region") = "");
+  m.attr("FEATURES_DIR") = orchard::output::kFeaturesDir;
+  m.attr("ERRORS_DIR") = orchard::output::kErrorsDir;
+  m.attr("PCA_DIR") = orchard::output::kPcaDir;
+  m.attr("PCA_MODEL_DIR") = orchard::output::kPcaModelDir;
+  m.attr("REPORT_DIR") = orchard::output::kReportDir;
+  m.attr("SUMMARY_JSON") = orchard::output::kSummaryJson;
 
   m.def("pca_stats", &PcaStatsOf, nb::arg("features"),
         "float32 [n, d] -> serialized mergeable statistics (n, sum x, sum x x^T)");

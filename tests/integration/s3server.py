@@ -299,8 +299,10 @@ class S3Server:
     def _wait_ready(self) -> None:
         # 1. The S3 gateway answers its health probe once HTTP is up.
         # 2. An authenticated S3 request (bucket listing) succeeds once the
-        #    gateway has loaded the identities and reached the filer.
-        # 3. A small write and read through the filer (outside /buckets, so no
+        #    gateway has reached the filer.
+        # 3. Requests with a wrong secret key or an unknown access key are refused:
+        #    the identities are loaded and enforced.
+        # 4. A small write and read through the filer (outside /buckets, so no
         #    S3 client ever sees it) succeeds once the volume server has
         #    registered with the master: before that, writes fail with
         #    "no free volumes" and reads of existing objects cannot be located.
@@ -321,6 +323,15 @@ class S3Server:
                     fs.get_file_info(pafs.FileSelector("", recursive=False))
                     stage = 2
                 if stage == 2:
+                    # Authentication must be enforced before anything relies on it: a
+                    # gateway that has not loaded its identities yet serves anyone.
+                    refused, why = self.refuses_wrong_keys()
+                    if not refused:
+                        last = why
+                        time.sleep(0.2)
+                        continue
+                    stage = 3
+                if stage == 3:
                     body = secrets.token_hex(8).encode()
                     put = urllib.request.Request(probe, data=body, method="PUT")
                     with _DIRECT.open(put, timeout=5) as r:
@@ -335,6 +346,32 @@ class S3Server:
         raise self._error(
             f"SeaweedFS did not become ready within {START_TIMEOUT_S:.0f} s "
             f"(stage {stage}: {last})")
+
+    def refuses_wrong_keys(self) -> tuple[bool, str]:
+        """(True, "") when requests signed with a wrong secret key, and with an unknown
+        access key, are both refused; else (False, what was accepted)."""
+        wrong = {"wrong secret key": dict(secret_key="y" + self.secret_key[1:]),
+                 "unknown access key": dict(access_key="NOSUCHACCESSKEY12345")}
+        for what, overrides in wrong.items():
+            fs = self.filesystem(connect_timeout=2, request_timeout=5, **overrides)
+            try:
+                fs.get_file_info(pafs.FileSelector("", recursive=False))
+            except OSError as e:
+                text = str(e).upper()
+                if any(w in text for w in ("ACCESS_DENIED", "ACCESSDENIED", "SIGNATURE",
+                                            "INVALIDACCESSKEY", "FORBIDDEN", "403")):
+                    continue
+                return False, f"{what}: not refused for want of credentials ({e})"
+            return False, f"a request with a {what} was accepted"
+        return True, ""
+
+    def assert_auth_enforced(self) -> None:
+        """For tests about credentials: proves, right before they rely on it, that this
+        server refuses wrong keys (a server that accepts them would make such a test pass
+        or fail by accident)."""
+        refused, why = self.refuses_wrong_keys()
+        if not refused:
+            raise self._error(f"the S3 server does not enforce authentication: {why}")
 
     def _error(self, what: str) -> S3ServerError:
         try:

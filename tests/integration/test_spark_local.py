@@ -1,13 +1,19 @@
 """The Spark job (python -m orchard.spark) in local[2] mode against the CLI on the same
 input: same rows, labels and errors, and the same numbers up to float rounding."""
+import json
+import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 
+import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
+from conftest import SAMPLE, run_orchard
 from spark_parity import assert_parity, cli_output, make_input, spark_env
-
-from orchard import spark as orchard_spark
 
 
 def run_spark(*args, check=True):
@@ -50,23 +56,70 @@ def test_existing_output_is_refused_then_replaced(runs, tmp_path):
     assert not (out / "stale.txt").exists() and (out / "_SUCCESS").exists()
 
 
-@pytest.mark.parametrize("uri, root, expected", [
-    ("file:/data/in/a b/x.jpg", "file:/data/in", "a b/x.jpg"),
-    ("file:///data/in/a b/x.jpg", "file:/data/in", "a b/x.jpg"),
-    ("file:/data/in/a%20b/x.jpg", "file:/data/in", "a%20b/x.jpg"),  # a literal %: kept
-    ("file:/data/my%20in/a%20b/x.jpg", "file:/data/my in", "a b/x.jpg"),  # escaped listing
-    ("file:/data/in/é/ü.jpg", "file:///data/in/", "é/ü.jpg"),
-    ("s3a://bucket/pre fix/Mango/1.jpg", "s3a://bucket/pre fix", "Mango/1.jpg"),
-    ("s3a://bucket/Mango/1.jpg", "s3a://bucket", "Mango/1.jpg"),
-    ("s3a://other/Mango/1.jpg", "s3a://bucket", None),
-])
-def test_relative_paths_across_uri_forms(uri, root, expected):
-    assert orchard_spark.relative_path(uri, orchard_spark.normalize_uri(root)) == expected
+def test_same_part_files_as_the_cli(runs):
+    """Shards are whole parts of the CLI's listing: the same files, the same rows in each."""
+    _, spark_out, cli_out, _ = runs
+    for table in ("features", "pca", "errors"):
+        spark_parts = sorted(p.name for p in (spark_out / table).glob("part-*.parquet"))
+        cli_parts = sorted(p.name for p in (cli_out / table).glob("part-*.parquet"))
+        assert spark_parts == cli_parts, table
+        for name in cli_parts:
+            assert pq.read_table(spark_out / table / name).column("path").to_pylist() == \
+                pq.read_table(cli_out / table / name).column("path").to_pylist()
 
 
-def test_labels_and_hidden_files_like_the_cli():
-    assert orchard_spark.label_of("Mango/1.jpg", "file:/in") == "Mango"
-    assert orchard_spark.label_of("a/b/c.jpg", "file:/in") == "b"
-    assert orchard_spark.label_of("top.jpg", "s3a://bucket/fruits") == "fruits"
-    assert orchard_spark.is_hidden("Mango/.x.jpg") and orchard_spark.is_hidden("_tmp/x.jpg")
-    assert not orchard_spark.is_hidden("Mango/x_.jpg")
+def test_non_utf8_names_are_escaped_as_the_cli_does(tmp_path):
+    root = tmp_path / "in"
+    (root / "Mango").mkdir(parents=True)
+    for idx, src in enumerate(sorted((SAMPLE / "Mango").iterdir())[:3]):
+        shutil.copy(src, os.path.join(os.fsencode(root / "Mango"), b"caf\xe9 %d.jpg" % idx))
+    spark_out, cli_out = tmp_path / "spark", tmp_path / "cli"
+    run_spark("--input", root, "--output", spark_out, "--pca-k", 1)
+    run_orchard("run", "-i", root, "-o", cli_out, "--pca-k", 1, "-q")
+    paths = sorted(pq.read_table(spark_out / "features").column("path").to_pylist())
+    assert paths == sorted(pq.read_table(cli_out / "features").column("path").to_pylist())
+    assert paths == [f"Mango/caf%E9 {idx}.jpg" for idx in range(3)]
+
+
+def test_resume_after_the_driver_is_killed(tmp_path):
+    """Kill the driver once some parts are staged; --resume computes only the missing parts
+    and the result equals a clean run."""
+    root = tmp_path / "in"
+    for label_dir in SAMPLE.iterdir():
+        (root / label_dir.name).mkdir(parents=True)
+        for image in label_dir.iterdir():
+            for copy in range(4):
+                os.link(image, root / label_dir.name / f"{copy}_{image.name}")
+    args = ["--input", root, "--rows-per-part", 32, "--batch-size", 8, "--pca-k", 4,
+            "--shards", 8]
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "orchard.spark", "--master", "local[2]",
+                             *map(str, args), "--output", str(out)], env=spark_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    staged = out / "_temporary" / "features"
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if staged.exists() and len(list(staged.glob("part-*.parquet"))) >= 2:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver JVM and its Python workers
+    proc.wait()
+    assert not (out / "_SUCCESS").exists(), "the job ended before it could be interrupted"
+    done = len(list(staged.glob("part-*.parquet")))
+    assert 2 <= done < 8
+
+    refused = run_spark(*args, "--output", out, check=False)
+    assert refused.returncode == 1 and "--resume" in refused.stderr
+    resumed = run_spark(*args, "--output", out, "--resume")
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    assert summary["images"]["reused_from_interrupted_run"] >= 2 * 32
+    assert "reused from the interrupted run" in resumed.stderr
+    clean = tmp_path / "clean"
+    run_spark(*args, "--output", clean)
+    for table, column in (("features", "features"), ("pca", "pca")):
+        got = pq.read_table(out / table).sort_by("path")
+        want = pq.read_table(clean / table).sort_by("path")
+        assert got.column("path").to_pylist() == want.column("path").to_pylist()
+        np.testing.assert_allclose(np.array(got.column(column).to_pylist()),
+                                   np.array(want.column(column).to_pylist()), atol=1e-5)
