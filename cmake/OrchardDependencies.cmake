@@ -55,6 +55,23 @@ find_path(ORCHARD_WEBP_INCLUDE_DIR webp/decode.h REQUIRED)
 orchard_find_library(ORCHARD_JPEG_LIB jpeg)
 orchard_find_library(ORCHARD_PNG_LIB png16)
 orchard_find_library(ORCHARD_WEBP_LIB webp)
+if(ORCHARD_PORTABLE)
+  # Debian's libjpeg.a and libpng16.a are position-dependent where they name glibc's
+  # `stderr` (their default message printers, which orchard replaces and never calls),
+  # and a shared object cannot hold that relocation. Copies with that one reference renamed
+  # to a hidden variable of ours (orchard_static_stderr, util/portable_shims.cc) link.
+  file(MAKE_DIRECTORY "${CMAKE_BINARY_DIR}/portable-deps")
+  foreach(_var ORCHARD_JPEG_LIB ORCHARD_PNG_LIB)
+    get_filename_component(_name "${${_var}}" NAME)
+    set(_copy "${CMAKE_BINARY_DIR}/portable-deps/${_name}")
+    execute_process(COMMAND "${CMAKE_OBJCOPY}" --redefine-sym stderr=orchard_static_stderr
+                            "${${_var}}" "${_copy}" RESULT_VARIABLE _objcopy_rc)
+    if(NOT _objcopy_rc EQUAL 0)
+      message(FATAL_ERROR "objcopy of ${${_var}} failed")
+    endif()
+    set(${_var} "${_copy}")
+  endforeach()
+endif()
 add_library(orchard_codecs INTERFACE)
 target_include_directories(orchard_codecs SYSTEM INTERFACE "${ORCHARD_JPEG_INCLUDE_DIR}"
                            "${ORCHARD_PNG_INCLUDE_DIR}" "${ORCHARD_WEBP_INCLUDE_DIR}")

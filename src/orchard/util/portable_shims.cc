@@ -6,9 +6,13 @@
 //   the pipeline parallelises across images), so these definitions of parallel.cpp's
 //   public functions run every parallel_for_ body in the calling thread. With all of them
 //   defined here the linker never pulls parallel.cpp.o (nor TBB) from the archive.
+// * libjpeg's and libpng's `stderr`. Our copies of their archives name
+//   orchard_static_stderr instead (see cmake/OrchardDependencies.cmake); only their
+//   default message printers, which orchard replaces, read it.
 // * OpenGL. cv::_InputArray's generic code references cv::ogl::Buffer, whose loader asks
 //   GLX for function pointers. orchard never passes OpenGL buffers; these GLX entry points
 //   report "no OpenGL" (null), which OpenCV turns into an error, never a call.
+#include <cstdio>
 #include <opencv2/core.hpp>
 #include <opencv2/core/utility.hpp>
 
@@ -30,6 +34,8 @@ const char* currentParallelFramework() { return nullptr; }
 }  // namespace cv
 
 extern "C" {
+__attribute__((visibility("hidden"))) FILE* orchard_static_stderr = stderr;
+
 // OpenCV's C API (core_c.h), also defined in parallel.cpp.
 int cvGetNumThreads() { return 1; }
 int cvGetThreadNum() { return 0; }
