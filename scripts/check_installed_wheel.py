@@ -1,8 +1,10 @@
 """Run by scripts/check-wheel.sh with the Python of a fresh venv that has only the wheel
 and its dependencies installed, from a folder outside the source tree: the reference
 photos must get the reference top-1 class and features from the installed orchard."""
+import hashlib
 import json
 import pathlib
+import ssl
 import sys
 
 import numpy as np
@@ -32,6 +34,12 @@ def main(reference_dir):
         assert difference < 1e-4, f"{name}: features differ by {difference}"
         worst = max(worst, float(difference))
         print(f"  {name}: top-1 {top1} ({expected['label']})")
+    # Broken input is an error row from the installed decoder too, not a crash.
+    _, ok, errors = logits_embedder.embed([images[0][:1000], b"GIF89a" + bytes(100), images[0]])
+    assert list(ok) == [2] and [stage for _, stage, _ in errors] == ["decode", "decode"], errors
+    # The OpenSSL linked into the module is private: Python's own ssl/hashlib still work.
+    ssl.create_default_context()
+    assert hashlib.sha256(b"orchard").hexdigest().startswith("6856")
     print(f"check-wheel: {len(names)} photos, top-1 as the reference, features within {worst:.2g}")
 
 
