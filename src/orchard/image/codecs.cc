@@ -1,11 +1,10 @@
 #include <csetjmp>
 #include <cstdio>  // jpeglib.h needs FILE
 #include <cstring>
+#include <new>
 #include <string>
 
-// clang-format off
 #include <jpeglib.h>
-// clang-format on
 #include <png.h>
 #include <webp/decode.h>
 
@@ -282,8 +281,14 @@ Status DecodeJpeg(const uint8_t* data, size_t size, int64_t max_pixels, RgbImage
   Status status;
   int orientation = 1;
   volatile bool pixels_done = false;
-  const bool finished = RunJpegDecoder(&cinfo, &error, data, size, max_pixels, out, &cmyk_row,
-                                       &status, &orientation, &pixels_done);
+  bool finished = false;
+  try {
+    finished = RunJpegDecoder(&cinfo, &error, data, size, max_pixels, out, &cmyk_row, &status,
+                              &orientation, &pixels_done);
+  } catch (const std::bad_alloc&) {  // from our buffers, between create and destroy
+    jpeg_destroy_decompress(&cinfo);
+    return Status::OutOfMemory("cannot decode jpeg: out of memory");
+  }
   if (!finished && !pixels_done) {
     return Status::Invalid("corrupt or truncated jpeg: ", error.message);
   }
@@ -305,7 +310,13 @@ Status DecodePng(const uint8_t* data, size_t size, int64_t max_pixels, RgbImage*
   std::vector<png_bytep> rows;
   Status status;
   int orientation = 1;
-  const bool finished = RunPngDecoder(png, info, max_pixels, out, &rows, &status, &orientation);
+  bool finished = false;
+  try {
+    finished = RunPngDecoder(png, info, max_pixels, out, &rows, &status, &orientation);
+  } catch (const std::bad_alloc&) {  // from our buffers
+    png_destroy_read_struct(&png, &info, nullptr);
+    return Status::OutOfMemory("cannot decode png: out of memory");
+  }
   png_destroy_read_struct(&png, &info, nullptr);
   if (!finished) return Status::Invalid("corrupt or truncated png: ", state.message);
   ORCHARD_RETURN_NOT_OK(status);
