@@ -2,23 +2,104 @@
 # scripts/setup.sh installs them (apt packages + the git-ignored .deps/ folder).
 
 find_package(Threads REQUIRED)
-# OpenCV: only core, imgproc and imgcodecs (Debian's split -dev packages, which carry
-# no CMake config; libopencv-dev would pull in the whole GUI/video stack).
+
+# ORCHARD_PORTABLE (the wheel): OpenCV, the image codecs, BLAS/LAPACK and OpenSSL are
+# linked from their static archives (and the C++ runtime statically, see below), so that
+# the only shared libraries needed are glibc's, libgcc_s and those of pyarrow and
+# onnxruntime. Otherwise the system's shared libraries are used.
+# orchard_find_library(VAR NAME): lib<NAME>.a when portable, lib<NAME>.so otherwise.
+function(orchard_find_library var name)
+  if(ORCHARD_PORTABLE)
+    find_library(${var} NAMES lib${name}.a REQUIRED)
+  else()
+    find_library(${var} NAMES ${name} REQUIRED)
+  endif()
+endfunction()
+# Static archives that ship with the compiler (libgfortran.a, libquadmath.a).
+function(orchard_find_compiler_archive var name)
+  execute_process(COMMAND "${CMAKE_CXX_COMPILER}" -print-file-name=${name}
+                  OUTPUT_VARIABLE _path OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(NOT IS_ABSOLUTE "${_path}" OR NOT EXISTS "${_path}")
+    message(FATAL_ERROR "${name} not found (ORCHARD_PORTABLE): run scripts/setup.sh")
+  endif()
+  set(${var} "${_path}" PARENT_SCOPE)
+endfunction()
+if(ORCHARD_PORTABLE AND ORCHARD_BUILD_TESTS)
+  message(FATAL_ERROR "ORCHARD_PORTABLE=ON is for the wheel: configure with ORCHARD_BUILD_TESTS=OFF "
+                      "(the tests use OpenCV's shared imgcodecs to make their inputs)")
+endif()
+
+# OpenCV: core and imgproc only, for the resize (Debian's split -dev packages, which carry
+# no CMake config; libopencv-dev would pull in the whole GUI/video stack). Images are
+# decoded by the codec libraries below, not by imgcodecs.
 find_path(ORCHARD_OPENCV_INCLUDE_DIR opencv2/core.hpp PATH_SUFFIXES opencv4 REQUIRED)
+orchard_find_library(ORCHARD_OPENCV_imgproc_LIB opencv_imgproc)
+orchard_find_library(ORCHARD_OPENCV_core_LIB opencv_core)
+orchard_find_library(ORCHARD_ZLIB_LIB z)
 add_library(orchard_opencv INTERFACE)
 target_include_directories(orchard_opencv SYSTEM INTERFACE "${ORCHARD_OPENCV_INCLUDE_DIR}")
-foreach(_cv_module core imgproc imgcodecs)
-  find_library(ORCHARD_OPENCV_${_cv_module}_LIB opencv_${_cv_module} REQUIRED)
-  target_link_libraries(orchard_opencv INTERFACE "${ORCHARD_OPENCV_${_cv_module}_LIB}")
-endforeach()
+target_link_libraries(orchard_opencv INTERFACE "${ORCHARD_OPENCV_imgproc_LIB}"
+                      "${ORCHARD_OPENCV_core_LIB}" "${ORCHARD_ZLIB_LIB}" ${CMAKE_DL_LIBS})
+# The tests make their inputs with cv::imencode and compare with cv::imdecode.
+if(ORCHARD_BUILD_TESTS OR ORCHARD_BUILD_FUZZERS)
+  find_library(ORCHARD_OPENCV_imgcodecs_LIB opencv_imgcodecs REQUIRED)
+  add_library(orchard_opencv_imgcodecs INTERFACE)
+  target_link_libraries(orchard_opencv_imgcodecs INTERFACE orchard_opencv
+                        "${ORCHARD_OPENCV_imgcodecs_LIB}")
+endif()
+
+# Image codecs: libjpeg-turbo, libpng, libwebp (Debian's -dev packages).
+find_path(ORCHARD_JPEG_INCLUDE_DIR jpeglib.h REQUIRED)
+find_path(ORCHARD_PNG_INCLUDE_DIR png.h REQUIRED)
+find_path(ORCHARD_WEBP_INCLUDE_DIR webp/decode.h REQUIRED)
+orchard_find_library(ORCHARD_JPEG_LIB jpeg)
+orchard_find_library(ORCHARD_PNG_LIB png16)
+orchard_find_library(ORCHARD_WEBP_LIB webp)
+if(ORCHARD_PORTABLE)
+  # Debian's libjpeg.a and libpng16.a are position-dependent where they name glibc's
+  # `stderr` (their default message printers, which orchard replaces and never calls),
+  # and a shared object cannot hold that relocation. Copies with that one reference renamed
+  # to a hidden variable of ours (orchard_static_stderr, util/portable_shims.cc) link.
+  file(MAKE_DIRECTORY "${CMAKE_BINARY_DIR}/portable-deps")
+  foreach(_var ORCHARD_JPEG_LIB ORCHARD_PNG_LIB)
+    get_filename_component(_name "${${_var}}" NAME)
+    set(_copy "${CMAKE_BINARY_DIR}/portable-deps/${_name}")
+    execute_process(COMMAND "${CMAKE_OBJCOPY}" --redefine-sym stderr=orchard_static_stderr
+                            "${${_var}}" "${_copy}" RESULT_VARIABLE _objcopy_rc)
+    if(NOT _objcopy_rc EQUAL 0)
+      message(FATAL_ERROR "objcopy of ${${_var}} failed")
+    endif()
+    set(${_var} "${_copy}")
+  endforeach()
+endif()
+add_library(orchard_codecs INTERFACE)
+target_include_directories(orchard_codecs SYSTEM INTERFACE "${ORCHARD_JPEG_INCLUDE_DIR}"
+                           "${ORCHARD_PNG_INCLUDE_DIR}" "${ORCHARD_WEBP_INCLUDE_DIR}")
+target_link_libraries(orchard_codecs INTERFACE "${ORCHARD_JPEG_LIB}" "${ORCHARD_PNG_LIB}"
+                      "${ORCHARD_WEBP_LIB}" "${ORCHARD_ZLIB_LIB}" m Threads::Threads)
+
 find_package(Eigen3 3.3 REQUIRED NO_MODULE)
-# BLAS (dsyrk) and LAPACK (dsyevd) for PCA at scale: Debian's OpenBLAS + LAPACKE.
+# BLAS (dsyrk) and LAPACK (dsyevd) for PCA at scale: Debian's OpenBLAS + LAPACKE. The
+# static libopenblas.a carries LAPACK too, compiled from Fortran: it needs libgfortran
+# and libquadmath.
 find_path(ORCHARD_CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES x86_64-linux-gnu aarch64-linux-gnu openblas REQUIRED)
 find_path(ORCHARD_LAPACKE_INCLUDE_DIR lapacke.h REQUIRED)
-find_library(ORCHARD_BLAS_LIB NAMES openblas blas REQUIRED)
-find_library(ORCHARD_LAPACKE_LIB lapacke REQUIRED)
+if(ORCHARD_PORTABLE)
+  find_library(ORCHARD_BLAS_LIB NAMES libopenblas.a REQUIRED)
+  orchard_find_compiler_archive(ORCHARD_GFORTRAN_LIB libgfortran.a)
+  orchard_find_compiler_archive(ORCHARD_QUADMATH_LIB libquadmath.a)
+  set(ORCHARD_BLAS_LIBS "${ORCHARD_BLAS_LIB}" "${ORCHARD_GFORTRAN_LIB}" "${ORCHARD_QUADMATH_LIB}"
+      m Threads::Threads)
+else()
+  find_library(ORCHARD_BLAS_LIB NAMES openblas blas REQUIRED)
+  set(ORCHARD_BLAS_LIBS "${ORCHARD_BLAS_LIB}")
+endif()
+orchard_find_library(ORCHARD_LAPACKE_LIB lapacke)
 find_package(CLI11 REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
+if(ORCHARD_PORTABLE)
+  set(OPENSSL_USE_STATIC_LIBS TRUE)
+endif()
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 
 # --- Python of the project environment (pyarrow lives there) -------------------------

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer target with clang (build-fuzz/) and runs it for a bounded time.
 # Usage: scripts/fuzz.sh [SECONDS=60]
-# Seeds: the sample images and the bad-input corpus; crashes found are written to
+# Seeds: the sample images, tests/data/decode and the bad-input corpus; crashes found are written to
 # tests/fuzz/crashes/ and replayed as regression inputs on every run (tests/fuzz/regressions/).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,6 +15,8 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/corpus" "$ROOT/tests/fuzz/crashes"
 find "$ROOT/data/sample" -type f -name '*.jpg' | head -20 | xargs -I{} cp {} "$work/corpus/"
+# Odd but valid inputs of every decoder (CMYK, EXIF, palette, 16-bit, WebP alpha, BMP).
+find "$ROOT/tests/data/decode" -type f ! -name '*.py' -exec cp {} "$work/corpus/" \;
 "$ROOT/.deps/venv/bin/python" "$ROOT/tests/integration/make_bad_inputs.py" "$work/bad" >/dev/null
 find "$work/bad" -type f -exec cp {} "$work/corpus/" \; 2>/dev/null || true
 # Regression inputs first: each must run clean.

@@ -22,6 +22,7 @@ APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl
   python3 python3-venv python3-dev
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
+  libjpeg-dev libpng-dev libwebp-dev zlib1g-dev gfortran
   libeigen3-dev libopenblas-dev liblapacke-dev libcli11-dev nlohmann-json3-dev libssl-dev
   libgtest-dev libgmock-dev
   clang clang-format libclang-rt-14-dev

@@ -2,10 +2,13 @@
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <string>
 #include <vector>
 
 #include "../test_util.h"
@@ -158,6 +161,223 @@ TEST(DecodeRegressionTest, FuzzerFindingsFailCleanly) {
     ++count;
   }
   EXPECT_GT(count, 0);
+}
+
+}  // namespace
+}  // namespace orchard::image
+
+namespace orchard::image {
+namespace {
+
+std::vector<uint8_t> ReadBytes(const std::filesystem::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(file)),
+                              std::istreambuf_iterator<char>());
+}
+
+std::filesystem::path DecodeInputs() {
+  return std::filesystem::path(orchard::testing::SourceDir()) / "tests/data/decode";
+}
+
+// Decodes `bytes` at its own size (no resize) into 8-bit RGB, back from the floats.
+cv::Mat DecodeUnresized(const std::vector<uint8_t>& bytes, int width, int height, Status* status) {
+  PreprocessOptions options;
+  options.width = width;
+  options.height = height;
+  std::vector<float> chw(static_cast<size_t>(InputSize(options)));
+  *status = DecodeAndPreprocess(bytes.data(), bytes.size(), options, chw.data());
+  cv::Mat rgb(height, width, CV_8UC3);
+  const size_t plane = static_cast<size_t>(width) * height;
+  for (size_t idx = 0; idx < plane; ++idx) {
+    for (size_t channel = 0; channel < 3; ++channel) {
+      rgb.data[3 * idx + channel] =
+          static_cast<uint8_t>(std::lround(chw[channel * plane + idx] * 127.5f + 127.5f));
+    }
+  }
+  return rgb;
+}
+
+// The decoders replaced OpenCV's imgcodecs: every odd input of tests/data/decode (made by
+// make_decode_inputs.py) must give exactly the pixels cv::imdecode(IMREAD_COLOR) gives,
+// EXIF orientation included, so features do not change.
+TEST(DecodeOracleTest, GivesTheSamePixelsAsOpenCvImdecode) {
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(DecodeInputs())) {
+    if (entry.path().extension() == ".py") continue;
+    SCOPED_TRACE(entry.path().filename().string());
+    const auto bytes = ReadBytes(entry.path());
+    cv::Mat expected_bgr = cv::imdecode(bytes, cv::IMREAD_COLOR);
+    ASSERT_FALSE(expected_bgr.empty());
+    cv::Mat expected;
+    cv::cvtColor(expected_bgr, expected, cv::COLOR_BGR2RGB);
+    Status status;
+    const cv::Mat actual = DecodeUnresized(bytes, expected.cols, expected.rows, &status);
+    ASSERT_OK(status);
+    cv::Mat difference;
+    cv::absdiff(actual, expected, difference);
+    EXPECT_EQ(cv::countNonZero(difference.reshape(1)), 0);
+    ++count;
+  }
+  EXPECT_GE(count, 25);
+  // 16-bit colour PNG (Pillow writes none): the high byte of each sample.
+  cv::Mat deep(19, 29, CV_16UC3);
+  cv::randu(deep, 0, 65535);
+  std::vector<uint8_t> bytes;
+  ASSERT_TRUE(cv::imencode(".png", deep, bytes));
+  cv::Mat expected;
+  cv::cvtColor(cv::imdecode(bytes, cv::IMREAD_COLOR), expected, cv::COLOR_BGR2RGB);
+  Status status;
+  const cv::Mat actual = DecodeUnresized(bytes, 29, 19, &status);
+  ASSERT_OK(status);
+  cv::Mat difference;
+  cv::absdiff(actual, expected, difference);
+  EXPECT_EQ(cv::countNonZero(difference.reshape(1)), 0);
+}
+
+// The same, after the resize to the model's input, for the reference photos.
+TEST(DecodeOracleTest, GivesTheSameModelInputAsOpenCvForTheReferencePhotos) {
+  const auto folder = std::filesystem::path(orchard::testing::SourceDir()) / "tests/data/model";
+  PreprocessOptions options;
+  std::vector<float> ours(static_cast<size_t>(InputSize(options)));
+  for (const char* name : {"owl.jpg", "parrot.jpg", "cat.bmp"}) {
+    SCOPED_TRACE(name);
+    const auto bytes = ReadBytes(folder / name);
+    ASSERT_OK(DecodeAndPreprocess(bytes.data(), bytes.size(), options, ours.data()));
+    cv::Mat bgr = cv::imdecode(bytes, cv::IMREAD_COLOR);
+    cv::Mat resized;
+    cv::resize(bgr, resized, cv::Size(options.width, options.height), 0, 0, cv::INTER_LINEAR);
+    const size_t plane = static_cast<size_t>(options.width) * options.height;
+    for (size_t idx = 0; idx < plane; ++idx) {
+      for (size_t channel = 0; channel < 3; ++channel) {
+        const float expected = (resized.data[3 * idx + 2 - channel] - 127.5f) / 127.5f;
+        ASSERT_NEAR(ours[channel * plane + idx], expected, 1e-6f) << idx;
+      }
+    }
+  }
+}
+
+TEST(DecodeCodecsTest, AppliesTheExifOrientationOfJpegs) {
+  // orientation1.jpg is 37x23 as stored; 5..8 swap width and height.
+  for (int orientation = 1; orientation <= 8; ++orientation) {
+    SCOPED_TRACE(orientation);
+    const auto bytes =
+        ReadBytes(DecodeInputs() / ("orientation" + std::to_string(orientation) + ".jpg"));
+    const int width = orientation >= 5 ? 23 : 37;
+    const int height = orientation >= 5 ? 37 : 23;
+    Status status;
+    const cv::Mat rotated = DecodeUnresized(bytes, width, height, &status);
+    ASSERT_OK(status);
+    const cv::Mat upright =
+        DecodeUnresized(ReadBytes(DecodeInputs() / "orientation1.jpg"), 37, 23, &status);
+    ASSERT_OK(status);
+    // Undo the orientation on our output: it must give the stored image back.
+    cv::Mat undone = rotated.clone();
+    switch (orientation) {
+      case 2:
+        cv::flip(rotated, undone, 1);
+        break;
+      case 3:
+        cv::flip(rotated, undone, -1);
+        break;
+      case 4:
+        cv::flip(rotated, undone, 0);
+        break;
+      case 5:
+        cv::transpose(rotated, undone);
+        break;
+      case 6:
+        cv::rotate(rotated, undone, cv::ROTATE_90_COUNTERCLOCKWISE);
+        break;
+      case 7:
+        cv::flip(rotated, undone, -1);
+        cv::transpose(undone, undone);
+        break;
+      case 8:
+        cv::rotate(rotated, undone, cv::ROTATE_90_CLOCKWISE);
+        break;
+      default:
+        break;
+    }
+    cv::Mat difference;
+    cv::absdiff(undone, upright, difference);
+    EXPECT_EQ(cv::countNonZero(difference.reshape(1)), 0);
+  }
+}
+
+TEST(DecodeCodecsTest, ConvertsOddInputsToRgb) {
+  // Every odd input decodes to a colourful (not gray, not black) image, at its size.
+  for (const char* name :
+       {"cmyk.jpg", "palette.png", "palette4.png", "palette_transparency.png", "rgba.png",
+        "alpha_lossless.webp", "alpha_lossy.webp", "rgb565.bmp", "rgba32.bmp", "palette8.bmp"}) {
+    SCOPED_TRACE(name);
+    Status status;
+    const cv::Mat rgb = DecodeUnresized(ReadBytes(DecodeInputs() / name), 37, 23, &status);
+    ASSERT_OK(status);
+    cv::Scalar mean, stddev;
+    cv::meanStdDev(rgb, mean, stddev);
+    for (int channel = 0; channel < 3; ++channel) EXPECT_GT(stddev[channel], 5.0) << channel;
+  }
+  for (const char* name : {"gray.jpg", "gray_alpha.png", "gray1.png", "gray16.png"}) {
+    SCOPED_TRACE(name);
+    Status status;
+    const cv::Mat rgb = DecodeUnresized(ReadBytes(DecodeInputs() / name), 37, 23, &status);
+    ASSERT_OK(status);
+    std::vector<cv::Mat> channels;
+    cv::split(rgb, channels);
+    EXPECT_EQ(cv::countNonZero(channels[0] != channels[1]), 0);
+    EXPECT_EQ(cv::countNonZero(channels[0] != channels[2]), 0);
+  }
+}
+
+TEST(DecodeCodecsTest, RefusesTiffAndCompressedBmpClearly) {
+  const cv::Mat image(30, 40, CV_8UC3, cv::Scalar(1, 2, 3));
+  std::vector<uint8_t> tiff;
+  ASSERT_TRUE(cv::imencode(".tiff", image, tiff));
+  PreprocessOptions options;
+  std::vector<float> out(static_cast<size_t>(InputSize(options)));
+  Status status = DecodeAndPreprocess(tiff.data(), tiff.size(), options, out.data());
+  EXPECT_TRUE(status.IsNotImplemented()) << status.ToString();
+  EXPECT_NE(status.message().find("tiff"), std::string::npos);
+
+  auto bmp = ReadBytes(DecodeInputs() / "palette8.bmp");
+  bmp[30] = 1;  // BI_RLE8
+  status = DecodeAndPreprocess(bmp.data(), bmp.size(), options, out.data());
+  EXPECT_TRUE(status.IsNotImplemented()) << status.ToString();
+  EXPECT_NE(status.message().find("compressed bmp"), std::string::npos);
+}
+
+TEST(DecodeCodecsTest, ChecksTheSizeEachDecoderReadsAgainstTheLimit) {
+  PreprocessOptions options;
+  options.max_pixels = 500;  // the inputs have 37 x 23 = 851 pixels
+  std::vector<float> out(static_cast<size_t>(InputSize(options)));
+  for (const char* name : {"lossy.webp", "progressive.jpg", "rgb24.bmp", "palette.png"}) {
+    SCOPED_TRACE(name);
+    const auto bytes = ReadBytes(DecodeInputs() / name);
+    const Status status = DecodeAndPreprocess(bytes.data(), bytes.size(), options, out.data());
+    ASSERT_FALSE(status.ok());
+    EXPECT_NE(status.message().find("--max-pixels"), std::string::npos) << status.ToString();
+  }
+}
+
+TEST(DecodeCodecsTest, FailsCleanlyOnEveryPrefixOfEveryInput) {
+  // Cut every odd input at many lengths, and flip bytes: errors or images, never a crash
+  // (the ASan/UBSan build checks the memory side), never a word on stderr.
+  PreprocessOptions options;
+  std::vector<float> out(static_cast<size_t>(InputSize(options)));
+  ::testing::internal::CaptureStderr();
+  for (const auto& entry : std::filesystem::directory_iterator(DecodeInputs())) {
+    if (entry.path().extension() == ".py") continue;
+    const auto bytes = ReadBytes(entry.path());
+    for (size_t cut = 0; cut < bytes.size(); cut += 1 + bytes.size() / 40) {
+      (void)DecodeAndPreprocess(bytes.data(), cut, options, out.data());
+    }
+    for (size_t pos = 0; pos < bytes.size(); pos += 1 + bytes.size() / 40) {
+      auto corrupted = bytes;
+      corrupted[pos] ^= 0x5A;
+      (void)DecodeAndPreprocess(corrupted.data(), corrupted.size(), options, out.data());
+    }
+  }
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
 }
 
 }  // namespace

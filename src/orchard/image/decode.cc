@@ -3,9 +3,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+
+#include "orchard/image/codecs_internal.h"
 
 namespace orchard::image {
 namespace {
@@ -80,15 +82,33 @@ Result<ImageHeader> ReadWebpHeader(const uint8_t* data, size_t size) {
   return header;
 }
 
-// OpenCV reads its own pixel limit from the environment once; align it with ours as a
-// second line of defence for formats whose header we do not parse (TIFF).
-void ConfigureOpenCvOnce(int64_t max_pixels) {
+// OpenCV (core + imgproc, for the resize only) runs serially: the pipeline parallelises
+// across images.
+void ConfigureOpenCvOnce() {
   static std::once_flag once;
-  std::call_once(once, [max_pixels] {
-    const std::string limit = std::to_string(max_pixels);
-    setenv("OPENCV_IO_MAX_IMAGE_PIXELS", limit.c_str(), /*overwrite=*/0);
-    cv::setNumThreads(1);  // the pipeline parallelises across images
-  });
+  std::call_once(once, [] { cv::setNumThreads(1); });
+}
+
+// The decoder for `format` (the header has been read and checked).
+Status DecodeRgb(ImageFormat format, const uint8_t* data, size_t size, int64_t max_pixels,
+                 internal::RgbImage* rgb) {
+  switch (format) {
+    case ImageFormat::kJpeg:
+      return internal::DecodeJpeg(data, size, max_pixels, rgb);
+    case ImageFormat::kPng:
+      return internal::DecodePng(data, size, max_pixels, rgb);
+    case ImageFormat::kWebp:
+      return internal::DecodeWebp(data, size, max_pixels, rgb);
+    case ImageFormat::kBmp:
+      return internal::DecodeBmp(data, size, max_pixels, rgb);
+    case ImageFormat::kTiff:
+      return Status::NotImplemented("tiff is not supported: convert it to png");
+    case ImageFormat::kGif:
+      return Status::NotImplemented("gif is not supported: convert it to png");
+    case ImageFormat::kUnknown:
+      break;
+  }
+  return Status::Invalid("not an image: unknown format");
 }
 
 }  // namespace
@@ -145,7 +165,7 @@ Result<ImageHeader> ReadImageHeader(const uint8_t* data, size_t size) {
 
 Status DecodeAndPreprocess(const uint8_t* data, size_t size, const PreprocessOptions& options,
                            float* chw_out) {
-  ConfigureOpenCvOnce(options.max_pixels);
+  ConfigureOpenCvOnce();
   ORCHARD_ASSIGN_OR_RAISE(ImageHeader header, ReadImageHeader(data, size));
   if (header.format == ImageFormat::kGif) {
     return Status::NotImplemented("gif is not supported: convert it to png");
@@ -156,9 +176,10 @@ Status DecodeAndPreprocess(const uint8_t* data, size_t size, const PreprocessOpt
                            header.height, " pixels, over the limit of ", options.max_pixels,
                            " (--max-pixels)");
   }
-  // OpenCV picks its decoder by signature, and its DICOM decoder (GDCM) looks at offset
-  // 128 and aborts the process on malformed input (found by fuzzing). A file of another
-  // format that also carries the DICOM signature is refused before OpenCV sees it.
+  // A file that also carries the DICOM signature at offset 128 is ambiguous; OpenCV's
+  // decoder choice by signature made it reach GDCM, which aborted (found by fuzzing). Our
+  // decoders follow the format sniffed above, but such files stay refused so that every
+  // build gives the same answer as before.
   if (size >= 132 && std::memcmp(data + 128, "DICM", 4) == 0) {
     return Status::Invalid("ambiguous ", FormatName(header.format),
                            " file: it also carries a DICOM signature (DICOM is not supported)");
@@ -180,24 +201,24 @@ Status DecodeAndPreprocess(const uint8_t* data, size_t size, const PreprocessOpt
       return Status::Invalid("truncated jpeg: the image data ends before its end marker");
     }
   }
-  cv::Mat bgr;
+  internal::RgbImage rgb;
+  cv::Mat resized;
   try {
-    // IMREAD_COLOR converts gray, palette, alpha, 16-bit and CMYK input to 8-bit BGR.
-    const cv::Mat encoded(1, static_cast<int>(size), CV_8UC1, const_cast<uint8_t*>(data));
-    bgr = cv::imdecode(encoded, cv::IMREAD_COLOR);
-    if (bgr.empty()) {
-      return Status::Invalid("corrupt or truncated ", FormatName(header.format),
-                             ": the decoder could not read the pixels");
-    }
-    if (bgr.cols != options.width || bgr.rows != options.height) {
-      cv::Mat resized;
-      cv::resize(bgr, resized, cv::Size(options.width, options.height), 0, 0, cv::INTER_LINEAR);
-      bgr = std::move(resized);
+    // Grayscale, palette, alpha, 16-bit and CMYK input arrive as 8-bit RGB.
+    ORCHARD_RETURN_NOT_OK(DecodeRgb(header.format, data, size, options.max_pixels, &rgb));
+    if (rgb.width != options.width || rgb.height != options.height) {
+      const cv::Mat source(rgb.height, rgb.width, CV_8UC3, rgb.pixels.data());
+      cv::resize(source, resized, cv::Size(options.width, options.height), 0, 0, cv::INTER_LINEAR);
+    } else {
+      resized = cv::Mat(rgb.height, rgb.width, CV_8UC3, rgb.pixels.data());
     }
   } catch (const cv::Exception& error) {
-    return Status::Invalid("cannot decode ", FormatName(header.format), ": ", error.what());
+    return Status::Invalid("cannot resize ", FormatName(header.format), ": ", error.what());
+  } catch (const std::bad_alloc&) {
+    return Status::OutOfMemory("cannot decode ", FormatName(header.format), " of ", rgb.width, "x",
+                               rgb.height, " pixels: out of memory");
   }
-  // Interleaved BGR bytes -> planar RGB floats; same arithmetic as cv::dnn::blobFromImage
+  // Interleaved RGB bytes -> planar RGB floats; same arithmetic as cv::dnn::blobFromImage
   // ((x - mean) * scale) so features match the model's reference outputs.
   constexpr float kMean = 127.5f;
   constexpr float kScale = 1.0f / 127.5f;
@@ -205,13 +226,13 @@ Status DecodeAndPreprocess(const uint8_t* data, size_t size, const PreprocessOpt
   float* red = chw_out;
   float* green = chw_out + plane;
   float* blue = chw_out + 2 * plane;
-  for (int row = 0; row < bgr.rows; ++row) {
-    const uint8_t* pixel = bgr.ptr<uint8_t>(row);
-    const int64_t offset = int64_t{row} * bgr.cols;
-    for (int col = 0; col < bgr.cols; ++col) {
-      blue[offset + col] = (static_cast<float>(pixel[3 * col + 0]) - kMean) * kScale;
+  for (int row = 0; row < resized.rows; ++row) {
+    const uint8_t* pixel = resized.ptr<uint8_t>(row);
+    const int64_t offset = int64_t{row} * resized.cols;
+    for (int col = 0; col < resized.cols; ++col) {
+      red[offset + col] = (static_cast<float>(pixel[3 * col + 0]) - kMean) * kScale;
       green[offset + col] = (static_cast<float>(pixel[3 * col + 1]) - kMean) * kScale;
-      red[offset + col] = (static_cast<float>(pixel[3 * col + 2]) - kMean) * kScale;
+      blue[offset + col] = (static_cast<float>(pixel[3 * col + 2]) - kMean) * kScale;
     }
   }
   return Status::OK();

@@ -43,10 +43,12 @@ inline int64_t InputSize(const PreprocessOptions& options) {
   return 3LL * options.width * options.height;
 }
 
-/// Decodes a JPEG/PNG/BMP/WebP/TIFF file held in memory and writes InputSize(options)
+/// Decodes a JPEG/PNG/BMP/WebP file held in memory (libjpeg-turbo, libpng, libwebp, our
+/// BMP reader; the EXIF orientation of a JPEG is applied) and writes InputSize(options)
 /// floats to `chw_out`. Grayscale, alpha, palette, 16-bit and CMYK images are converted
-/// to 8-bit RGB (alpha is dropped). Fails with a message that names the problem; never
-/// throws. Thread-safe.
+/// to 8-bit RGB (alpha is dropped). GIF, TIFF, animated WebP and RLE-compressed BMP fail
+/// with NotImplemented. Fails with a message that names the problem; never throws, never
+/// prints. Thread-safe.
 Status DecodeAndPreprocess(const uint8_t* data, size_t size, const PreprocessOptions& options,
                            float* chw_out);
 

@@ -1,0 +1,41 @@
+// The image decoders behind DecodeAndPreprocess: libjpeg-turbo, libpng, libwebp and a
+// small BMP reader, each turning a whole file held in memory into 8-bit RGB pixels.
+// Private to src/orchard/image.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "orchard/util/status.h"
+
+namespace orchard::image::internal {
+
+/// Interleaved 8-bit RGB, rows top to bottom, no padding (stride = 3 * width).
+struct RgbImage {
+  int width = 0;
+  int height = 0;
+  std::vector<uint8_t> pixels;
+};
+
+/// Fails (Invalid) when width x height is not positive or exceeds max_pixels; the message
+/// names the format, the size and the --max-pixels flag. Called with the size each
+/// decoder reads itself, before it allocates the pixel buffer.
+Status CheckPixelCount(const char* format, int64_t width, int64_t height, int64_t max_pixels);
+
+// Each decoder converts grayscale, palette, alpha (dropped, not composited), 16-bit (high
+// byte kept) and CMYK input to RGB exactly as OpenCV 4.6's cv::imdecode(IMREAD_COLOR) did,
+// so features stay the same. None throws, prints or exits; all are thread-safe.
+
+/// Baseline/progressive JPEG, any colour space libjpeg knows (gray, YCbCr, RGB, CMYK,
+/// YCCK), with the EXIF orientation applied.
+Status DecodeJpeg(const uint8_t* data, size_t size, int64_t max_pixels, RgbImage* out);
+/// PNG, any colour type and bit depth, with the orientation of an eXIf chunk applied.
+Status DecodePng(const uint8_t* data, size_t size, int64_t max_pixels, RgbImage* out);
+/// Still WebP, lossy or lossless, with or without alpha (animations are refused).
+Status DecodeWebp(const uint8_t* data, size_t size, int64_t max_pixels, RgbImage* out);
+/// Uncompressed BMP (1, 4, 8, 16, 24, 32 bits per pixel; BI_RGB and BI_BITFIELDS).
+/// RLE-compressed and other BMP variants are refused with a message saying so.
+Status DecodeBmp(const uint8_t* data, size_t size, int64_t max_pixels, RgbImage* out);
+
+}  // namespace orchard::image::internal
