@@ -17,6 +17,8 @@ find_path(ORCHARD_CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES x86_64-linux-gnu aarch
 find_path(ORCHARD_LAPACKE_INCLUDE_DIR lapacke.h REQUIRED)
 find_library(ORCHARD_BLAS_LIB NAMES openblas blas REQUIRED)
 find_library(ORCHARD_LAPACKE_LIB lapacke REQUIRED)
+# L-BFGS for the classifier (orchard train): LBFGS++, header-only, Debian liblbfgspp-dev.
+find_path(ORCHARD_LBFGSPP_INCLUDE_DIR LBFGS.h REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
