@@ -48,6 +48,12 @@ ClassifyCommands::ClassifyCommands(CLI::App* app, const std::string& default_mod
                    "L-BFGS iterations per fit")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
+  train_
+      ->add_option("--tolerance", train_options_.train.tolerance,
+                    "stop a fit when the objective falls by less than this share over 5 "
+                    "iterations")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   train_->add_option("-j,--threads", train_options_.train.threads, "cores to use (default: all)")
       ->check(CLI::Range(0, 1024));
   train_->add_flag("--overwrite", train_options_.overwrite, "replace an existing classifier");

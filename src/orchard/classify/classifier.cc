@@ -143,12 +143,12 @@ Result<FitResult> Fit(const Problem& problem, double c, const Eigen::VectorXd& s
                       const TrainOptions& options) {
   const auto start_time = Clock::now();
   LBFGSpp::LBFGSParam<double> param;
-  param.epsilon = options.tolerance;
-  param.epsilon_rel = options.tolerance;
+  param.epsilon = options.gradient_tolerance;
+  param.epsilon_rel = options.gradient_tolerance;
   param.max_iterations = options.max_iterations;
   // Also stop when the objective stalls (its value is only float-accurate).
   param.past = 5;
-  param.delta = 1e-7;
+  param.delta = options.tolerance;
   LBFGSpp::LBFGSSolver<double> solver(param);
   SoftmaxObjective objective(problem, c);
   FitResult result;

@@ -43,8 +43,11 @@ struct TrainOptions {
   /// Candidates, tried in increasing order with warm starts; ties go to the smaller C.
   std::vector<double> c_grid = {1e-3, 1e-2, 1e-1, 1.0, 10.0};
   int max_iterations = 500;
-  /// Stop when |gradient| <= tolerance * max(1, |weights|) (on the mean loss).
-  double tolerance = 1e-5;
+  /// Stop when |gradient| <= gradient_tolerance * max(1, |weights|) (on the mean loss).
+  double gradient_tolerance = 1e-5;
+  /// ... or when the objective fell by less than this share over the last 5 iterations
+  /// (the objective is computed in float, so tighter is rarely useful).
+  double tolerance = 1e-6;
   /// BLAS threads (0: leave OpenBLAS's setting).
   int threads = 0;
 };
