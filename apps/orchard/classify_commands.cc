@@ -50,8 +50,8 @@ ClassifyCommands::ClassifyCommands(CLI::App* app, const std::string& default_mod
       ->check(CLI::Range(1, 100000));
   train_
       ->add_option("--tolerance", train_options_.train.tolerance,
-                    "stop a fit when the objective falls by less than this share over 5 "
-                    "iterations")
+                   "stop a fit when the objective falls by less than this share over 5 "
+                   "iterations")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   train_->add_option("-j,--threads", train_options_.train.threads, "cores to use (default: all)")
@@ -64,7 +64,8 @@ ClassifyCommands::ClassifyCommands(CLI::App* app, const std::string& default_mod
   predict_ = app->add_subcommand(
       "predict",
       "classify images: -i IMAGES|EARLIER_OUTPUT -o PRED, or image files (top 5 on stdout)");
-  predict_->add_option("-m,--model", predict_options_.model_dir, "classifier folder (orchard train)")
+  predict_
+      ->add_option("-m,--model", predict_options_.model_dir, "classifier folder (orchard train)")
       ->required();
   auto* input = predict_->add_option(
       "-i,--input", predict_options_.job.input,
@@ -78,14 +79,17 @@ ClassifyCommands::ClassifyCommands(CLI::App* app, const std::string& default_mod
   predict_->add_option("--backbone", predict_options_.job.model,
                        "embedding model (ONNX); must be the one the classifier was trained on "
                        "(default: the shipped MobileNetV2)");
-  predict_->add_option("--output-name", predict_options_.job.output_name,
-                       "model output holding the embedding")
+  predict_
+      ->add_option("--output-name", predict_options_.job.output_name,
+                   "model output holding the embedding")
       ->capture_default_str();
-  predict_->add_option("-b,--batch-size", predict_options_.job.batch_size, "images per inference call")
+  predict_
+      ->add_option("-b,--batch-size", predict_options_.job.batch_size, "images per inference call")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
-  predict_->add_option("--rows-per-part", predict_options_.job.rows_per_part,
-                       "rows per Parquet part file")
+  predict_
+      ->add_option("--rows-per-part", predict_options_.job.rows_per_part,
+                   "rows per Parquet part file")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
   predict_
@@ -149,7 +153,8 @@ Result<nlohmann::json> ClassifyCommands::Run(const pipeline::JobOptions& shared)
       if (!prediction.error.empty()) {
         ++failed;
         entry["error"] = prediction.error;
-        if (!json_summary_) std::printf("%s\terror: %s\n", prediction.path.c_str(), prediction.error.c_str());
+        if (!json_summary_)
+          std::printf("%s\terror: %s\n", prediction.path.c_str(), prediction.error.c_str());
       } else {
         nlohmann::json top = nlohmann::json::array();
         for (size_t rank = 0; rank < prediction.labels.size(); ++rank) {
@@ -176,8 +181,7 @@ Result<nlohmann::json> ClassifyCommands::Run(const pipeline::JobOptions& shared)
   if (!quiet_ && !json_summary_ && summary.contains("accuracy")) {
     std::fprintf(stderr, "\naccuracy   %.2f %% (top-5 %.2f %%) on %lld labelled rows\n",
                  100 * summary["accuracy"].get<double>(),
-                 100 * summary["top5_accuracy"].get<double>(),
-                 summary.value("labelled_rows", 0LL));
+                 100 * summary["top5_accuracy"].get<double>(), summary.value("labelled_rows", 0LL));
   }
   return summary;
 }

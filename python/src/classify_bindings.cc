@@ -68,8 +68,7 @@ PyClassifier Load(const std::string& model_dir, const std::string& endpoint_url,
 }
 
 // Top-k class indices (int64 [n, k]) and probabilities (float32 [n, k]) of embeddings.
-std::tuple<nb::ndarray<nb::numpy, int64_t>, nb::ndarray<nb::numpy, float>,
-           std::vector<std::string>>
+std::tuple<nb::ndarray<nb::numpy, int64_t>, nb::ndarray<nb::numpy, float>, std::vector<std::string>>
 Predict(const PyClassifier& handle, const FloatMatrix& features, int64_t top_k) {
   const auto& classifier = *handle.classifier;
   const auto rows = static_cast<int64_t>(features.shape(0));

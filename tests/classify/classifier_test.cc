@@ -12,7 +12,8 @@ namespace orchard::classify {
 namespace {
 
 // `per_class` points around each of `num_classes` well-separated centres in `dim` dims.
-table::VectorRows Blobs(int num_classes, int per_class, int dim, uint64_t seed, float noise = 0.3f) {
+table::VectorRows Blobs(int num_classes, int per_class, int dim, uint64_t seed,
+                        float noise = 0.3f) {
   std::mt19937_64 generator(seed);
   std::normal_distribution<float> gaussian(0.0f, noise);
   table::VectorRows rows;
@@ -89,7 +90,8 @@ TEST(ClassifierTest, LearnsSeparableDataExactly) {
     EXPECT_EQ(classifier.classes[static_cast<size_t>(predicted)],
               test.labels[static_cast<size_t>(row_idx)]);
     double sum = 0;
-    for (int64_t class_idx = 0; class_idx < 5; ++class_idx) sum += probabilities[static_cast<size_t>(row_idx * 5 + class_idx)];
+    for (int64_t class_idx = 0; class_idx < 5; ++class_idx)
+      sum += probabilities[static_cast<size_t>(row_idx * 5 + class_idx)];
     EXPECT_NEAR(sum, 1.0, 1e-5);
   }
 }
@@ -194,8 +196,7 @@ TEST(ClassifyJobsTest, TrainAndPredictFromOutputsAndRefuseAnotherBackbone) {
   EXPECT_DOUBLE_EQ(summary["accuracy"].get<double>(), 1.0);
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "pred" / "_SUCCESS"));
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "pred" / "report" / "metrics.json"));
-  EXPECT_TRUE(
-      std::filesystem::exists(dir.path() / "pred" / "predictions" / "part-00000.parquet"));
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "pred" / "predictions" / "part-00000.parquet"));
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "pred" / "_temporary"));
 
   predict.job.input = dir.str() + "/other_out";

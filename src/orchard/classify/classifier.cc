@@ -178,11 +178,12 @@ void SetWeights(const Eigen::VectorXd& params, Classifier* classifier) {
   for (int64_t idx = 0; idx < k * d; ++idx)
     classifier->weights[static_cast<size_t>(idx)] = static_cast<float>(params[idx]);
   for (int64_t class_idx = 0; class_idx < k; ++class_idx)
-    classifier->bias[static_cast<size_t>(class_idx)] = static_cast<float>(params[k * d + class_idx]);
+    classifier->bias[static_cast<size_t>(class_idx)] =
+        static_cast<float>(params[k * d + class_idx]);
 }
 
-double Accuracy(const Classifier& classifier, const float* standardized_rows,
-                const int32_t* labels, int64_t num_rows) {
+double Accuracy(const Classifier& classifier, const float* standardized_rows, const int32_t* labels,
+                int64_t num_rows) {
   if (num_rows == 0) return 0;
   const int64_t k = classifier.num_classes(), d = classifier.dim;
   std::vector<float> logits(static_cast<size_t>(num_rows * k));
@@ -231,7 +232,8 @@ Split StratifiedSplit(const std::vector<std::string>& labels, double validation_
   std::mt19937_64 generator(seed);
   for (auto& [label, rows] : by_label) {
     const auto count = static_cast<int64_t>(rows.size());
-    int64_t held = static_cast<int64_t>(std::llround(static_cast<double>(count) * validation_share));
+    int64_t held =
+        static_cast<int64_t>(std::llround(static_cast<double>(count) * validation_share));
     if (validation_share > 0 && count >= 2) held = std::max<int64_t>(held, 1);
     held = std::min(held, count - 1);
     held = std::max<int64_t>(held, 0);
@@ -295,8 +297,7 @@ void Classifier::ProbabilitiesFromEmbeddings(const float* rows, int64_t num_rows
   Probabilities(projected.data(), num_rows, probabilities);
 }
 
-Result<Classifier> Train(const table::VectorRows& rows, const TrainOptions& options,
-                         json* report) {
+Result<Classifier> Train(const table::VectorRows& rows, const TrainOptions& options, json* report) {
   const auto start_time = Clock::now();
   const int64_t n = rows.num_rows(), d = rows.dim;
   if (n == 0 || d == 0) return Status::Invalid("no training rows");
@@ -339,8 +340,8 @@ Result<Classifier> Train(const table::VectorRows& rows, const TrainOptions& opti
   for (auto& value : classifier.mean) value /= static_cast<double>(n);
   for (int64_t row_idx = 0; row_idx < n; ++row_idx) {
     for (int64_t col = 0; col < d; ++col) {
-      const double diff =
-          rows.values[static_cast<size_t>(row_idx * d + col)] - classifier.mean[static_cast<size_t>(col)];
+      const double diff = rows.values[static_cast<size_t>(row_idx * d + col)] -
+                          classifier.mean[static_cast<size_t>(col)];
       classifier.scale[static_cast<size_t>(col)] += diff * diff;
     }
   }
@@ -369,9 +370,10 @@ Result<Classifier> Train(const table::VectorRows& rows, const TrainOptions& opti
     const int64_t row_idx = order[static_cast<size_t>(out_idx)];
     y[static_cast<size_t>(out_idx)] = class_index.at(rows.labels[static_cast<size_t>(row_idx)]);
     for (int64_t col = 0; col < d; ++col) {
-      x[static_cast<size_t>(out_idx * d + col)] = static_cast<float>(
-          (rows.values[static_cast<size_t>(row_idx * d + col)] - classifier.mean[static_cast<size_t>(col)]) /
-          classifier.scale[static_cast<size_t>(col)]);
+      x[static_cast<size_t>(out_idx * d + col)] =
+          static_cast<float>((rows.values[static_cast<size_t>(row_idx * d + col)] -
+                              classifier.mean[static_cast<size_t>(col)]) /
+                             classifier.scale[static_cast<size_t>(col)]);
     }
   }
 
@@ -502,7 +504,8 @@ Result<Classifier> LoadClassifier(const io::Location& model_dir) {
   }
   if (weights.size() != k) return Status::Invalid("classifier.json: weights/classes mismatch");
   for (const auto& row : weights) {
-    if (row.size() != d) return Status::Invalid("classifier.json: a weight row is not ", d, " long");
+    if (row.size() != d)
+      return Status::Invalid("classifier.json: a weight row is not ", d, " long");
     classifier.weights.insert(classifier.weights.end(), row.begin(), row.end());
   }
   if (classifier.input == "pca") {
@@ -530,15 +533,16 @@ Result<Classifier> LoadClassifier(const io::Location& model_dir) {
 
 Status CheckBackbone(const Classifier& classifier, const std::string& embedding_sha256,
                      const std::string& what) {
-  if (classifier.feature_model_sha256.empty() || embedding_sha256 == classifier.feature_model_sha256) {
+  if (classifier.feature_model_sha256.empty() ||
+      embedding_sha256 == classifier.feature_model_sha256) {
     return Status::OK();
   }
-  return Status::Invalid("the classifier was trained on features of the embedding model with "
-                         "sha256 ",
-                         classifier.feature_model_sha256, ", but ", what,
-                         " come from a model with sha256 ",
-                         embedding_sha256.empty() ? std::string("(unknown)") : embedding_sha256,
-                         ": predict with the same backbone (or retrain the classifier)");
+  return Status::Invalid(
+      "the classifier was trained on features of the embedding model with "
+      "sha256 ",
+      classifier.feature_model_sha256, ", but ", what, " come from a model with sha256 ",
+      embedding_sha256.empty() ? std::string("(unknown)") : embedding_sha256,
+      ": predict with the same backbone (or retrain the classifier)");
 }
 
 }  // namespace orchard::classify

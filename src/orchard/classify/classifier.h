@@ -76,8 +76,7 @@ struct Classifier {
   /// `probabilities` (num_rows x classes). Thread-safe (const).
   void Probabilities(const float* rows, int64_t num_rows, float* probabilities) const;
   /// Same, from embeddings: projects with `pca` first when the model has one.
-  void ProbabilitiesFromEmbeddings(const float* rows, int64_t num_rows,
-                                   float* probabilities) const;
+  void ProbabilitiesFromEmbeddings(const float* rows, int64_t num_rows, float* probabilities) const;
 };
 
 /// The k best classes of one row of probabilities, best first (ties: lower index).

@@ -103,13 +103,12 @@ Result<table::VectorRows> ReadTable(const io::Location& folder, const std::strin
 
 // path, label, predicted, probability, top5 list<struct<label, probability>>.
 std::shared_ptr<arrow::Schema> PredictionsSchema() {
-  auto entry = arrow::struct_({arrow::field("label", arrow::utf8()),
-                               arrow::field("probability", arrow::float32())});
-  return arrow::schema({arrow::field(table::kPathColumn, arrow::utf8()),
-                        arrow::field(table::kLabelColumn, arrow::utf8()),
-                        arrow::field("predicted", arrow::utf8()),
-                        arrow::field("probability", arrow::float32()),
-                        arrow::field("top5", arrow::list(entry))});
+  auto entry = arrow::struct_(
+      {arrow::field("label", arrow::utf8()), arrow::field("probability", arrow::float32())});
+  return arrow::schema(
+      {arrow::field(table::kPathColumn, arrow::utf8()),
+       arrow::field(table::kLabelColumn, arrow::utf8()), arrow::field("predicted", arrow::utf8()),
+       arrow::field("probability", arrow::float32()), arrow::field("top5", arrow::list(entry))});
 }
 
 // One scored row, kept for the metrics.
@@ -141,7 +140,8 @@ Result<std::shared_ptr<arrow::RecordBatch>> PredictionsBatch(const Classifier& c
     const auto idx = static_cast<size_t>(row_idx);
     ORCHARD_RETURN_NOT_OK(path_builder.Append(rows.paths[idx]));
     ORCHARD_RETURN_NOT_OK(label_builder.Append(rows.labels[idx]));
-    ORCHARD_RETURN_NOT_OK(predicted_builder.Append(classifier.classes[static_cast<size_t>(top[0])]));
+    ORCHARD_RETURN_NOT_OK(
+        predicted_builder.Append(classifier.classes[static_cast<size_t>(top[0])]));
     ORCHARD_RETURN_NOT_OK(probability_builder.Append(row[top[0]]));
     ORCHARD_RETURN_NOT_OK(top_builder.Append());
     for (int64_t class_idx : top) {
@@ -212,7 +212,8 @@ json Metrics(const Classifier& classifier, const std::vector<Scored>& scored) {
           {"top5_accuracy", fraction(top_correct)},
           {"macro_f1", k > 0 ? macro_f1 / static_cast<double>(k) : 0.0},
           {"per_class", per_class},
-          {"confusion_matrix", {{"labels", classifier.classes}, {"rows_true_columns_predicted", confusion}}}};
+          {"confusion_matrix",
+           {{"labels", classifier.classes}, {"rows_true_columns_predicted", confusion}}}};
 }
 
 Status CheckEmbeddingDim(const Classifier& classifier, int64_t dim, const std::string& what) {
@@ -331,8 +332,8 @@ Result<json> PredictJob(const PredictJobOptions& options) {
     ORCHARD_ASSIGN_OR_RAISE(embedder, LoadJobEmbedder(job));
     ORCHARD_RETURN_NOT_OK(CheckBackbone(classifier, embedder->info().sha256,
                                         "the features of model '" + job.model + "'"));
-    ORCHARD_RETURN_NOT_OK(CheckEmbeddingDim(classifier, embedder->info().output_dim,
-                                            "model '" + job.model + "'"));
+    ORCHARD_RETURN_NOT_OK(
+        CheckEmbeddingDim(classifier, embedder->info().output_dim, "model '" + job.model + "'"));
   }
   ORCHARD_ASSIGN_OR_RAISE(auto committer,
                           table::OutputCommitter::Begin(output, job.existing, "orchard-predict"));
@@ -363,9 +364,9 @@ Result<json> PredictJob(const PredictJobOptions& options) {
         job.warn("more failed images: see the errors table");
       }
     };
-    ORCHARD_ASSIGN_OR_RAISE(
-        auto stats, pipeline::Featurize(items, input, *embedder, staging.Child(kFeatures),
-                                        staging.Child(kErrors), {}, featurize));
+    ORCHARD_ASSIGN_OR_RAISE(auto stats,
+                            pipeline::Featurize(items, input, *embedder, staging.Child(kFeatures),
+                                                staging.Child(kErrors), {}, featurize));
     progress.Finish();
     ORCHARD_ASSIGN_OR_RAISE(feature_parts, table::ListParts(staging.Child(kFeatures)));
     publish.push_back(kFeatures);
@@ -382,9 +383,12 @@ Result<json> PredictJob(const PredictJobOptions& options) {
   ORCHARD_RETURN_NOT_OK(ParallelFor(feature_parts.size(), threads, [&](size_t part_idx) -> Status {
     const auto& part = feature_parts[part_idx];
     ORCHARD_ASSIGN_OR_RAISE(auto rows, table::ReadVectorFile(part, table::kFeaturesColumn));
-    if (rows.num_rows() > 0) ORCHARD_RETURN_NOT_OK(CheckEmbeddingDim(classifier, rows.dim, part.display));
-    std::vector<float> probabilities(static_cast<size_t>(rows.num_rows() * classifier.num_classes()));
-    classifier.ProbabilitiesFromEmbeddings(rows.values.data(), rows.num_rows(), probabilities.data());
+    if (rows.num_rows() > 0)
+      ORCHARD_RETURN_NOT_OK(CheckEmbeddingDim(classifier, rows.dim, part.display));
+    std::vector<float> probabilities(
+        static_cast<size_t>(rows.num_rows() * classifier.num_classes()));
+    classifier.ProbabilitiesFromEmbeddings(rows.values.data(), rows.num_rows(),
+                                           probabilities.data());
     ORCHARD_ASSIGN_OR_RAISE(auto batch,
                             PredictionsBatch(classifier, rows, probabilities, &scored[part_idx]));
     const std::string name = part.path.substr(part.path.rfind('/') + 1);
@@ -405,7 +409,8 @@ Result<json> PredictJob(const PredictJobOptions& options) {
   }
   summary["seconds"]["total"] = SecondsSince(start);
   summary["peak_rss_mib"] = pipeline::PeakRssMiB();
-  ORCHARD_RETURN_NOT_OK(io::WriteAll(staging.Child(kReport).Child("summary.json"), summary.dump(2)));
+  ORCHARD_RETURN_NOT_OK(
+      io::WriteAll(staging.Child(kReport).Child("summary.json"), summary.dump(2)));
   ORCHARD_RETURN_NOT_OK(committer.Publish(publish));
   return summary;
 }
@@ -430,7 +435,8 @@ Result<std::vector<FilePrediction>> PredictFiles(const PredictJobOptions& option
     predictions[file_idx].path = files[file_idx];
     auto location = io::ResolveLocation(files[file_idx], job.storage);
     Result<std::shared_ptr<arrow::Buffer>> bytes =
-        location.ok() ? io::ReadAll(*location) : Result<std::shared_ptr<arrow::Buffer>>(location.status());
+        location.ok() ? io::ReadAll(*location)
+                      : Result<std::shared_ptr<arrow::Buffer>>(location.status());
     if (!bytes.ok()) {
       predictions[file_idx].error = "read: " + bytes.status().message();
       continue;
@@ -443,16 +449,18 @@ Result<std::vector<FilePrediction>> PredictFiles(const PredictJobOptions& option
   embed_options.batch_size = job.batch_size;
   embed_options.decode_threads = std::max(1, CoreCount(job.threads) / 2);
   embed_options.preprocess.max_pixels = job.max_pixels;
-  ORCHARD_ASSIGN_OR_RAISE(auto embedded, pipeline::EmbedEncodedImages(images, *embedder, embed_options));
+  ORCHARD_ASSIGN_OR_RAISE(auto embedded,
+                          pipeline::EmbedEncodedImages(images, *embedder, embed_options));
   for (const auto& error : embedded.errors) {
-    predictions[file_of_image[static_cast<size_t>(error.index)]].error = error.stage + ": " + error.message;
+    predictions[file_of_image[static_cast<size_t>(error.index)]].error =
+        error.stage + ": " + error.message;
   }
   const auto ok_count = static_cast<int64_t>(embedded.ok_indices.size());
   std::vector<float> probabilities(static_cast<size_t>(ok_count * classifier.num_classes()));
   classifier.ProbabilitiesFromEmbeddings(embedded.features.data(), ok_count, probabilities.data());
   for (int64_t ok_idx = 0; ok_idx < ok_count; ++ok_idx) {
-    auto& prediction =
-        predictions[file_of_image[static_cast<size_t>(embedded.ok_indices[static_cast<size_t>(ok_idx)])]];
+    auto& prediction = predictions[file_of_image[static_cast<size_t>(
+        embedded.ok_indices[static_cast<size_t>(ok_idx)])]];
     const float* row = probabilities.data() + ok_idx * classifier.num_classes();
     for (int64_t class_idx : TopK(row, classifier.num_classes(), top_k)) {
       prediction.labels.push_back(classifier.classes[static_cast<size_t>(class_idx)]);

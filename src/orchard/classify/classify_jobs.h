@@ -23,8 +23,8 @@ inline constexpr const char* kPredictionsTable = "predictions";
 inline constexpr int64_t kTopK = 5;
 
 struct TrainJobOptions {
-  std::string input;      ///< an earlier `orchard run` output
-  std::string model_dir;  ///< where the classifier goes (folder or s3://)
+  std::string input;            ///< an earlier `orchard run` output
+  std::string model_dir;        ///< where the classifier goes (folder or s3://)
   std::string on = "features";  ///< "features" or "pca"
   TrainOptions train;
   io::StorageOptions storage;
