@@ -19,8 +19,11 @@ from conftest import REPO, run_orchard
 BENCH = pathlib.Path(os.environ.get("ORCHARD_BENCH_DATA",
                                     REPO.parent / "shared" / "data" / "fruits360-bench"))
 TRAIN_PER_CLASS = 40
-# Measured on this split: 99.77 % (features) -- assert a margin below it.
-MIN_TEST_ACCURACY = 0.97
+# Measured on this split: test accuracy 96.34 % on features, 96.87 % on pca (the last 10
+# frames of each fruit's rotation are harder than a random share); validation accuracy
+# (a random 10 % of the first 40) 99.62 % and 99.81 %. Asserted with a margin below.
+MIN_TEST_ACCURACY = 0.93
+MIN_VALIDATION_ACCURACY = 0.97
 
 
 def split_bench(root: pathlib.Path):
@@ -63,7 +66,7 @@ def test_train_writes_model_and_metrics(bench):
     assert training["rows"] == 131 * TRAIN_PER_CLASS
     assert training["validation_rows"] == 131 * 4  # 10 % of 40, stratified
     assert training["c_chosen"] and len(training["candidates"]) == 5
-    assert training["validation_accuracy"] >= MIN_TEST_ACCURACY
+    assert training["validation_accuracy"] >= MIN_VALIDATION_ACCURACY
     summary = json.loads((bench["root"] / "train_out" / "report" / "summary.json").read_text())
     assert metrics["feature_model_sha256"] == summary["model"]["sha256"]
     classifier = json.loads((model / "classifier.json").read_text())
@@ -147,13 +150,13 @@ def test_train_on_pca_and_refusals(bench):
     metrics = json.loads(run_orchard("train", "-i", root / "train_out", "-o", model,
                                      "--on", "pca", "--json").stdout)
     assert metrics["on"] == "pca"
-    assert metrics["training"]["validation_accuracy"] >= MIN_TEST_ACCURACY - 0.05
+    assert metrics["training"]["validation_accuracy"] >= MIN_VALIDATION_ACCURACY
     assert (model / "pca_model.json").exists()
     # A PCA classifier predicts from embeddings: it projects with its own PCA model.
     out = root / "pred_pca"
     summary = json.loads(run_orchard("predict", "-m", model, "-i", bench["pred"], "-o", out,
                                      "--json").stdout)
-    assert summary["accuracy"] >= MIN_TEST_ACCURACY - 0.05
+    assert summary["accuracy"] >= MIN_TEST_ACCURACY
     # An existing model is not replaced without --overwrite; --c fixes C.
     refused = run_orchard("train", "-i", root / "train_out", "-o", model, check=False)
     assert refused.returncode == 1 and "--overwrite" in refused.stderr
