@@ -253,6 +253,11 @@ Result<json> TrainJob(const TrainJobOptions& options) {
     return Status::Invalid("'", model_dir.display,
                            "' already holds a classifier: use --overwrite to replace it");
   }
+  ORCHARD_ASSIGN_OR_RAISE(auto input_info, input.fs->GetFileInfo(input.path));
+  if (input_info.type() != arrow::fs::FileType::Directory) {
+    return Status::Invalid("input '", input.display,
+                           "' does not exist: give the output folder of `orchard run`");
+  }
   const int threads = CoreCount(options.train.threads);
   const auto read_start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto rows, ReadTable(input.Child(options.on), options.on, threads));
