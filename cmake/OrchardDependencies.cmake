@@ -95,6 +95,8 @@ else()
   set(ORCHARD_BLAS_LIBS "${ORCHARD_BLAS_LIB}")
 endif()
 orchard_find_library(ORCHARD_LAPACKE_LIB lapacke)
+# L-BFGS for the classifier (orchard train): LBFGS++, header-only, Debian liblbfgspp-dev.
+find_path(ORCHARD_LBFGSPP_INCLUDE_DIR LBFGS.h REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 if(ORCHARD_PORTABLE)

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "classify_commands.h"
 #include "orchard/io/storage.h"
 #include "orchard/model/embedder.h"
 #include "orchard/pipeline/jobs.h"
@@ -163,6 +164,7 @@ int main(int argc, char** argv) {
   auto* inspect = app.add_subcommand("inspect", "schema, row counts and PCA summary of an output");
   inspect->add_option("output", inspect_path, "output folder or s3:// prefix")->required();
   add_storage(inspect);
+  orchard::cli::ClassifyCommands classify(&app, DefaultModelPath());  // train, predict
 
   try {
     app.parse(argc, argv);
@@ -200,6 +202,9 @@ int main(int argc, char** argv) {
     result = orchard::pipeline::FitPcaJob(options);
   } else if (project->parsed()) {
     result = orchard::pipeline::ProjectJob(options);
+  } else if (classify.parsed()) {
+    result = classify.Run(options);
+    json_summary = classify.json_summary();
   } else {
     result = orchard::pipeline::InspectOutput(inspect_path, options.storage);
     json_summary = true;
@@ -215,6 +220,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "\norchard: error: %s\n", result.status().message().c_str());
     return kExitFailure;
   }
+  if (classify.printed()) return 0;
   if (json_summary) {
     std::cout << result->dump(2) << std::endl;
   } else {

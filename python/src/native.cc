@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "bindings.h"
 #include "orchard/io/storage.h"
 #include "orchard/model/embedder.h"
 #include "orchard/output/layout.h"
@@ -385,6 +386,7 @@ std::string ScreeSvg(const std::string& model_json, const std::string& title) {
 NB_MODULE(_native, m) {
   m.doc() = "orchard's C++ engine: embedding, mergeable PCA statistics, PCA fit and projection";
   nb::exception<OrchardError>(m, "OrchardError", PyExc_RuntimeError);
+  BindClassify(m);  // orchard train/predict's classifier (classify_bindings.cc)
   m.attr("__version__") = orchard::kVersion;
   m.attr("DEFAULT_MODEL_SHA256") = orchard::model::kDefaultModelSha256;
 

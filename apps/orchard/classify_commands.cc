@@ -1,0 +1,189 @@
+#include "classify_commands.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "orchard/model/embedder.h"
+
+namespace orchard::cli {
+namespace {
+
+void AddStorage(CLI::App* command, io::StorageOptions* storage) {
+  command->add_option("--endpoint-url", storage->endpoint_url,
+                      "S3-compatible endpoint (default: AWS_ENDPOINT_URL, else AWS)");
+  command->add_option("--region", storage->region, "AWS region");
+  command->add_flag("--virtual-addressing", storage->virtual_addressing,
+                    "use bucket.host addressing instead of path-style");
+}
+
+}  // namespace
+
+ClassifyCommands::ClassifyCommands(CLI::App* app, const std::string& default_model)
+    : default_model_(default_model) {
+  train_ = app->add_subcommand(
+      "train", "train a softmax classifier on OUTPUT/features (or pca) of an earlier run");
+  train_->add_option("-i,--input", train_options_.input, "an earlier `orchard run` output")
+      ->required();
+  train_->add_option("-o,--output", train_options_.model_dir, "model folder to write (or s3://)")
+      ->required();
+  train_->add_option("--on", train_options_.on, "train on 'features' or 'pca' vectors")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"features", "pca"}));
+  train_
+      ->add_option("--validation-split", train_options_.train.validation_split,
+                   "share of rows held out (stratified) to choose C")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.9));
+  train_->add_option("--seed", train_options_.train.seed, "seed of the validation split")
+      ->capture_default_str();
+  train_
+      ->add_option("--c", train_options_.train.c,
+                   "inverse L2 regularization (default: chosen on the validation split from "
+                   "0.001, 0.01, 0.1, 1, 10)")
+      ->check(CLI::PositiveNumber);
+  train_
+      ->add_option("--max-iterations", train_options_.train.max_iterations,
+                   "L-BFGS iterations per fit")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  train_
+      ->add_option("--tolerance", train_options_.train.tolerance,
+                   "stop a fit when the objective falls by less than this share over 5 "
+                   "iterations")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  train_->add_option("-j,--threads", train_options_.train.threads, "cores to use (default: all)")
+      ->check(CLI::Range(0, 1024));
+  train_->add_flag("--overwrite", train_options_.overwrite, "replace an existing classifier");
+  train_->add_flag("-q,--quiet", quiet_, "no summary on stderr");
+  train_->add_flag("--json", json_summary_, "print the training metrics as JSON on stdout");
+  AddStorage(train_, &train_options_.storage);
+
+  predict_ = app->add_subcommand(
+      "predict",
+      "classify images: -i IMAGES|EARLIER_OUTPUT -o PRED, or image files (top 5 on stdout)");
+  predict_
+      ->add_option("-m,--model", predict_options_.model_dir, "classifier folder (orchard train)")
+      ->required();
+  auto* input = predict_->add_option(
+      "-i,--input", predict_options_.job.input,
+      "images (folder or s3://, one sub-folder per label) or an earlier output");
+  auto* output =
+      predict_->add_option("-o,--output", predict_options_.job.output, "output folder or s3://");
+  auto* files = predict_->add_option("files", files_, "image files: print the top 5 of each");
+  input->needs(output);
+  output->needs(input);
+  files->excludes(input);
+  predict_->add_option("--backbone", predict_options_.job.model,
+                       "embedding model (ONNX); must be the one the classifier was trained on "
+                       "(default: the shipped MobileNetV2)");
+  predict_
+      ->add_option("--output-name", predict_options_.job.output_name,
+                   "model output holding the embedding")
+      ->capture_default_str();
+  predict_
+      ->add_option("-b,--batch-size", predict_options_.job.batch_size, "images per inference call")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  predict_
+      ->add_option("--rows-per-part", predict_options_.job.rows_per_part,
+                   "rows per Parquet part file")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
+  predict_
+      ->add_option("--max-pixels", predict_options_.job.max_pixels,
+                   "reject images that declare more pixels than this")
+      ->capture_default_str();
+  predict_->add_option("--top", top_k_, "how many classes to print per file")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  predict_->add_option("-j,--threads", predict_options_.job.threads, "cores to use (default: all)")
+      ->check(CLI::Range(0, 1024));
+  predict_->add_flag("--overwrite", overwrite_, "replace an existing output");
+  predict_->add_flag("-q,--quiet", quiet_, "no progress line or warnings");
+  predict_->add_flag("--json", json_summary_, "print the summary as JSON on stdout");
+  AddStorage(predict_, &predict_options_.job.storage);
+}
+
+bool ClassifyCommands::parsed() const { return train_->parsed() || predict_->parsed(); }
+
+Result<nlohmann::json> ClassifyCommands::Run(const pipeline::JobOptions& shared) {
+  if (train_->parsed()) {
+    ORCHARD_ASSIGN_OR_RAISE(auto metrics, classify::TrainJob(train_options_));
+    if (!quiet_) {
+      const auto& training = metrics["training"];
+      std::fprintf(stderr, "trained    %lld rows, %lld classes, %lld-d %s, C=%g\n",
+                   training.value("rows", 0LL), training.value("classes", 0LL),
+                   training.value("dim", 0LL), metrics.value("on", std::string()).c_str(),
+                   training.value("c", 0.0));
+      if (training.contains("validation_accuracy")) {
+        std::fprintf(stderr, "validation %.2f %% accuracy (%lld rows)\n",
+                     100 * training["validation_accuracy"].get<double>(),
+                     training.value("validation_rows", 0LL));
+      }
+      std::fprintf(stderr, "time       %.2fs\n", metrics.value("seconds_total", 0.0));
+      std::fprintf(stderr, "model      %s\n", train_options_.model_dir.c_str());
+    }
+    printed_ = !json_summary_;
+    return metrics;
+  }
+
+  // predict
+  auto& job = predict_options_.job;
+  if (job.model.empty()) {
+    job.model = default_model_;
+    if (std::getenv("ORCHARD_MODEL") == nullptr) job.model_sha256 = model::kDefaultModelSha256;
+  }
+  if (overwrite_) job.existing = table::ExistingOutput::kOverwrite;
+  job.cancel = shared.cancel;
+  job.progress = !quiet_ && isatty(STDERR_FILENO);
+  if (!quiet_) job.warn = shared.warn;
+  if (job.input.empty()) {
+    if (files_.empty()) {
+      return Status::Invalid("give image files, or --input and --output (see predict --help)");
+    }
+    ORCHARD_ASSIGN_OR_RAISE(auto predictions,
+                            classify::PredictFiles(predict_options_, files_, top_k_));
+    nlohmann::json out = nlohmann::json::array();
+    int64_t failed = 0;
+    for (const auto& prediction : predictions) {
+      nlohmann::json entry = {{"path", prediction.path}};
+      if (!prediction.error.empty()) {
+        ++failed;
+        entry["error"] = prediction.error;
+        if (!json_summary_)
+          std::printf("%s\terror: %s\n", prediction.path.c_str(), prediction.error.c_str());
+      } else {
+        nlohmann::json top = nlohmann::json::array();
+        for (size_t rank = 0; rank < prediction.labels.size(); ++rank) {
+          top.push_back({{"label", prediction.labels[rank]},
+                         {"probability", prediction.probabilities[rank]}});
+          if (!json_summary_) {
+            std::printf("%s\t%zu\t%s\t%.4f\n", prediction.path.c_str(), rank + 1,
+                        prediction.labels[rank].c_str(), prediction.probabilities[rank]);
+          }
+        }
+        entry["top"] = top;
+      }
+      out.push_back(entry);
+    }
+    if (json_summary_) std::cout << out.dump(2) << std::endl;
+    std::fflush(stdout);
+    printed_ = true;
+    if (failed > 0) {
+      return Status::Invalid(failed, " of ", predictions.size(), " files could not be predicted");
+    }
+    return nlohmann::json{{"predictions", out}};
+  }
+  ORCHARD_ASSIGN_OR_RAISE(auto summary, classify::PredictJob(predict_options_));
+  if (!quiet_ && !json_summary_ && summary.contains("accuracy")) {
+    std::fprintf(stderr, "\naccuracy   %.2f %% (top-5 %.2f %%) on %lld labelled rows\n",
+                 100 * summary["accuracy"].get<double>(),
+                 100 * summary["top5_accuracy"].get<double>(), summary.value("labelled_rows", 0LL));
+  }
+  return summary;
+}
+
+}  // namespace orchard::cli

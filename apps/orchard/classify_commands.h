@@ -1,0 +1,46 @@
+// `orchard train` and `orchard predict` (issue 13): flag parsing and printing only; the
+// work is in orchard/classify/classify_jobs.h.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "orchard/classify/classify_jobs.h"
+#include "orchard/pipeline/jobs.h"
+
+namespace orchard::cli {
+
+class ClassifyCommands {
+ public:
+  /// Adds the `train` and `predict` subcommands to `app`. `default_model` is the
+  /// embedding model predict uses unless --backbone is given.
+  ClassifyCommands(CLI::App* app, const std::string& default_model);
+
+  /// True when one of the two subcommands was given.
+  bool parsed() const;
+
+  /// Runs the parsed subcommand. `shared` carries the progress, warning and cancel hooks
+  /// main() set up. In single-file predict mode the top-k go to stdout and `printed()`
+  /// becomes true; the call fails when any file could not be predicted.
+  Result<nlohmann::json> Run(const pipeline::JobOptions& shared);
+
+  bool printed() const { return printed_; }
+  bool json_summary() const { return json_summary_; }
+
+ private:
+  CLI::App* train_ = nullptr;
+  CLI::App* predict_ = nullptr;
+  classify::TrainJobOptions train_options_;
+  classify::PredictJobOptions predict_options_;
+  std::string default_model_;
+  std::vector<std::string> files_;
+  int64_t top_k_ = classify::kTopK;
+  bool quiet_ = false;
+  bool overwrite_ = false;
+  bool json_summary_ = false;
+  bool printed_ = false;
+};
+
+}  // namespace orchard::cli

@@ -1,0 +1,138 @@
+// orchard._native: the classifier (issue 13). Thin, like native.cc: converts arguments,
+// releases the GIL around native work, and turns a failed Status into the module's
+// OrchardError in one place (Check / Unwrap).
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+#include <nanobind/stl/vector.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "bindings.h"
+#include "orchard/classify/classifier.h"
+#include "orchard/io/storage.h"
+#include "orchard/util/status.h"
+
+namespace nb = nanobind;
+
+namespace {
+
+// orchard._native.OrchardError when native.cc registered it before BindClassify ran,
+// else RuntimeError.
+PyObject* g_error_type = PyExc_RuntimeError;
+
+void Check(const orchard::Status& status) {
+  if (status.ok()) return;
+  PyErr_SetString(g_error_type, status.ToString().c_str());
+  throw nb::python_error();
+}
+
+template <typename T>
+T Unwrap(orchard::Result<T> result) {
+  Check(result.status());
+  return std::move(result).ValueOrDie();
+}
+
+template <typename T>
+nb::ndarray<nb::numpy, T> ToNumpy(std::vector<T> values, std::initializer_list<size_t> shape) {
+  auto* owned = new std::vector<T>(std::move(values));
+  nb::capsule owner(owned, [](void* ptr) noexcept { delete static_cast<std::vector<T>*>(ptr); });
+  return nb::ndarray<nb::numpy, T>(owned->data(), shape, owner);
+}
+
+using FloatMatrix = nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+
+// A loaded classifier; immutable, so one handle serves many calls and threads.
+struct PyClassifier {
+  std::shared_ptr<const orchard::classify::Classifier> classifier;
+};
+
+PyClassifier Load(const std::string& model_dir, const std::string& endpoint_url,
+                  const std::string& region) {
+  orchard::io::StorageOptions storage;
+  storage.endpoint_url = endpoint_url;
+  storage.region = region;
+  orchard::Result<orchard::classify::Classifier> loaded;
+  {
+    nb::gil_scoped_release release;
+    auto location = orchard::io::ResolveLocation(model_dir, storage);
+    loaded = location.ok() ? orchard::classify::LoadClassifier(*location)
+                           : orchard::Result<orchard::classify::Classifier>(location.status());
+  }
+  return PyClassifier{
+      std::make_shared<const orchard::classify::Classifier>(Unwrap(std::move(loaded)))};
+}
+
+// Top-k class indices (int64 [n, k]) and probabilities (float32 [n, k]) of embeddings.
+std::tuple<nb::ndarray<nb::numpy, int64_t>, nb::ndarray<nb::numpy, float>, std::vector<std::string>>
+Predict(const PyClassifier& handle, const FloatMatrix& features, int64_t top_k) {
+  const auto& classifier = *handle.classifier;
+  const auto rows = static_cast<int64_t>(features.shape(0));
+  if (rows > 0 && static_cast<int64_t>(features.shape(1)) != classifier.embedding_dim()) {
+    Check(orchard::Status::Invalid("features have ", features.shape(1),
+                                   " columns but the classifier expects ",
+                                   classifier.embedding_dim()));
+  }
+  if (top_k < 1) Check(orchard::Status::Invalid("k must be at least 1, got ", top_k));
+  const int64_t num_classes = classifier.num_classes();
+  const int64_t k = std::min(top_k, num_classes);
+  std::vector<int64_t> indices(static_cast<size_t>(rows * k));
+  std::vector<float> top_probabilities(indices.size());
+  {
+    nb::gil_scoped_release release;
+    std::vector<float> probabilities(static_cast<size_t>(rows * num_classes));
+    classifier.ProbabilitiesFromEmbeddings(features.data(), rows, probabilities.data());
+    for (int64_t row_idx = 0; row_idx < rows; ++row_idx) {
+      const float* row = probabilities.data() + row_idx * num_classes;
+      const auto top = orchard::classify::TopK(row, num_classes, k);
+      for (int64_t rank = 0; rank < k; ++rank) {
+        const auto out = static_cast<size_t>(row_idx * k + rank);
+        indices[out] = top[static_cast<size_t>(rank)];
+        top_probabilities[out] = row[top[static_cast<size_t>(rank)]];
+      }
+    }
+  }
+  const auto shape_rows = static_cast<size_t>(rows);
+  const auto shape_k = static_cast<size_t>(k);
+  return {ToNumpy(std::move(indices), {shape_rows, shape_k}),
+          ToNumpy(std::move(top_probabilities), {shape_rows, shape_k}), classifier.classes};
+}
+
+}  // namespace
+
+void BindClassify(nb::module_& m) {
+  if (nb::hasattr(m, "OrchardError")) g_error_type = m.attr("OrchardError").ptr();
+
+  nb::class_<PyClassifier>(m, "Classifier",
+                           "A softmax classifier trained by `orchard train` (immutable).")
+      .def_prop_ro("classes", [](const PyClassifier& self) { return self.classifier->classes; })
+      .def_prop_ro("dim", [](const PyClassifier& self) { return self.classifier->dim; })
+      .def_prop_ro("embedding_dim",
+                   [](const PyClassifier& self) { return self.classifier->embedding_dim(); })
+      .def_prop_ro("input", [](const PyClassifier& self) { return self.classifier->input; })
+      .def_prop_ro("feature_model_sha256",
+                   [](const PyClassifier& self) { return self.classifier->feature_model_sha256; })
+      .def_prop_ro("c", [](const PyClassifier& self) { return self.classifier->c; })
+      .def("predict", &Predict, nb::arg("features"), nb::arg("k") = 5,
+           "Top-k (indices int64 [n,k], probabilities float32 [n,k], classes) of embeddings "
+           "(float32 [n, embedding_dim], C-contiguous).");
+
+  m.def("load_classifier", &Load, nb::arg("model_dir"), nb::arg("endpoint_url") = "",
+        nb::arg("region") = "",
+        "Loads the classifier in MODEL_DIR (local or s3://) written by `orchard train`.");
+  m.def(
+      "predict_features",
+      [](nb::object model, const FloatMatrix& features, int64_t k) {
+        if (nb::isinstance<PyClassifier>(model)) {
+          return Predict(nb::cast<const PyClassifier&>(model), features, k);
+        }
+        return Predict(Load(nb::cast<std::string>(model), "", ""), features, k);
+      },
+      nb::arg("model"), nb::arg("features"), nb::arg("k") = 5,
+      "Top-k classes of embeddings (float32 [n, d]) with a Classifier or a model folder: "
+      "(indices int64 [n,k], probabilities float32 [n,k], classes list[str]).");
+}

@@ -1,0 +1,548 @@
+#include "orchard/classify/classifier.h"
+
+#include <arrow/buffer.h>
+#include <cblas.h>
+
+#include <LBFGS.h>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+
+#include "orchard/pca/pca_json.h"
+
+namespace orchard::classify {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kFormat = "orchard-classifier-1";
+constexpr const char* kClassifierFile = "classifier.json";
+constexpr const char* kPcaFile = "pca_model.json";
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// logits (num_rows x num_classes) -> probabilities in place; returns nothing.
+void SoftmaxRows(float* values, int64_t num_rows, int64_t num_classes) {
+  for (int64_t row_idx = 0; row_idx < num_rows; ++row_idx) {
+    float* row = values + row_idx * num_classes;
+    const float max_logit = *std::max_element(row, row + num_classes);
+    double sum = 0;
+    for (int64_t class_idx = 0; class_idx < num_classes; ++class_idx) {
+      row[class_idx] = std::exp(row[class_idx] - max_logit);
+      sum += row[class_idx];
+    }
+    const float inverse = static_cast<float>(1.0 / sum);
+    for (int64_t class_idx = 0; class_idx < num_classes; ++class_idx) row[class_idx] *= inverse;
+  }
+}
+
+// The training problem: standardized rows (row-major, float) and class indices.
+struct Problem {
+  const float* x = nullptr;
+  const int32_t* y = nullptr;
+  int64_t num_rows = 0;
+  int64_t dim = 0;
+  int64_t num_classes = 0;
+};
+
+// Mean cross-entropy + |W|^2 / (2 C n) and its gradient, for LBFGS++. Parameters are
+// [W (classes x dim, row-major), b (classes)]. Keeps the best point seen, so that a line
+// search that gives up (float rounding near the optimum) still leaves a usable answer.
+class SoftmaxObjective {
+ public:
+  SoftmaxObjective(const Problem& problem, double c) : problem_(problem), c_(c) {
+    weights_.resize(static_cast<size_t>(problem.num_classes * problem.dim));
+    logits_.resize(static_cast<size_t>(problem.num_rows * problem.num_classes));
+    grad_weights_.resize(weights_.size());
+  }
+
+  double operator()(const Eigen::VectorXd& params, Eigen::VectorXd& grad) {
+    const int64_t n = problem_.num_rows, d = problem_.dim, k = problem_.num_classes;
+    ++evaluations_;
+    for (size_t idx = 0; idx < weights_.size(); ++idx)
+      weights_[idx] = static_cast<float>(params[static_cast<Eigen::Index>(idx)]);
+    // logits = X W^T (+ b below): the first of the two products that dominate the cost.
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(k),
+                static_cast<int>(d), 1.0f, problem_.x, static_cast<int>(d), weights_.data(),
+                static_cast<int>(d), 0.0f, logits_.data(), static_cast<int>(k));
+    double loss = 0;
+    std::vector<double> grad_bias(static_cast<size_t>(k), 0.0);
+    for (int64_t row_idx = 0; row_idx < n; ++row_idx) {
+      float* row = logits_.data() + row_idx * k;
+      for (int64_t class_idx = 0; class_idx < k; ++class_idx)
+        row[class_idx] += static_cast<float>(params[static_cast<Eigen::Index>(k * d + class_idx)]);
+      const float max_logit = *std::max_element(row, row + k);
+      double sum = 0;
+      for (int64_t class_idx = 0; class_idx < k; ++class_idx) {
+        row[class_idx] = std::exp(row[class_idx] - max_logit);
+        sum += row[class_idx];
+      }
+      const int32_t label = problem_.y[row_idx];
+      loss -= std::log(std::max(static_cast<double>(row[label]) / sum, 1e-300));
+      const float inverse = static_cast<float>(1.0 / sum);
+      // d loss / d logits = probabilities - one_hot(label)
+      for (int64_t class_idx = 0; class_idx < k; ++class_idx) {
+        row[class_idx] *= inverse;
+        if (class_idx == label) row[class_idx] -= 1.0f;
+        grad_bias[static_cast<size_t>(class_idx)] += row[class_idx];
+      }
+    }
+    // grad W = (P - Y)^T X
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(k), static_cast<int>(d),
+                static_cast<int>(n), 1.0f, logits_.data(), static_cast<int>(k), problem_.x,
+                static_cast<int>(d), 0.0f, grad_weights_.data(), static_cast<int>(d));
+    const double inv_n = 1.0 / static_cast<double>(n);
+    const double penalty = inv_n / c_;
+    double norm2 = 0;
+    for (size_t idx = 0; idx < grad_weights_.size(); ++idx) {
+      const double weight = params[static_cast<Eigen::Index>(idx)];
+      norm2 += weight * weight;
+      grad[static_cast<Eigen::Index>(idx)] = grad_weights_[idx] * inv_n + penalty * weight;
+    }
+    for (int64_t class_idx = 0; class_idx < k; ++class_idx)
+      grad[static_cast<Eigen::Index>(k * d + class_idx)] =
+          grad_bias[static_cast<size_t>(class_idx)] * inv_n;
+    const double value = loss * inv_n + 0.5 * penalty * norm2;
+    if (!(value >= best_value_)) {  // also takes the first value
+      best_value_ = value;
+      best_params_ = params;
+    }
+    return value;
+  }
+
+  const Eigen::VectorXd& best_params() const { return best_params_; }
+  double best_value() const { return best_value_; }
+  int64_t evaluations() const { return evaluations_; }
+
+ private:
+  Problem problem_;
+  double c_;
+  std::vector<float> weights_, logits_, grad_weights_;
+  Eigen::VectorXd best_params_;
+  double best_value_ = std::numeric_limits<double>::infinity();
+  int64_t evaluations_ = 0;
+};
+
+struct FitResult {
+  Eigen::VectorXd params;
+  int iterations = 0;
+  int64_t evaluations = 0;
+  double loss = 0;
+  double seconds = 0;
+  bool line_search_stopped = false;
+};
+
+Result<FitResult> Fit(const Problem& problem, double c, const Eigen::VectorXd& start,
+                      const TrainOptions& options) {
+  const auto start_time = Clock::now();
+  LBFGSpp::LBFGSParam<double> param;
+  param.epsilon = options.gradient_tolerance;
+  param.epsilon_rel = options.gradient_tolerance;
+  param.max_iterations = options.max_iterations;
+  // Also stop when the objective stalls (its value is only float-accurate).
+  param.past = 5;
+  param.delta = options.tolerance;
+  LBFGSpp::LBFGSSolver<double> solver(param);
+  SoftmaxObjective objective(problem, c);
+  FitResult result;
+  Eigen::VectorXd params = start;
+  double value = 0;
+  try {
+    result.iterations = solver.minimize(objective, params, value);
+  } catch (const std::exception&) {
+    // The line search gave up: the float-precision objective cannot be decreased any
+    // further along the search direction. The best point seen is the answer.
+    result.line_search_stopped = true;
+  }
+  if (objective.best_params().size() == 0 || !std::isfinite(objective.best_value())) {
+    return Status::Invalid("training diverged (C=", c, "): the objective is not finite");
+  }
+  result.params = objective.best_params();
+  result.loss = objective.best_value();
+  result.evaluations = objective.evaluations();
+  result.seconds = SecondsSince(start_time);
+  return result;
+}
+
+void SetWeights(const Eigen::VectorXd& params, Classifier* classifier) {
+  const int64_t k = classifier->num_classes(), d = classifier->dim;
+  classifier->weights.resize(static_cast<size_t>(k * d));
+  classifier->bias.resize(static_cast<size_t>(k));
+  for (int64_t idx = 0; idx < k * d; ++idx)
+    classifier->weights[static_cast<size_t>(idx)] = static_cast<float>(params[idx]);
+  for (int64_t class_idx = 0; class_idx < k; ++class_idx)
+    classifier->bias[static_cast<size_t>(class_idx)] =
+        static_cast<float>(params[k * d + class_idx]);
+}
+
+double Accuracy(const Classifier& classifier, const float* standardized_rows, const int32_t* labels,
+                int64_t num_rows) {
+  if (num_rows == 0) return 0;
+  const int64_t k = classifier.num_classes(), d = classifier.dim;
+  std::vector<float> logits(static_cast<size_t>(num_rows * k));
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(num_rows),
+              static_cast<int>(k), static_cast<int>(d), 1.0f, standardized_rows,
+              static_cast<int>(d), classifier.weights.data(), static_cast<int>(d), 0.0f,
+              logits.data(), static_cast<int>(k));
+  int64_t correct = 0;
+  for (int64_t row_idx = 0; row_idx < num_rows; ++row_idx) {
+    const float* row = logits.data() + row_idx * k;
+    int64_t best = 0;
+    for (int64_t class_idx = 1; class_idx < k; ++class_idx) {
+      if (row[class_idx] + classifier.bias[static_cast<size_t>(class_idx)] >
+          row[best] + classifier.bias[static_cast<size_t>(best)]) {
+        best = class_idx;
+      }
+    }
+    if (best == labels[row_idx]) ++correct;
+  }
+  return static_cast<double>(correct) / static_cast<double>(num_rows);
+}
+
+template <typename T>
+Result<std::vector<T>> VectorFromJson(const json& value, const char* name, size_t expected) {
+  std::vector<T> out;
+  try {
+    out = value.at(name).get<std::vector<T>>();
+  } catch (const json::exception& error) {
+    return Status::Invalid("classifier.json: bad '", name, "': ", error.what());
+  }
+  if (out.size() != expected) {
+    return Status::Invalid("classifier.json: '", name, "' has ", out.size(), " values, expected ",
+                           expected);
+  }
+  return out;
+}
+
+}  // namespace
+
+Split StratifiedSplit(const std::vector<std::string>& labels, double validation_share,
+                      uint64_t seed) {
+  std::map<std::string, std::vector<int64_t>> by_label;
+  for (size_t row_idx = 0; row_idx < labels.size(); ++row_idx)
+    by_label[labels[row_idx]].push_back(static_cast<int64_t>(row_idx));
+  Split split;
+  std::mt19937_64 generator(seed);
+  for (auto& [label, rows] : by_label) {
+    const auto count = static_cast<int64_t>(rows.size());
+    int64_t held =
+        static_cast<int64_t>(std::llround(static_cast<double>(count) * validation_share));
+    if (validation_share > 0 && count >= 2) held = std::max<int64_t>(held, 1);
+    held = std::min(held, count - 1);
+    held = std::max<int64_t>(held, 0);
+    // Fisher-Yates with our own draws, so the split is the same on every standard library.
+    for (int64_t idx = count - 1; idx > 0; --idx) {
+      const auto other = static_cast<int64_t>(generator() % static_cast<uint64_t>(idx + 1));
+      std::swap(rows[static_cast<size_t>(idx)], rows[static_cast<size_t>(other)]);
+    }
+    split.validation.insert(split.validation.end(), rows.begin(), rows.begin() + held);
+    split.train.insert(split.train.end(), rows.begin() + held, rows.end());
+  }
+  std::sort(split.train.begin(), split.train.end());
+  std::sort(split.validation.begin(), split.validation.end());
+  return split;
+}
+
+std::vector<int64_t> TopK(const float* probabilities, int64_t num_classes, int64_t k) {
+  std::vector<int64_t> order(static_cast<size_t>(num_classes));
+  std::iota(order.begin(), order.end(), 0);
+  k = std::min(k, num_classes);
+  std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int64_t a, int64_t b) {
+    return probabilities[a] > probabilities[b] || (probabilities[a] == probabilities[b] && a < b);
+  });
+  order.resize(static_cast<size_t>(k));
+  return order;
+}
+
+void Classifier::Probabilities(const float* rows, int64_t num_rows, float* probabilities) const {
+  if (num_rows == 0) return;
+  const int64_t k = num_classes(), d = dim;
+  // Fold the standardization into the weights: W (x - m) / s + b = (W / s) x + (b - (W / s) m).
+  std::vector<float> folded(weights.size());
+  std::vector<float> folded_bias(bias.begin(), bias.end());
+  for (int64_t class_idx = 0; class_idx < k; ++class_idx) {
+    double shift = 0;
+    for (int64_t col = 0; col < d; ++col) {
+      const size_t idx = static_cast<size_t>(class_idx * d + col);
+      const double weight = weights[idx] / scale[static_cast<size_t>(col)];
+      folded[idx] = static_cast<float>(weight);
+      shift += weight * mean[static_cast<size_t>(col)];
+    }
+    folded_bias[static_cast<size_t>(class_idx)] -= static_cast<float>(shift);
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(num_rows),
+              static_cast<int>(k), static_cast<int>(d), 1.0f, rows, static_cast<int>(d),
+              folded.data(), static_cast<int>(d), 0.0f, probabilities, static_cast<int>(k));
+  for (int64_t row_idx = 0; row_idx < num_rows; ++row_idx)
+    for (int64_t class_idx = 0; class_idx < k; ++class_idx)
+      probabilities[row_idx * k + class_idx] += folded_bias[static_cast<size_t>(class_idx)];
+  SoftmaxRows(probabilities, num_rows, k);
+}
+
+void Classifier::ProbabilitiesFromEmbeddings(const float* rows, int64_t num_rows,
+                                             float* probabilities) const {
+  if (!pca) {
+    Probabilities(rows, num_rows, probabilities);
+    return;
+  }
+  std::vector<float> projected(static_cast<size_t>(num_rows * pca->k));
+  pca->Project(rows, num_rows, projected.data());
+  Probabilities(projected.data(), num_rows, probabilities);
+}
+
+Result<Classifier> Train(const table::VectorRows& rows, const TrainOptions& options, json* report) {
+  const auto start_time = Clock::now();
+  const int64_t n = rows.num_rows(), d = rows.dim;
+  if (n == 0 || d == 0) return Status::Invalid("no training rows");
+  if (options.c < 0) return Status::Invalid("C must be positive, got ", options.c);
+  if (options.validation_split < 0 || options.validation_split >= 1) {
+    return Status::Invalid("the validation split must be in [0, 1), got ",
+                           options.validation_split);
+  }
+  if (options.c == 0 && (options.validation_split == 0 || options.c_grid.empty())) {
+    return Status::Invalid("choosing C needs a validation split > 0; or give C (--c)");
+  }
+  if (options.threads > 0) openblas_set_num_threads(options.threads);
+
+  Classifier classifier;
+  classifier.dim = d;
+  std::map<std::string, int32_t> class_index;
+  for (const auto& label : rows.labels) class_index.emplace(label, 0);
+  if (class_index.size() < 2) {
+    return Status::Invalid("training needs at least 2 labels, got ", class_index.size());
+  }
+  for (auto& [label, idx] : class_index) {
+    idx = static_cast<int32_t>(classifier.classes.size());
+    classifier.classes.push_back(label);
+  }
+  const auto k = static_cast<int64_t>(classifier.classes.size());
+
+  // Standardization, from every row (float64 sums).
+  classifier.mean.assign(static_cast<size_t>(d), 0.0);
+  classifier.scale.assign(static_cast<size_t>(d), 0.0);
+  for (int64_t row_idx = 0; row_idx < n; ++row_idx) {
+    for (int64_t col = 0; col < d; ++col) {
+      const double value = rows.values[static_cast<size_t>(row_idx * d + col)];
+      if (!std::isfinite(value)) {
+        return Status::Invalid("row '", rows.paths[static_cast<size_t>(row_idx)],
+                               "' has a non-finite value");
+      }
+      classifier.mean[static_cast<size_t>(col)] += value;
+    }
+  }
+  for (auto& value : classifier.mean) value /= static_cast<double>(n);
+  for (int64_t row_idx = 0; row_idx < n; ++row_idx) {
+    for (int64_t col = 0; col < d; ++col) {
+      const double diff = rows.values[static_cast<size_t>(row_idx * d + col)] -
+                          classifier.mean[static_cast<size_t>(col)];
+      classifier.scale[static_cast<size_t>(col)] += diff * diff;
+    }
+  }
+  for (auto& value : classifier.scale) {
+    value = std::sqrt(value / static_cast<double>(n));
+    if (value < 1e-12) value = 1.0;  // constant input: leave it centred, not divided by 0
+  }
+
+  // Standardized rows, training rows first, then validation rows: both fits work on a
+  // prefix of one matrix, so no copy is made per split.
+  const Split split = options.validation_split > 0
+                          ? StratifiedSplit(rows.labels, options.validation_split, options.seed)
+                          : Split{};
+  std::vector<int64_t> order;
+  if (options.validation_split > 0) {
+    order = split.train;
+    order.insert(order.end(), split.validation.begin(), split.validation.end());
+  } else {
+    order.resize(static_cast<size_t>(n));
+    std::iota(order.begin(), order.end(), 0);
+  }
+  const auto n_train = options.validation_split > 0 ? static_cast<int64_t>(split.train.size()) : n;
+  std::vector<float> x(static_cast<size_t>(n * d));
+  std::vector<int32_t> y(static_cast<size_t>(n));
+  for (int64_t out_idx = 0; out_idx < n; ++out_idx) {
+    const int64_t row_idx = order[static_cast<size_t>(out_idx)];
+    y[static_cast<size_t>(out_idx)] = class_index.at(rows.labels[static_cast<size_t>(row_idx)]);
+    for (int64_t col = 0; col < d; ++col) {
+      x[static_cast<size_t>(out_idx * d + col)] =
+          static_cast<float>((rows.values[static_cast<size_t>(row_idx * d + col)] -
+                              classifier.mean[static_cast<size_t>(col)]) /
+                             classifier.scale[static_cast<size_t>(col)]);
+    }
+  }
+
+  const Problem train_problem{x.data(), y.data(), n_train, d, k};
+  const Problem all_problem{x.data(), y.data(), n, d, k};
+  const float* validation_x = x.data() + n_train * d;
+  const int32_t* validation_y = y.data() + n_train;
+  const int64_t n_validation = n - n_train;
+
+  json candidates = json::array();
+  Eigen::VectorXd params = Eigen::VectorXd::Zero(k * (d + 1));
+  Eigen::VectorXd best_params = params;
+  double best_c = options.c;
+  double best_accuracy = -1;
+  if (n_validation > 0) {
+    std::vector<double> grid = options.c > 0 ? std::vector<double>{options.c} : options.c_grid;
+    std::sort(grid.begin(), grid.end());
+    for (double c : grid) {
+      if (!(c > 0)) return Status::Invalid("C must be positive, got ", c);
+      // Warm start from the previous (more regularized) solution: the path is cheap.
+      ORCHARD_ASSIGN_OR_RAISE(auto fit, Fit(train_problem, c, params, options));
+      params = fit.params;
+      SetWeights(params, &classifier);
+      const double accuracy = Accuracy(classifier, validation_x, validation_y, n_validation);
+      candidates.push_back({{"c", c},
+                            {"validation_accuracy", accuracy},
+                            {"iterations", fit.iterations},
+                            {"evaluations", fit.evaluations},
+                            {"seconds", fit.seconds}});
+      if (accuracy > best_accuracy) {
+        best_accuracy = accuracy;
+        best_c = c;
+        best_params = params;
+      }
+    }
+  }
+  const double search_seconds = SecondsSince(start_time);
+  // Final fit on every row with the chosen C, from the validation fit of that C.
+  ORCHARD_ASSIGN_OR_RAISE(auto final_fit, Fit(all_problem, best_c, best_params, options));
+  SetWeights(final_fit.params, &classifier);
+  classifier.c = best_c;
+  const double train_accuracy = Accuracy(classifier, x.data(), y.data(), n);
+  if (report != nullptr) {
+    *report = {{"rows", n},
+               {"train_rows", n_train},
+               {"validation_rows", n_validation},
+               {"dim", d},
+               {"classes", k},
+               {"c", best_c},
+               {"c_chosen", options.c == 0},
+               {"validation_split", options.validation_split},
+               {"seed", options.seed},
+               {"candidates", candidates},
+               {"final_fit",
+                {{"iterations", final_fit.iterations},
+                 {"evaluations", final_fit.evaluations},
+                 {"loss", final_fit.loss},
+                 {"seconds", final_fit.seconds}}},
+               {"training_accuracy", train_accuracy},
+               {"seconds", {{"c_search", search_seconds}, {"total", SecondsSince(start_time)}}}};
+    if (n_validation > 0) (*report)["validation_accuracy"] = best_accuracy;
+  }
+  return classifier;
+}
+
+Status SaveClassifier(const Classifier& classifier, const io::Location& model_dir) {
+  const int64_t k = classifier.num_classes(), d = classifier.dim;
+  json weights = json::array();
+  for (int64_t class_idx = 0; class_idx < k; ++class_idx) {
+    weights.push_back(std::vector<float>(classifier.weights.begin() + class_idx * d,
+                                         classifier.weights.begin() + (class_idx + 1) * d));
+  }
+  json out = {{"format", kFormat},
+              {"kind", "multinomial logistic regression (softmax), L2"},
+              {"input", classifier.input},
+              {"feature_model_sha256", classifier.feature_model_sha256},
+              {"dim", d},
+              {"c", classifier.c},
+              {"classes", classifier.classes},
+              {"mean", classifier.mean},
+              {"scale", classifier.scale},
+              {"bias", classifier.bias},
+              {"weights", weights}};
+  if (classifier.pca) {
+    ORCHARD_RETURN_NOT_OK(
+        io::WriteAll(model_dir.Child(kPcaFile), pca::ModelToJson(*classifier.pca).dump()));
+  }
+  return io::WriteAll(model_dir.Child(kClassifierFile), out.dump());
+}
+
+Result<Classifier> LoadClassifier(const io::Location& model_dir) {
+  auto bytes = io::ReadAll(model_dir.Child(kClassifierFile));
+  if (!bytes.ok()) {
+    return Status::Invalid("no classifier in '", model_dir.display,
+                           "' (classifier.json): train one with `orchard train`");
+  }
+  json in;
+  try {
+    in = json::parse((*bytes)->ToString());
+  } catch (const json::exception& error) {
+    return Status::Invalid("cannot parse ", model_dir.display, "/classifier.json: ", error.what());
+  }
+  Classifier classifier;
+  try {
+    if (in.at("format").get<std::string>() != kFormat) {
+      return Status::Invalid(model_dir.display, "/classifier.json: unknown format '",
+                             in.at("format").get<std::string>(), "'");
+    }
+    classifier.input = in.at("input").get<std::string>();
+    classifier.feature_model_sha256 = in.at("feature_model_sha256").get<std::string>();
+    classifier.dim = in.at("dim").get<int64_t>();
+    classifier.c = in.at("c").get<double>();
+    classifier.classes = in.at("classes").get<std::vector<std::string>>();
+  } catch (const json::exception& error) {
+    return Status::Invalid(model_dir.display, "/classifier.json: ", error.what());
+  }
+  const auto k = static_cast<size_t>(classifier.num_classes());
+  const auto d = static_cast<size_t>(classifier.dim);
+  if (k < 2 || d == 0) return Status::Invalid(model_dir.display, "/classifier.json: empty model");
+  ORCHARD_ASSIGN_OR_RAISE(classifier.mean, VectorFromJson<double>(in, "mean", d));
+  ORCHARD_ASSIGN_OR_RAISE(classifier.scale, VectorFromJson<double>(in, "scale", d));
+  ORCHARD_ASSIGN_OR_RAISE(classifier.bias, VectorFromJson<float>(in, "bias", k));
+  std::vector<std::vector<float>> weights;
+  try {
+    weights = in.at("weights").get<std::vector<std::vector<float>>>();
+  } catch (const json::exception& error) {
+    return Status::Invalid(model_dir.display, "/classifier.json: bad 'weights': ", error.what());
+  }
+  if (weights.size() != k) return Status::Invalid("classifier.json: weights/classes mismatch");
+  for (const auto& row : weights) {
+    if (row.size() != d)
+      return Status::Invalid("classifier.json: a weight row is not ", d, " long");
+    classifier.weights.insert(classifier.weights.end(), row.begin(), row.end());
+  }
+  if (classifier.input == "pca") {
+    auto pca_bytes = io::ReadAll(model_dir.Child(kPcaFile));
+    if (!pca_bytes.ok()) {
+      return Status::Invalid("the classifier in '", model_dir.display,
+                             "' was trained on PCA vectors but has no pca_model.json");
+    }
+    try {
+      ORCHARD_ASSIGN_OR_RAISE(auto pca_model,
+                              pca::ModelFromJson(json::parse((*pca_bytes)->ToString())));
+      classifier.pca = std::move(pca_model);
+    } catch (const json::exception& error) {
+      return Status::Invalid("cannot parse ", model_dir.display, "/pca_model.json: ", error.what());
+    }
+    if (classifier.pca->k != classifier.dim) {
+      return Status::Invalid("pca_model.json keeps ", classifier.pca->k,
+                             " components but the classifier expects ", classifier.dim);
+    }
+  } else if (classifier.input != "features") {
+    return Status::Invalid("classifier.json: unknown input '", classifier.input, "'");
+  }
+  return classifier;
+}
+
+Status CheckBackbone(const Classifier& classifier, const std::string& embedding_sha256,
+                     const std::string& what) {
+  if (classifier.feature_model_sha256.empty() ||
+      embedding_sha256 == classifier.feature_model_sha256) {
+    return Status::OK();
+  }
+  return Status::Invalid(
+      "the classifier was trained on features of the embedding model with "
+      "sha256 ",
+      classifier.feature_model_sha256, ", but ", what, " come from a model with sha256 ",
+      embedding_sha256.empty() ? std::string("(unknown)") : embedding_sha256,
+      ": predict with the same backbone (or retrain the classifier)");
+}
+
+}  // namespace orchard::classify

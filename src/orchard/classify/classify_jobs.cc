@@ -1,0 +1,478 @@
+#include "orchard/classify/classify_jobs.h"
+
+#include <arrow/api.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "orchard/model/embedder.h"
+#include "orchard/pca/pca_json.h"
+#include "orchard/pipeline/embed_bytes.h"
+#include "orchard/pipeline/featurize.h"
+#include "orchard/pipeline/progress.h"
+#include "orchard/table/commit.h"
+#include "orchard/table/tables.h"
+#include "orchard/version.h"
+
+namespace orchard::classify {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+constexpr const char* kFeatures = "features";
+constexpr const char* kErrors = "errors";
+constexpr const char* kReport = "report";
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+int CoreCount(int threads) {
+  if (threads > 0) return threads;
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// Runs fn(idx) for idx in [0, count) on up to `threads` threads; the first error wins.
+Status ParallelFor(size_t count, int threads, const std::function<Status(size_t)>& fn) {
+  std::atomic<size_t> next{0};
+  std::mutex mutex;
+  Status first;
+  auto worker = [&] {
+    for (size_t idx = next++; idx < count; idx = next++) {
+      Status status = fn(idx);
+      if (!status.ok()) {
+        std::lock_guard lock(mutex);
+        if (first.ok()) first = status;
+        next = count;
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  const int workers = std::max(1, std::min<int>(threads, static_cast<int>(count)));
+  for (int thread_idx = 0; thread_idx < workers; ++thread_idx) pool.emplace_back(worker);
+  for (auto& thread : pool) thread.join();
+  return first;
+}
+
+Result<json> ReadJson(const io::Location& location) {
+  ORCHARD_ASSIGN_OR_RAISE(auto bytes, io::ReadAll(location));
+  try {
+    return json::parse(bytes->ToString());
+  } catch (const json::exception& error) {
+    return Status::Invalid("cannot parse ", location.display, ": ", error.what());
+  }
+}
+
+// The embedding model's sha256 recorded by the run that wrote `output`, or "".
+std::string RecordedModelSha256(const io::Location& output) {
+  auto summary = ReadJson(output.Child(kReport).Child("summary.json"));
+  if (!summary.ok()) return "";
+  const json& root = *summary;
+  if (!root.contains("model") || !root["model"].contains("sha256")) return "";
+  return root["model"]["sha256"].get<std::string>();
+}
+
+// Reads every part of a vector table into one VectorRows (parts read in parallel).
+Result<table::VectorRows> ReadTable(const io::Location& folder, const std::string& column,
+                                    int threads) {
+  ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(folder));
+  std::vector<table::VectorRows> pieces(parts.size());
+  ORCHARD_RETURN_NOT_OK(ParallelFor(parts.size(), threads, [&](size_t part_idx) -> Status {
+    ORCHARD_ASSIGN_OR_RAISE(pieces[part_idx], table::ReadVectorFile(parts[part_idx], column));
+    return Status::OK();
+  }));
+  table::VectorRows all;
+  for (auto& piece : pieces) {
+    if (piece.num_rows() == 0) continue;
+    if (all.dim == 0) all.dim = piece.dim;
+    if (piece.dim != all.dim) {
+      return Status::Invalid(folder.display, ": rows of ", all.dim, " and ", piece.dim,
+                             " values in one table");
+    }
+    all.paths.insert(all.paths.end(), piece.paths.begin(), piece.paths.end());
+    all.labels.insert(all.labels.end(), piece.labels.begin(), piece.labels.end());
+    all.values.insert(all.values.end(), piece.values.begin(), piece.values.end());
+  }
+  return all;
+}
+
+// path, label, predicted, probability, top5 list<struct<label, probability>>.
+std::shared_ptr<arrow::Schema> PredictionsSchema() {
+  auto entry = arrow::struct_(
+      {arrow::field("label", arrow::utf8()), arrow::field("probability", arrow::float32())});
+  return arrow::schema(
+      {arrow::field(table::kPathColumn, arrow::utf8()),
+       arrow::field(table::kLabelColumn, arrow::utf8()), arrow::field("predicted", arrow::utf8()),
+       arrow::field("probability", arrow::float32()), arrow::field("top5", arrow::list(entry))});
+}
+
+// One scored row, kept for the metrics.
+struct Scored {
+  std::string label;
+  int64_t predicted = 0;
+  std::vector<int64_t> top;
+};
+
+Result<std::shared_ptr<arrow::RecordBatch>> PredictionsBatch(const Classifier& classifier,
+                                                             const table::VectorRows& rows,
+                                                             const std::vector<float>& probs,
+                                                             std::vector<Scored>* scored) {
+  const int64_t k = classifier.num_classes();
+  auto schema = PredictionsSchema();
+  arrow::StringBuilder path_builder, label_builder, predicted_builder;
+  arrow::FloatBuilder probability_builder;
+  auto entry_type = schema->field(4)->type()->field(0)->type();
+  auto top_label = std::make_shared<arrow::StringBuilder>();
+  auto top_probability = std::make_shared<arrow::FloatBuilder>();
+  auto entry_builder = std::make_shared<arrow::StructBuilder>(
+      entry_type, arrow::default_memory_pool(),
+      std::vector<std::shared_ptr<arrow::ArrayBuilder>>{top_label, top_probability});
+  arrow::ListBuilder top_builder(arrow::default_memory_pool(), entry_builder,
+                                 schema->field(4)->type());
+  for (int64_t row_idx = 0; row_idx < rows.num_rows(); ++row_idx) {
+    const float* row = probs.data() + row_idx * k;
+    auto top = TopK(row, k, kTopK);
+    const auto idx = static_cast<size_t>(row_idx);
+    ORCHARD_RETURN_NOT_OK(path_builder.Append(rows.paths[idx]));
+    ORCHARD_RETURN_NOT_OK(label_builder.Append(rows.labels[idx]));
+    ORCHARD_RETURN_NOT_OK(
+        predicted_builder.Append(classifier.classes[static_cast<size_t>(top[0])]));
+    ORCHARD_RETURN_NOT_OK(probability_builder.Append(row[top[0]]));
+    ORCHARD_RETURN_NOT_OK(top_builder.Append());
+    for (int64_t class_idx : top) {
+      ORCHARD_RETURN_NOT_OK(entry_builder->Append());
+      ORCHARD_RETURN_NOT_OK(top_label->Append(classifier.classes[static_cast<size_t>(class_idx)]));
+      ORCHARD_RETURN_NOT_OK(top_probability->Append(row[class_idx]));
+    }
+    scored->push_back({rows.labels[idx], top[0], std::move(top)});
+  }
+  std::shared_ptr<arrow::Array> paths, labels, predicted, probability, top5;
+  ORCHARD_RETURN_NOT_OK(path_builder.Finish(&paths));
+  ORCHARD_RETURN_NOT_OK(label_builder.Finish(&labels));
+  ORCHARD_RETURN_NOT_OK(predicted_builder.Finish(&predicted));
+  ORCHARD_RETURN_NOT_OK(probability_builder.Finish(&probability));
+  ORCHARD_RETURN_NOT_OK(top_builder.Finish(&top5));
+  return arrow::RecordBatch::Make(schema, rows.num_rows(),
+                                  {paths, labels, predicted, probability, top5});
+}
+
+// Accuracy, top-5 accuracy, per-class precision/recall/F1 and the confusion matrix of
+// the rows whose label the classifier knows.
+json Metrics(const Classifier& classifier, const std::vector<Scored>& scored) {
+  const int64_t k = classifier.num_classes();
+  std::map<std::string, int64_t> index;
+  for (int64_t class_idx = 0; class_idx < k; ++class_idx)
+    index[classifier.classes[static_cast<size_t>(class_idx)]] = class_idx;
+  std::vector<std::vector<int64_t>> confusion(static_cast<size_t>(k),
+                                              std::vector<int64_t>(static_cast<size_t>(k), 0));
+  int64_t labelled = 0, correct = 0, top_correct = 0, unknown = 0;
+  std::map<std::string, int64_t> unknown_labels;
+  for (const auto& row : scored) {
+    auto found = index.find(row.label);
+    if (found == index.end()) {
+      ++unknown;
+      ++unknown_labels[row.label];
+      continue;
+    }
+    ++labelled;
+    if (row.predicted == found->second) ++correct;
+    if (std::find(row.top.begin(), row.top.end(), found->second) != row.top.end()) ++top_correct;
+    ++confusion[static_cast<size_t>(found->second)][static_cast<size_t>(row.predicted)];
+  }
+  json per_class = json::object();
+  double macro_f1 = 0;
+  for (int64_t class_idx = 0; class_idx < k; ++class_idx) {
+    const auto c = static_cast<size_t>(class_idx);
+    int64_t support = 0, predicted = 0;
+    for (int64_t other = 0; other < k; ++other) {
+      support += confusion[c][static_cast<size_t>(other)];
+      predicted += confusion[static_cast<size_t>(other)][c];
+    }
+    const double hits = static_cast<double>(confusion[c][c]);
+    const double precision = predicted > 0 ? hits / static_cast<double>(predicted) : 0.0;
+    const double recall = support > 0 ? hits / static_cast<double>(support) : 0.0;
+    const double f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0.0;
+    macro_f1 += f1;
+    per_class[classifier.classes[c]] = {
+        {"precision", precision}, {"recall", recall}, {"f1", f1}, {"support", support}};
+  }
+  const auto fraction = [&](int64_t count) {
+    return labelled > 0 ? static_cast<double>(count) / static_cast<double>(labelled) : 0.0;
+  };
+  return {{"rows", static_cast<int64_t>(scored.size())},
+          {"labelled_rows", labelled},
+          {"unknown_label_rows", unknown},
+          {"unknown_labels", unknown_labels},
+          {"accuracy", fraction(correct)},
+          {"top5_accuracy", fraction(top_correct)},
+          {"macro_f1", k > 0 ? macro_f1 / static_cast<double>(k) : 0.0},
+          {"per_class", per_class},
+          {"confusion_matrix",
+           {{"labels", classifier.classes}, {"rows_true_columns_predicted", confusion}}}};
+}
+
+Status CheckEmbeddingDim(const Classifier& classifier, int64_t dim, const std::string& what) {
+  if (dim == classifier.embedding_dim()) return Status::OK();
+  return Status::Invalid(what, " has ", dim, "-d features but the classifier expects ",
+                         classifier.embedding_dim(), "-d embeddings");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<model::Embedder>> LoadJobEmbedder(const pipeline::JobOptions& options) {
+  if (options.model.empty()) return Status::Invalid("no embedding model given");
+  ORCHARD_ASSIGN_OR_RAISE(auto location, io::ResolveLocation(options.model, options.storage));
+  auto bytes = io::ReadAll(location);
+  if (!bytes.ok()) {
+    return Status::IOError("cannot read model '", options.model, "': ", bytes.status().message());
+  }
+  model::EmbedderOptions embedder_options;
+  embedder_options.output_name = options.output_name;
+  embedder_options.intra_op_threads = CoreCount(options.threads);
+  embedder_options.expected_sha256 = options.model_sha256;
+  embedder_options.model_name = "'" + options.model + "'";
+  return model::Embedder::Make((*bytes)->ToString(), embedder_options);
+}
+
+Result<json> TrainJob(const TrainJobOptions& options) {
+  const auto start = Clock::now();
+  if (options.on != kFeatures && options.on != table::kPcaColumn) {
+    return Status::Invalid("--on must be 'features' or 'pca', got '", options.on, "'");
+  }
+  if (options.input.empty()) return Status::Invalid("no input given (--input)");
+  if (options.model_dir.empty()) return Status::Invalid("no model folder given (--output)");
+  ORCHARD_ASSIGN_OR_RAISE(auto input, io::ResolveLocation(options.input, options.storage));
+  ORCHARD_ASSIGN_OR_RAISE(auto model_dir, io::ResolveLocation(options.model_dir, options.storage));
+  ORCHARD_ASSIGN_OR_RAISE(bool exists, io::FileExists(model_dir.Child("classifier.json")));
+  if (exists && !options.overwrite) {
+    return Status::Invalid("'", model_dir.display,
+                           "' already holds a classifier: use --overwrite to replace it");
+  }
+  ORCHARD_ASSIGN_OR_RAISE(auto input_info, input.fs->GetFileInfo(input.path));
+  if (input_info.type() != arrow::fs::FileType::Directory) {
+    return Status::Invalid("input '", input.display,
+                           "' does not exist: give the output folder of `orchard run`");
+  }
+  const int threads = CoreCount(options.train.threads);
+  const auto read_start = Clock::now();
+  ORCHARD_ASSIGN_OR_RAISE(auto rows, ReadTable(input.Child(options.on), options.on, threads));
+  if (rows.num_rows() == 0) {
+    return Status::Invalid("no rows in '", input.Child(options.on).display,
+                           "': train on the output of `orchard run` (or `featurize`",
+                           options.on == kFeatures ? ")" : " + fit-pca + project)");
+  }
+  const double read_seconds = SecondsSince(read_start);
+
+  TrainOptions train = options.train;
+  train.threads = threads;
+  json report;
+  ORCHARD_ASSIGN_OR_RAISE(auto classifier, Train(rows, train, &report));
+  classifier.input = options.on;
+  classifier.feature_model_sha256 = RecordedModelSha256(input);
+  if (options.on == table::kPcaColumn) {
+    ORCHARD_ASSIGN_OR_RAISE(auto pca_json, ReadJson(input.Child("pca_model").Child("model.json")));
+    ORCHARD_ASSIGN_OR_RAISE(auto pca_model, pca::ModelFromJson(pca_json));
+    if (pca_model.k != classifier.dim) {
+      return Status::Invalid(input.display, ": pca has ", classifier.dim,
+                             " values per row but pca_model keeps ", pca_model.k);
+    }
+    classifier.pca = std::move(pca_model);
+  }
+  ORCHARD_RETURN_NOT_OK(SaveClassifier(classifier, model_dir));
+
+  json metrics = {{"orchard_version", kVersion},
+                  {"command", "train"},
+                  {"input", options.input},
+                  {"on", options.on},
+                  {"feature_model_sha256", classifier.feature_model_sha256},
+                  {"threads", threads},
+                  {"training", report}};
+  metrics["training"]["seconds"]["read"] = read_seconds;
+  metrics["seconds_total"] = SecondsSince(start);
+  ORCHARD_RETURN_NOT_OK(io::WriteAll(model_dir.Child("metrics.json"), metrics.dump(2)));
+  metrics["output"] = options.model_dir;
+  return metrics;
+}
+
+Result<json> PredictJob(const PredictJobOptions& options) {
+  const auto start = Clock::now();
+  const pipeline::JobOptions& job = options.job;
+  if (job.input.empty()) return Status::Invalid("no input given (--input)");
+  if (job.output.empty()) return Status::Invalid("no output given (--output)");
+  ORCHARD_ASSIGN_OR_RAISE(auto model_dir, io::ResolveLocation(options.model_dir, job.storage));
+  ORCHARD_ASSIGN_OR_RAISE(auto classifier, LoadClassifier(model_dir));
+  ORCHARD_ASSIGN_OR_RAISE(auto input, io::ResolveLocation(job.input, job.storage));
+  ORCHARD_ASSIGN_OR_RAISE(auto output, io::ResolveLocation(job.output, job.storage));
+  const int threads = CoreCount(job.threads);
+  json summary = {{"orchard_version", kVersion},
+                  {"command", "predict"},
+                  {"input", job.input},
+                  {"output", job.output},
+                  {"classifier", options.model_dir},
+                  {"threads", threads}};
+
+  // An earlier output (features table + _SUCCESS) is predicted from its features.
+  ORCHARD_ASSIGN_OR_RAISE(auto earlier_parts, table::ListParts(input.Child(kFeatures)));
+  ORCHARD_ASSIGN_OR_RAISE(bool earlier_complete, io::FileExists(input.Child(table::kSuccessFile)));
+  const bool from_output = !earlier_parts.empty() && earlier_complete;
+
+  // Everything that can refuse the job is checked before the output is touched.
+  std::vector<pipeline::ImageItem> items;
+  std::unique_ptr<model::Embedder> embedder;
+  if (from_output) {
+    ORCHARD_RETURN_NOT_OK(
+        CheckBackbone(classifier, RecordedModelSha256(input), "the features of " + input.display));
+  } else {
+    ORCHARD_ASSIGN_OR_RAISE(items, pipeline::ListImages(input));
+    if (items.empty()) {
+      return Status::Invalid("no files under input '", input.display,
+                             "': expected image files (one sub-folder per label) or an "
+                             "earlier output");
+    }
+    ORCHARD_ASSIGN_OR_RAISE(embedder, LoadJobEmbedder(job));
+    ORCHARD_RETURN_NOT_OK(CheckBackbone(classifier, embedder->info().sha256,
+                                        "the features of model '" + job.model + "'"));
+    ORCHARD_RETURN_NOT_OK(
+        CheckEmbeddingDim(classifier, embedder->info().output_dim, "model '" + job.model + "'"));
+  }
+  ORCHARD_ASSIGN_OR_RAISE(auto committer,
+                          table::OutputCommitter::Begin(output, job.existing, "orchard-predict"));
+  const io::Location staging = committer.staging();
+  std::vector<io::Location> feature_parts;
+  std::vector<std::string> publish = {kPredictionsTable, kReport};
+  if (from_output) {
+    feature_parts = earlier_parts;
+    summary["features_from"] = job.input;
+    summary["model"] = {{"sha256", RecordedModelSha256(input)}};
+  } else {
+    pipeline::FeaturizeOptions featurize;
+    featurize.batch_size = job.batch_size;
+    featurize.rows_per_part = job.rows_per_part;
+    featurize.io_threads = job.io_threads;
+    featurize.preprocess.max_pixels = job.max_pixels;
+    featurize.cancel = job.cancel;
+    featurize.prep_threads = std::max(1, threads / 2);
+    pipeline::ProgressLine progress("featurize", static_cast<int64_t>(items.size()), job.progress);
+    featurize.on_progress = [&](int64_t done, int64_t failed) { progress.Update(done, failed); };
+    std::atomic<int64_t> warnings{0};
+    featurize.on_error = [&](const table::ErrorRecord& error) {
+      if (!job.warn) return;
+      const int64_t count = ++warnings;
+      if (count <= 20) {
+        job.warn(error.path + ": " + error.stage + ": " + error.message);
+      } else if (count == 21) {
+        job.warn("more failed images: see the errors table");
+      }
+    };
+    ORCHARD_ASSIGN_OR_RAISE(auto stats,
+                            pipeline::Featurize(items, input, *embedder, staging.Child(kFeatures),
+                                                staging.Child(kErrors), {}, featurize));
+    progress.Finish();
+    ORCHARD_ASSIGN_OR_RAISE(feature_parts, table::ListParts(staging.Child(kFeatures)));
+    publish.push_back(kFeatures);
+    publish.push_back(kErrors);
+    summary["model"] = {{"path", job.model}, {"sha256", embedder->info().sha256}};
+    summary["images"] = {{"listed", items.size()}, {"ok", stats.ok}, {"failed", stats.failed}};
+    summary["images_per_second"] =
+        stats.wall_seconds > 0 ? static_cast<double>(stats.images) / stats.wall_seconds : 0.0;
+    summary["seconds"]["featurize"] = stats.wall_seconds;
+  }
+
+  const auto predict_start = Clock::now();
+  std::vector<std::vector<Scored>> scored(feature_parts.size());
+  ORCHARD_RETURN_NOT_OK(ParallelFor(feature_parts.size(), threads, [&](size_t part_idx) -> Status {
+    const auto& part = feature_parts[part_idx];
+    ORCHARD_ASSIGN_OR_RAISE(auto rows, table::ReadVectorFile(part, table::kFeaturesColumn));
+    if (rows.num_rows() > 0)
+      ORCHARD_RETURN_NOT_OK(CheckEmbeddingDim(classifier, rows.dim, part.display));
+    std::vector<float> probabilities(
+        static_cast<size_t>(rows.num_rows() * classifier.num_classes()));
+    classifier.ProbabilitiesFromEmbeddings(rows.values.data(), rows.num_rows(),
+                                           probabilities.data());
+    ORCHARD_ASSIGN_OR_RAISE(auto batch,
+                            PredictionsBatch(classifier, rows, probabilities, &scored[part_idx]));
+    const std::string name = part.path.substr(part.path.rfind('/') + 1);
+    return table::WriteParquet(staging.Child(kPredictionsTable).Child(name), *batch);
+  }));
+  summary["seconds"]["predict"] = SecondsSince(predict_start);
+
+  std::vector<Scored> all;
+  for (auto& piece : scored) std::move(piece.begin(), piece.end(), std::back_inserter(all));
+  json metrics = Metrics(classifier, all);
+  summary["rows"] = all.size();
+  if (metrics["labelled_rows"].get<int64_t>() > 0) {
+    ORCHARD_RETURN_NOT_OK(
+        io::WriteAll(staging.Child(kReport).Child("metrics.json"), metrics.dump(2)));
+    summary["accuracy"] = metrics["accuracy"];
+    summary["top5_accuracy"] = metrics["top5_accuracy"];
+    summary["labelled_rows"] = metrics["labelled_rows"];
+  }
+  summary["seconds"]["total"] = SecondsSince(start);
+  summary["peak_rss_mib"] = pipeline::PeakRssMiB();
+  ORCHARD_RETURN_NOT_OK(
+      io::WriteAll(staging.Child(kReport).Child("summary.json"), summary.dump(2)));
+  ORCHARD_RETURN_NOT_OK(committer.Publish(publish));
+  return summary;
+}
+
+Result<std::vector<FilePrediction>> PredictFiles(const PredictJobOptions& options,
+                                                 const std::vector<std::string>& files,
+                                                 int64_t top_k) {
+  const pipeline::JobOptions& job = options.job;
+  ORCHARD_ASSIGN_OR_RAISE(auto model_dir, io::ResolveLocation(options.model_dir, job.storage));
+  ORCHARD_ASSIGN_OR_RAISE(auto classifier, LoadClassifier(model_dir));
+  ORCHARD_ASSIGN_OR_RAISE(auto embedder, LoadJobEmbedder(job));
+  ORCHARD_RETURN_NOT_OK(CheckBackbone(classifier, embedder->info().sha256,
+                                      "the features of model '" + job.model + "'"));
+  ORCHARD_RETURN_NOT_OK(
+      CheckEmbeddingDim(classifier, embedder->info().output_dim, "model '" + job.model + "'"));
+
+  std::vector<FilePrediction> predictions(files.size());
+  std::vector<std::shared_ptr<arrow::Buffer>> buffers;
+  std::vector<pipeline::EncodedImage> images;
+  std::vector<size_t> file_of_image;
+  for (size_t file_idx = 0; file_idx < files.size(); ++file_idx) {
+    predictions[file_idx].path = files[file_idx];
+    auto location = io::ResolveLocation(files[file_idx], job.storage);
+    Result<std::shared_ptr<arrow::Buffer>> bytes =
+        location.ok() ? io::ReadAll(*location)
+                      : Result<std::shared_ptr<arrow::Buffer>>(location.status());
+    if (!bytes.ok()) {
+      predictions[file_idx].error = "read: " + bytes.status().message();
+      continue;
+    }
+    buffers.push_back(*bytes);
+    images.push_back({buffers.back()->data(), static_cast<size_t>(buffers.back()->size())});
+    file_of_image.push_back(file_idx);
+  }
+  pipeline::EmbedBytesOptions embed_options;
+  embed_options.batch_size = job.batch_size;
+  embed_options.decode_threads = std::max(1, CoreCount(job.threads) / 2);
+  embed_options.preprocess.max_pixels = job.max_pixels;
+  ORCHARD_ASSIGN_OR_RAISE(auto embedded,
+                          pipeline::EmbedEncodedImages(images, *embedder, embed_options));
+  for (const auto& error : embedded.errors) {
+    predictions[file_of_image[static_cast<size_t>(error.index)]].error =
+        error.stage + ": " + error.message;
+  }
+  const auto ok_count = static_cast<int64_t>(embedded.ok_indices.size());
+  std::vector<float> probabilities(static_cast<size_t>(ok_count * classifier.num_classes()));
+  classifier.ProbabilitiesFromEmbeddings(embedded.features.data(), ok_count, probabilities.data());
+  for (int64_t ok_idx = 0; ok_idx < ok_count; ++ok_idx) {
+    auto& prediction = predictions[file_of_image[static_cast<size_t>(
+        embedded.ok_indices[static_cast<size_t>(ok_idx)])]];
+    const float* row = probabilities.data() + ok_idx * classifier.num_classes();
+    for (int64_t class_idx : TopK(row, classifier.num_classes(), top_k)) {
+      prediction.labels.push_back(classifier.classes[static_cast<size_t>(class_idx)]);
+      prediction.probabilities.push_back(row[class_idx]);
+    }
+  }
+  return predictions;
+}
+
+}  // namespace orchard::classify

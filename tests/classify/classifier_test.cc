@@ -1,0 +1,217 @@
+#include "orchard/classify/classifier.h"
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <set>
+
+#include "../test_util.h"
+#include "orchard/classify/classify_jobs.h"
+
+namespace orchard::classify {
+namespace {
+
+// `per_class` points around each of `num_classes` well-separated centres in `dim` dims.
+table::VectorRows Blobs(int num_classes, int per_class, int dim, uint64_t seed,
+                        float noise = 0.3f) {
+  std::mt19937_64 generator(seed);
+  std::normal_distribution<float> gaussian(0.0f, noise);
+  table::VectorRows rows;
+  rows.dim = dim;
+  for (int point = 0; point < per_class; ++point) {
+    for (int class_idx = 0; class_idx < num_classes; ++class_idx) {
+      const std::string label = "class_" + std::to_string(class_idx);
+      rows.paths.push_back(label + "/" + std::to_string(point) + ".jpg");
+      rows.labels.push_back(label);
+      for (int col = 0; col < dim; ++col) {
+        // Centre: 5 on the class's own axis; a large offset on the last axis that
+        // standardization must take care of.
+        float centre = (col == class_idx % dim) ? 5.0f : 0.0f;
+        if (col == dim - 1) centre += 1000.0f;
+        rows.values.push_back(centre + gaussian(generator));
+      }
+    }
+  }
+  return rows;
+}
+
+int64_t Argmax(const std::vector<float>& probabilities, int64_t row_idx, int64_t num_classes) {
+  auto begin = probabilities.begin() + row_idx * num_classes;
+  return std::max_element(begin, begin + num_classes) - begin;
+}
+
+TEST(StratifiedSplitTest, HoldsOutTheShareOfEveryLabelDeterministically) {
+  std::vector<std::string> labels;
+  for (int idx = 0; idx < 40; ++idx) labels.push_back("a");
+  for (int idx = 0; idx < 20; ++idx) labels.push_back("b");
+  labels.push_back("c");  // a single row always stays in training
+  for (int idx = 0; idx < 5; ++idx) labels.push_back("d");
+  std::shuffle(labels.begin(), labels.end(), std::mt19937_64(7));
+
+  const Split split = StratifiedSplit(labels, 0.1, 42);
+  std::map<std::string, int> held;
+  for (int64_t row_idx : split.validation) ++held[labels[static_cast<size_t>(row_idx)]];
+  EXPECT_EQ(held["a"], 4);
+  EXPECT_EQ(held["b"], 2);
+  EXPECT_EQ(held["c"], 0);
+  EXPECT_EQ(held["d"], 1);  // round(0.5) -> at least one held out for labels with >= 2 rows
+  std::set<int64_t> all(split.train.begin(), split.train.end());
+  for (int64_t row_idx : split.validation) EXPECT_TRUE(all.insert(row_idx).second);
+  EXPECT_EQ(all.size(), labels.size());
+  EXPECT_TRUE(std::is_sorted(split.train.begin(), split.train.end()));
+
+  const Split again = StratifiedSplit(labels, 0.1, 42);
+  EXPECT_EQ(again.validation, split.validation);
+  EXPECT_EQ(again.train, split.train);
+  EXPECT_NE(StratifiedSplit(labels, 0.1, 43).validation, split.validation);
+  EXPECT_TRUE(StratifiedSplit(labels, 0.0, 42).validation.empty());
+}
+
+TEST(ClassifierTest, LearnsSeparableDataExactly) {
+  const table::VectorRows train = Blobs(5, 40, 8, 1);
+  nlohmann::json report;
+  Classifier classifier;
+  ASSERT_OK_AND_ASSIGN(classifier, Train(train, TrainOptions{}, &report));
+  EXPECT_EQ(classifier.classes,
+            (std::vector<std::string>{"class_0", "class_1", "class_2", "class_3", "class_4"}));
+  EXPECT_EQ(report["validation_rows"].get<int64_t>(), 20);  // 10 % of 40, per class
+  EXPECT_EQ(report["candidates"].size(), 5u);
+  EXPECT_DOUBLE_EQ(report["validation_accuracy"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(report["training_accuracy"].get<double>(), 1.0);
+  // Standardization is kept: the mean of the offset axis is about 1000.
+  EXPECT_NEAR(classifier.mean[7], 1000.0, 0.5);
+
+  // Fresh points from the same distributions: every one right, probabilities sum to 1.
+  const table::VectorRows test = Blobs(5, 20, 8, 2);
+  std::vector<float> probabilities(static_cast<size_t>(test.num_rows() * 5));
+  classifier.Probabilities(test.values.data(), test.num_rows(), probabilities.data());
+  for (int64_t row_idx = 0; row_idx < test.num_rows(); ++row_idx) {
+    const int64_t predicted = Argmax(probabilities, row_idx, 5);
+    EXPECT_EQ(classifier.classes[static_cast<size_t>(predicted)],
+              test.labels[static_cast<size_t>(row_idx)]);
+    double sum = 0;
+    for (int64_t class_idx = 0; class_idx < 5; ++class_idx)
+      sum += probabilities[static_cast<size_t>(row_idx * 5 + class_idx)];
+    EXPECT_NEAR(sum, 1.0, 1e-5);
+  }
+}
+
+TEST(ClassifierTest, FixedCAndBadInputs) {
+  const table::VectorRows train = Blobs(3, 10, 4, 3);
+  TrainOptions options;
+  options.c = 0.5;
+  nlohmann::json report;
+  Classifier classifier;
+  ASSERT_OK_AND_ASSIGN(classifier, Train(train, options, &report));
+  EXPECT_DOUBLE_EQ(classifier.c, 0.5);
+  EXPECT_FALSE(report["c_chosen"].get<bool>());
+
+  table::VectorRows one_label = train;
+  std::fill(one_label.labels.begin(), one_label.labels.end(), "same");
+  EXPECT_FALSE(Train(one_label, TrainOptions{}, nullptr).ok());
+  TrainOptions no_validation;
+  no_validation.validation_split = 0;
+  EXPECT_FALSE(Train(train, no_validation, nullptr).ok());  // needs --c
+  table::VectorRows not_finite = train;
+  not_finite.values[3] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_FALSE(Train(not_finite, TrainOptions{}, nullptr).ok());
+}
+
+TEST(ClassifierTest, TopKIsSortedAndBounded) {
+  const std::vector<float> probabilities = {0.1f, 0.4f, 0.2f, 0.3f};
+  EXPECT_EQ(TopK(probabilities.data(), 4, 2), (std::vector<int64_t>{1, 3}));
+  EXPECT_EQ(TopK(probabilities.data(), 4, 10), (std::vector<int64_t>{1, 3, 2, 0}));
+}
+
+TEST(ClassifierTest, RoundTripsThroughTheModelFolder) {
+  orchard::testing::TempDir dir;
+  io::Location model_dir;
+  ASSERT_OK_AND_ASSIGN(model_dir, io::ResolveLocation(dir.str() + "/model", io::StorageOptions{}));
+  const table::VectorRows train = Blobs(4, 20, 6, 4);
+  Classifier classifier;
+  ASSERT_OK_AND_ASSIGN(classifier, Train(train, TrainOptions{}, nullptr));
+  classifier.feature_model_sha256 = "abc123";
+  ASSERT_OK(SaveClassifier(classifier, model_dir));
+  Classifier loaded;
+  ASSERT_OK_AND_ASSIGN(loaded, LoadClassifier(model_dir));
+  EXPECT_EQ(loaded.classes, classifier.classes);
+  EXPECT_EQ(loaded.weights, classifier.weights);
+  EXPECT_EQ(loaded.bias, classifier.bias);
+  EXPECT_EQ(loaded.mean, classifier.mean);
+  EXPECT_EQ(loaded.scale, classifier.scale);
+  EXPECT_EQ(loaded.feature_model_sha256, "abc123");
+  EXPECT_DOUBLE_EQ(loaded.c, classifier.c);
+  std::vector<float> before(static_cast<size_t>(train.num_rows() * 4)), after(before.size());
+  classifier.Probabilities(train.values.data(), train.num_rows(), before.data());
+  loaded.Probabilities(train.values.data(), train.num_rows(), after.data());
+  EXPECT_EQ(before, after);
+
+  io::Location empty;
+  ASSERT_OK_AND_ASSIGN(empty, io::ResolveLocation(dir.str() + "/nothing", io::StorageOptions{}));
+  auto missing = LoadClassifier(empty);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("orchard train"), std::string::npos);
+  ASSERT_OK(io::WriteAll(empty.Child("classifier.json"), "{not json"));
+  EXPECT_FALSE(LoadClassifier(empty).ok());
+}
+
+// Writes a finished output as `orchard run` would: features, summary with the model's
+// sha256, _SUCCESS.
+void WriteFakeOutput(const io::Location& root, const table::VectorRows& rows,
+                     const std::string& sha256) {
+  std::shared_ptr<arrow::RecordBatch> batch;
+  ASSERT_OK_AND_ASSIGN(batch, table::MakeVectorBatch(table::kFeaturesColumn, rows));
+  ASSERT_OK(table::WriteParquet(root.Child("features").Child(table::PartName(0)), *batch));
+  nlohmann::json summary = {{"model", {{"sha256", sha256}}}};
+  ASSERT_OK(io::WriteAll(root.Child("report").Child("summary.json"), summary.dump()));
+  ASSERT_OK(io::WriteAll(root.Child("_SUCCESS"), ""));
+}
+
+TEST(ClassifyJobsTest, TrainAndPredictFromOutputsAndRefuseAnotherBackbone) {
+  orchard::testing::TempDir dir;
+  io::Location root;
+  ASSERT_OK_AND_ASSIGN(root, io::ResolveLocation(dir.str(), io::StorageOptions{}));
+  WriteFakeOutput(root.Child("train_out"), Blobs(3, 30, 5, 5), "sha-of-backbone-a");
+  WriteFakeOutput(root.Child("test_out"), Blobs(3, 10, 5, 6), "sha-of-backbone-a");
+  WriteFakeOutput(root.Child("other_out"), Blobs(3, 10, 5, 7), "sha-of-backbone-b");
+
+  TrainJobOptions train;
+  train.input = dir.str() + "/train_out";
+  train.model_dir = dir.str() + "/model";
+  nlohmann::json metrics;
+  ASSERT_OK_AND_ASSIGN(metrics, TrainJob(train));
+  EXPECT_EQ(metrics["feature_model_sha256"], "sha-of-backbone-a");
+  EXPECT_DOUBLE_EQ(metrics["training"]["validation_accuracy"].get<double>(), 1.0);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "model" / "metrics.json"));
+  EXPECT_FALSE(TrainJob(train).ok());  // refuses to replace without --overwrite
+  train.overwrite = true;
+  ASSERT_OK(TrainJob(train).status());
+
+  PredictJobOptions predict;
+  predict.model_dir = dir.str() + "/model";
+  predict.job.input = dir.str() + "/test_out";
+  predict.job.output = dir.str() + "/pred";
+  nlohmann::json summary;
+  ASSERT_OK_AND_ASSIGN(summary, PredictJob(predict));
+  EXPECT_DOUBLE_EQ(summary["accuracy"].get<double>(), 1.0);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "pred" / "_SUCCESS"));
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "pred" / "report" / "metrics.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "pred" / "predictions" / "part-00000.parquet"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "pred" / "_temporary"));
+
+  predict.job.input = dir.str() + "/other_out";
+  predict.job.output = dir.str() + "/pred_other";
+  auto refused = PredictJob(predict);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("sha-of-backbone-a"), std::string::npos);
+  EXPECT_NE(refused.status().message().find("sha-of-backbone-b"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "pred_other" / "_SUCCESS"));
+
+  Classifier classifier;
+  ASSERT_OK_AND_ASSIGN(classifier, LoadClassifier(root.Child("model")));
+  EXPECT_TRUE(CheckBackbone(classifier, "sha-of-backbone-a", "x").ok());
+  EXPECT_FALSE(CheckBackbone(classifier, "sha-of-backbone-b", "x").ok());
+}
+
+}  // namespace
+}  // namespace orchard::classify
