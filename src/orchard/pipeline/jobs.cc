@@ -15,6 +15,7 @@
 #include "orchard/pca/pca_json.h"
 #include "orchard/pipeline/featurize.h"
 #include "orchard/pipeline/progress.h"
+#include "orchard/report/html_report.h"
 #include "orchard/report/report.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/sha256.h"
@@ -195,6 +196,14 @@ Status WritePcaModel(const pca::PcaModel& model, const io::Location& root) {
                             " feature vectors: " + std::to_string(model.k) +
                             " components explain the threshold";
   return io::WriteAll(root.Child(kReport).Child("scree.svg"), report::ScreePlotSvg(model, title));
+}
+
+// report/index.html of the staged run. A job that rewrites only part of the output passes
+// the output as `rest`: what the job does not stage is read from there.
+Status WriteRunReport(const io::Location& staging, std::optional<io::Location> rest = {}) {
+  report::HtmlReportOptions options;
+  options.fallback_root = std::move(rest);
+  return report::WriteHtmlReport(staging, staging.Child(kReport).Child("index.html"), options);
 }
 
 json PcaSummary(const pca::PcaModel& model) {
@@ -379,6 +388,7 @@ Result<json> RunJob(const JobOptions& options) {
   ORCHARD_RETURN_NOT_OK(ProjectParts(parts, model, staging.Child(kPca), CoreCount(options)));
   summary["seconds"]["project"] = SecondsSince(project_start);
   ORCHARD_RETURN_NOT_OK(WriteSummary(staging, &summary, start));
+  ORCHARD_RETURN_NOT_OK(WriteRunReport(staging));
   ORCHARD_RETURN_NOT_OK(committer->Publish({kFeatures, kErrors, kPca, kPcaModel, kReport}));
   return summary;
 }
@@ -391,6 +401,7 @@ Result<json> FeaturizeJob(const JobOptions& options) {
   ORCHARD_ASSIGN_OR_RAISE(auto outcome, FeaturizeIntoStaging(options, where, &committer));
   AddFeaturizeSummary(outcome, &summary);
   ORCHARD_RETURN_NOT_OK(WriteSummary(committer->staging(), &summary, start));
+  ORCHARD_RETURN_NOT_OK(WriteRunReport(committer->staging()));
   ORCHARD_RETURN_NOT_OK(committer->Publish({kFeatures, kErrors, kReport}));
   return summary;
 }
@@ -408,6 +419,7 @@ Result<json> FitPcaJob(const JobOptions& options) {
       io::MoveTree(where.output.Child(kReport), committer.staging().Child(kReport)));
   ORCHARD_RETURN_NOT_OK(WritePcaModel(model, committer.staging()));
   ORCHARD_RETURN_NOT_OK(WriteSummary(committer.staging(), &summary, start));
+  ORCHARD_RETURN_NOT_OK(WriteRunReport(committer.staging(), where.output));
   ORCHARD_RETURN_NOT_OK(committer.Publish({kPcaModel, kReport}));
   return summary;
 }
@@ -439,6 +451,7 @@ Result<json> ProjectJob(const JobOptions& options) {
   ORCHARD_RETURN_NOT_OK(
       io::MoveTree(where.output.Child(kReport), committer.staging().Child(kReport)));
   ORCHARD_RETURN_NOT_OK(WriteSummary(committer.staging(), &summary, start));
+  ORCHARD_RETURN_NOT_OK(WriteRunReport(committer.staging(), where.output));
   ORCHARD_RETURN_NOT_OK(committer.Publish({kPca, kReport}));
   return summary;
 }

@@ -5,31 +5,10 @@
 #include <cstdio>
 #include <sstream>
 
+#include "orchard/report/svg_charts.h"
+
 namespace orchard::report {
 namespace {
-
-std::string Escape(const std::string& text) {
-  std::string out;
-  for (char ch : text) {
-    switch (ch) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += ch;
-    }
-  }
-  return out;
-}
 
 std::string Fixed(double value, int digits) {
   char buffer[64];
@@ -56,7 +35,7 @@ std::string ScreePlotSvg(const pca::PcaModel& model, const std::string& title) {
       << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
       << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       << "<text x=\"" << kWidth / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"16\">"
-      << Escape(title) << "</text>\n";
+      << EscapeXml(title) << "</text>\n";
   // Grid and y axis labels.
   for (int tick = 0; tick <= 10; ++tick) {
     const double ratio = tick / 10.0;
