@@ -23,7 +23,7 @@ APT_PACKAGES=(
   python3 python3-venv python3-dev
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   libeigen3-dev libopenblas-dev liblapacke-dev libcli11-dev nlohmann-json3-dev libssl-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev libexpat1-dev
   clang clang-format libclang-rt-14-dev
   openjdk-17-jre-headless
   shellcheck time

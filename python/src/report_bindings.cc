@@ -53,8 +53,8 @@ void WriteHtmlReport(const std::string& output_uri, const std::string& endpoint_
 }  // namespace
 
 void BindReport(nb::module_& m) {
-  m.def("write_html_report", &WriteHtmlReport, nb::arg("output_uri"),
-        nb::arg("endpoint_url") = "", nb::arg("metrics_uri") = "", nb::arg("target_uri") = "",
+  m.def("write_html_report", &WriteHtmlReport, nb::arg("output_uri"), nb::arg("endpoint_url") = "",
+        nb::arg("metrics_uri") = "", nb::arg("target_uri") = "",
         "Writes report/index.html of the output folder or s3:// prefix `output_uri` (or to "
         "`target_uri`) from its summary, PCA model, tables and, when given or present in "
         "report/metrics.json, the predict metrics. Raises OrchardError when the report "

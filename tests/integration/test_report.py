@@ -67,6 +67,16 @@ def screenshot(page, tmp_path, name):
     return target
 
 
+def test_console_check_catches_script_errors_and_csp_refusals(tmp_path):
+    """The console check below is not vacuous: it sees what a broken page logs."""
+    page = tmp_path / "broken.html"
+    page.write_text("<!DOCTYPE html><html><head><meta http-equiv=\"Content-Security-Policy\" "
+                    "content=\"default-src 'none'\"/></head><body><img src=\"x.png\"/>"
+                    "<p>text</p></body></html>")
+    _, stderr = chromium(page, tmp_path, "--dump-dom")
+    assert any("Content Security Policy" in line for line in console_errors(stderr)), stderr
+
+
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "out"
@@ -108,7 +118,7 @@ def test_hostile_names_and_errors_render_safely(tmp_path):
     odd = os.path.join(os.fsencode(images), b"caf\xe9 \xff")
     shutil.copytree(os.fsencode(SAMPLE / "Tomato Cherry Red"), odd)
     (images / "Apple Braeburn" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg " * 50)
-    (images / "Apple Braeburn" / "<b>bold</b>.png").write_bytes(b"<script>alert(1)</script>")
+    (images / "Apple Braeburn" / "<b>bold<i>.png").write_bytes(b"<script>alert(1)</script>")
     out = tmp_path / "out"
     run_orchard("run", "--input", images, "--output", out, "--batch-size", 16)
     page = out / "report" / "index.html"
@@ -117,7 +127,7 @@ def test_hostile_names_and_errors_render_safely(tmp_path):
     assert "<b>bold" not in dom
     assert "&lt;script&gt;alert('x')" in dom
     assert "2 images failed" in dom
-    assert "&lt;b&gt;bold&lt;/b&gt;.png" in dom
+    assert "&lt;b&gt;bold&lt;i&gt;.png" in dom
     assert dom.count("<svg") == 3
     screenshot(page, tmp_path, "report-hostile.png")
 

@@ -53,8 +53,8 @@ class HtmlReportTest : public ::testing::Test {
   }
 
   void WriteModel(const io::Location& root, int64_t k) {
-    ASSERT_OK(io::WriteAll(root.Child("pca_model/model.json"),
-                           pca::ModelToJson(SmallModel(k)).dump()));
+    ASSERT_OK(
+        io::WriteAll(root.Child("pca_model/model.json"), pca::ModelToJson(SmallModel(k)).dump()));
   }
 
   // `rows` rows over `classes` labels; rows of class 0 are 10x as many as the others'.
@@ -199,7 +199,11 @@ TEST_F(HtmlReportTest, PredictMetricsShowAccuracyRecallAndConfusions) {
       {"classes", {"Apple", kScriptLabel, "Kiwi"}},
       {"per_class",
        {{{"class", "Apple"}, {"precision", 0.9}, {"recall", 1.0}, {"f1", 0.95}, {"support", 10}},
-        {{"class", kScriptLabel}, {"precision", 0.7}, {"recall", 0.5}, {"f1", 0.6}, {"support", 10}},
+        {{"class", kScriptLabel},
+         {"precision", 0.7},
+         {"recall", 0.5},
+         {"f1", 0.6},
+         {"support", 10}},
         {{"class", "Kiwi"}, {"precision", 0.8}, {"recall", 0.9}, {"f1", 0.85}, {"support", 10}}}},
       {"confusion_matrix", {{10, 0, 0}, {4, 5, 1}, {0, 1, 9}}}};
   orchard::testing::TempDir other;

@@ -16,12 +16,12 @@ const std::string kHostile = "<script>alert('x')</script> & \"q\" \xFF\xFE bad\x
 
 TEST(EscapeXmlTest, EscapesMarkupAndRepairsUtf8) {
   EXPECT_EQ(EscapeXml("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&#39;");
-  EXPECT_EQ(EscapeXml("caf\xC3\xA9"), "caf\xC3\xA9");                 // valid UTF-8 kept
-  EXPECT_EQ(EscapeXml("x\xFFy"), "x\xEF\xBF\xBDy");                   // stray byte
-  EXPECT_EQ(EscapeXml("\xC3"), "\xEF\xBF\xBD");                       // cut sequence
-  EXPECT_EQ(EscapeXml("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");       // overlong '/'
+  EXPECT_EQ(EscapeXml("caf\xC3\xA9"), "caf\xC3\xA9");                            // valid UTF-8 kept
+  EXPECT_EQ(EscapeXml("x\xFFy"), "x\xEF\xBF\xBDy");                              // stray byte
+  EXPECT_EQ(EscapeXml("\xC3"), "\xEF\xBF\xBD");                                  // cut sequence
+  EXPECT_EQ(EscapeXml("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");                  // overlong '/'
   EXPECT_EQ(EscapeXml("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
-  EXPECT_EQ(EscapeXml(std::string("a\0b\x1b", 4)), "ab");             // forbidden controls
+  EXPECT_EQ(EscapeXml(std::string("a\0b\x1b", 4)), "ab");  // forbidden controls
   EXPECT_EQ(EscapeXml("a\tb\nc"), "a\tb\nc");
   EXPECT_EQ(XmlError("<t>" + EscapeXml(kHostile) + "</t>"), "");
 }
@@ -31,6 +31,13 @@ TEST(EscapeXmlTest, TruncatesAtCharacterBoundaries) {
   EXPECT_EQ(TruncateUtf8("abcdef", 3), "abc\xE2\x80\xA6");
   // "é" is two bytes: cutting inside it drops it whole.
   EXPECT_EQ(TruncateUtf8("a\xC3\xA9z", 2), "a\xE2\x80\xA6");
+}
+
+TEST(NiceTicksTest, RoundStepsCoveringTheRange) {
+  EXPECT_EQ(NiceTicks(0, 1, 4), (std::vector<double>{0, 0.25, 0.5, 0.75, 1}));
+  EXPECT_EQ(NiceTicks(0, 1240, 10), (std::vector<double>{0, 200, 400, 600, 800, 1000, 1200}));
+  EXPECT_EQ(NiceTicks(-3.2, 4.9, 4), (std::vector<double>{-2.5, 0, 2.5}));
+  EXPECT_GE(NiceTicks(5, 5, 4).size(), 2u);  // an empty range still gets an axis
 }
 
 TEST(ScatterSvgTest, WellFormedWithAxesLegendAndEscapedTitles) {
@@ -78,6 +85,8 @@ TEST(HorizontalBarSvgTest, WellFormedSortedBarsWithReferenceAndHighlights) {
   EXPECT_EQ(XmlError(svg), "") << svg;
   EXPECT_EQ(svg.find("<script"), std::string::npos);
   EXPECT_EQ(CountOf(svg, "<title>"), 3u);
+  EXPECT_NE(svg.find(">0</text>"), std::string::npos);  // axis ticks
+  EXPECT_NE(svg.find(">50</text>"), std::string::npos);
   EXPECT_NE(svg.find("<title>Apple: 50</title>"), std::string::npos);
   EXPECT_NE(svg.find(">images</text>"), std::string::npos);
   EXPECT_NE(svg.find("median 40"), std::string::npos);

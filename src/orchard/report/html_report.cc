@@ -4,8 +4,10 @@
 #include <parquet/arrow/reader.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <ctime>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <queue>
@@ -182,8 +184,7 @@ Status ReadSummaryAndModel(Sources& sources, RunData* data) {
     try {
       data->summary = json::parse((*summary)->ToString());
     } catch (const json::exception& error) {
-      data->notes.push_back(std::string("report/summary.json is not valid JSON: ") +
-                            error.what());
+      data->notes.push_back(std::string("report/summary.json is not valid JSON: ") + error.what());
     }
   }
   ORCHARD_ASSIGN_OR_RAISE(auto model, sources.ReadFile("pca_model/model.json"));
@@ -196,8 +197,7 @@ Status ReadSummaryAndModel(Sources& sources, RunData* data) {
         data->notes.push_back("pca_model/model.json: " + parsed.status().message());
       }
     } catch (const json::exception& error) {
-      data->notes.push_back(std::string("pca_model/model.json is not valid JSON: ") +
-                            error.what());
+      data->notes.push_back(std::string("pca_model/model.json is not valid JSON: ") + error.what());
     }
   }
   return Status::OK();
@@ -244,17 +244,17 @@ Status ReadPcaSample(Sources& sources, const HtmlReportOptions& options, RunData
         return;
       const uint64_t hash = PathHash(path);
       if (kept.size() >= limit && (limit == 0 || hash >= kept.top().hash)) return;
-      kept.push({hash, xy[idx].first, xy[idx].second, std::string(label_of[idx]),
-                 std::string(path)});
+      kept.push(
+          {hash, xy[idx].first, xy[idx].second, std::string(label_of[idx]), std::string(path)});
       if (kept.size() > limit) kept.pop();
     }));
     data->pca_rows += vectors->length();
   }
   if (data->model && vector_length >= 0 && vector_length != data->model->k) {
-    data->notes.push_back("the pca table has " + std::to_string(vector_length) +
-                          " components but the PCA model has k = " +
-                          std::to_string(data->model->k) +
-                          ": it was projected with another model (run `orchard project`)");
+    data->notes.push_back(
+        "the pca table has " + std::to_string(vector_length) +
+        " components but the PCA model has k = " + std::to_string(data->model->k) +
+        ": it was projected with another model (run `orchard project`)");
   }
   while (!kept.empty()) {
     data->sample.push_back(kept.top());
@@ -300,8 +300,8 @@ Status ReadMetrics(Sources& sources, const HtmlReportOptions& options, RunData* 
 
 // Runs one reader; a failure becomes a note on the page instead of failing the report.
 void Gather(const char* what, const Status& status, RunData* data) {
-  if (!status.ok()) data->notes.push_back(std::string("could not read ") + what + ": " +
-                                          status.message());
+  if (!status.ok())
+    data->notes.push_back(std::string("could not read ") + what + ": " + status.message());
 }
 
 // ------------------------------------------------------------------------------ writing
@@ -368,6 +368,8 @@ table{border-collapse:collapse;font-size:13px}
 td,th{border-bottom:1px solid #eee;padding:4px 10px 4px 0;text-align:left;vertical-align:top}
 th{color:#555;font-weight:600}
 table.kv th{width:150px}
+table.stages{margin-bottom:6px}
+h3{font-size:15px;margin:16px 0 6px}
 td.num,th.num{text-align:right}
 .mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
 .errors td{word-break:break-word}
@@ -380,6 +382,32 @@ td.num,th.num{text-align:right}
 void Card(std::string* out, const std::string& value, const std::string& label, bool bad = false) {
   *out += std::string("<div class=\"card") + (bad ? " bad" : "") + "\"><b>" + Html(value) +
           "</b><span>" + Html(label) + "</span></div>";
+}
+
+// "list 0.10 s · featurize 2.50 s · ...": the pipeline's stages in their order, then the
+// others in the summary's.
+std::string StageTimes(const json* seconds, int digits) {
+  if (seconds == nullptr || !seconds->is_object()) return "";
+  static const std::vector<std::string> kOrder = {"list",  "read",      "decode",  "embed",
+                                                  "write", "featurize", "fit_pca", "project"};
+  std::vector<std::string> names;
+  for (const auto& name : kOrder) {
+    if (seconds->contains(name)) names.push_back(name);
+  }
+  for (const auto& [name, value] : seconds->items()) {
+    if (std::find(kOrder.begin(), kOrder.end(), name) == kOrder.end() && name != "total") {
+      names.push_back(name);
+    }
+  }
+  if (seconds->contains("total")) names.push_back("total");
+  std::string text;
+  for (const auto& name : names) {
+    const json& value = seconds->at(name);
+    if (!value.is_number()) continue;
+    if (!text.empty()) text += " \xC2\xB7 ";
+    text += name + " " + FormatFixed(value.get<double>(), digits) + " s";
+  }
+  return text;
 }
 
 void KeyValue(std::string* out, const std::string& key, const std::string& value,
@@ -425,30 +453,77 @@ void WriteRunSection(const RunData& data, const io::Location& root, std::string*
       engine += " (Spark " + Text(version) + ")";
   } else if (data.summary) {
     engine = "CLI";
-    if (const json* threads = Find(summary, {"threads"})) engine += ", " + Text(threads) + " threads";
+    if (const json* threads = Find(summary, {"threads"}))
+      engine += ", " + Text(threads) + " threads";
   }
   KeyValue(out, "engine", engine);
   KeyValue(out, "command", Text(Find(summary, {"command"})));
   KeyValue(out, "report built", UtcNow());
-  if (const json* seconds = Find(summary, {"seconds"}); seconds && seconds->is_object()) {
-    std::string stages;
-    for (const auto& [stage, value] : seconds->items()) {
-      if (!value.is_number()) continue;
-      if (!stages.empty()) stages += " \xC2\xB7 ";
-      stages += stage + " " + FormatFixed(value.get<double>(), 2) + " s";
-    }
-    KeyValue(out, "seconds per stage", stages);
-  }
-  if (const json* busy = Find(summary, {"busy_seconds"}); busy && busy->is_object()) {
-    std::string stages;
-    for (const auto& [stage, value] : busy->items()) {
-      if (!value.is_number()) continue;
-      if (!stages.empty()) stages += " \xC2\xB7 ";
-      stages += stage + " " + FormatFixed(value.get<double>(), 1) + " s";
-    }
-    KeyValue(out, "busy (all threads)", stages);
-  }
+  KeyValue(out, "seconds per stage", StageTimes(Find(summary, {"seconds"}), 2));
+  KeyValue(out, "busy (all threads)", StageTimes(Find(summary, {"busy_seconds"}), 1));
   *out += "</table>\n</section>\n";
+}
+
+// Which classes of `by_size` (largest first) the scatter names: the `named` largest. Where
+// classes of equal size compete for the last places (a balanced data set: every class
+// ties), the places go to the classes whose sample centroids lie farthest from those
+// already chosen, so the coloured classes spread over the plane instead of being, say,
+// the first ten names in alphabetical order. Sets *spread when that tie-break was used.
+std::vector<size_t> ChooseNamedClasses(const std::vector<RunData::Sampled>& sample,
+                                       const std::vector<std::pair<std::string, int64_t>>& by_size,
+                                       size_t named, bool* spread) {
+  std::vector<size_t> chosen;
+  if (named == 0) return chosen;
+  if (named >= by_size.size() || by_size[named - 1].second > by_size[named].second) {
+    for (size_t idx = 0; idx < named && idx < by_size.size(); ++idx) chosen.push_back(idx);
+    return chosen;
+  }
+  *spread = true;
+  const int64_t tied = by_size[named - 1].second;
+  // Centroids in units of the sample's standard deviation along each axis.
+  double sum_x = 0, sum_y = 0, sum_xx = 0, sum_yy = 0;
+  std::map<std::string, std::array<double, 3>> sums;  // x, y, count
+  for (const auto& point : sample) {
+    auto& entry = sums[point.label];
+    entry[0] += point.x, entry[1] += point.y, entry[2] += 1;
+    sum_x += point.x, sum_y += point.y;
+    sum_xx += point.x * point.x, sum_yy += point.y * point.y;
+  }
+  const double n = std::max<double>(1, static_cast<double>(sample.size()));
+  const double mean_x = sum_x / n, mean_y = sum_y / n;
+  const double sd_x = std::sqrt(std::max(1e-12, sum_xx / n - mean_x * mean_x));
+  const double sd_y = std::sqrt(std::max(1e-12, sum_yy / n - mean_y * mean_y));
+  auto centroid = [&](size_t idx) {
+    const auto& entry = sums[by_size[idx].first];
+    return std::pair<double, double>{(entry[0] / entry[2] - mean_x) / sd_x,
+                                     (entry[1] / entry[2] - mean_y) / sd_y};
+  };
+  std::vector<size_t> candidates;
+  for (size_t idx = 0; idx < by_size.size(); ++idx) {
+    if (by_size[idx].second > tied) chosen.push_back(idx);
+    if (by_size[idx].second == tied) candidates.push_back(idx);
+  }
+  std::vector<bool> taken(by_size.size(), false);
+  while (chosen.size() < named) {
+    size_t best = candidates.front();
+    double best_distance = -1;
+    for (size_t idx : candidates) {
+      if (taken[idx]) continue;
+      const auto [x, y] = centroid(idx);
+      // Distance to the nearest chosen centroid (to the centre of the plot at first).
+      double nearest = std::hypot(x, y);
+      if (!chosen.empty()) nearest = std::numeric_limits<double>::infinity();
+      for (size_t other : chosen) {
+        const auto [ox, oy] = centroid(other);
+        nearest = std::min(nearest, std::hypot(x - ox, y - oy));
+      }
+      if (nearest > best_distance) best = idx, best_distance = nearest;
+    }
+    taken[best] = true;
+    chosen.push_back(best);
+  }
+  std::sort(chosen.begin(), chosen.end());
+  return chosen;
 }
 
 void WritePcaSection(const RunData& data, const HtmlReportOptions& options, std::string* out) {
@@ -463,8 +538,7 @@ void WritePcaSection(const RunData& data, const HtmlReportOptions& options, std:
                  ? " (threshold " + FormatFixed(model.variance_threshold * 100, 1) + " %)"
                  : std::string()) +
             ".</p>\n";
-    const std::string title = "Cumulative explained variance (k = " + std::to_string(model.k) +
-                              ")";
+    const std::string title = "Cumulative explained variance (k = " + std::to_string(model.k) + ")";
     *out += "<div class=\"chart\">" + ScreePlotSvg(model, title) + "</div>\n";
   }
   if (data.have_pca && !data.sample.empty()) {
@@ -483,27 +557,36 @@ void WritePcaSection(const RunData& data, const HtmlReportOptions& options, std:
     const auto& colors = CategoricalColors();
     const size_t named = std::min({by_size.size(), colors.size(),
                                    static_cast<size_t>(std::max(0, options.max_named_classes))});
+    bool spread = false;
+    const std::vector<size_t> chosen = ChooseNamedClasses(data.sample, by_size, named, &spread);
     ScatterChart chart;
     chart.title = "First two principal components, coloured by label";
     chart.x_label = "PC 1";
     chart.y_label = "PC 2";
     std::map<std::string, int> group_of;
-    for (size_t idx = 0; idx < named; ++idx) {
-      group_of[by_size[idx].first] = static_cast<int>(idx);
-      chart.groups.push_back({by_size[idx].first, colors[idx], by_size[idx].second});
+    std::vector<bool> is_named(by_size.size(), false);
+    for (size_t idx : chosen) {
+      is_named[idx] = true;
+      group_of[by_size[idx].first] = static_cast<int>(chart.groups.size());
+      chart.groups.push_back(
+          {by_size[idx].first, colors[chart.groups.size()], by_size[idx].second, 3.5, 0.85});
+    }
+    int64_t other_images = 0;
+    for (size_t idx = 0; idx < by_size.size(); ++idx) {
+      if (!is_named[idx]) other_images += by_size[idx].second;
     }
     const size_t others = by_size.size() - named;
-    int64_t other_images = 0;
-    for (size_t idx = named; idx < by_size.size(); ++idx) other_images += by_size[idx].second;
     if (others > 0) {
-      chart.groups.push_back({std::to_string(others) + (others == 1 ? " other class" : " other classes"),
-                              "#b0b0b0", other_images});
+      // The unnamed rest: smaller and lighter, so the named classes stand out above them.
+      chart.groups.push_back(
+          {std::to_string(others) + (others == 1 ? " other class" : " other classes"), "#a8a8a8",
+           other_images, 2.2, 0.45});
     }
     for (const auto& point : data.sample) {
       auto it = group_of.find(point.label);
-      const int group = it == group_of.end() ? static_cast<int>(named) : it->second;
-      chart.points.push_back({point.x, point.y, group,
-                              point.label + "\n" + TruncateUtf8(point.path, kMaxPathBytes)});
+      const int group = it == group_of.end() ? static_cast<int>(chosen.size()) : it->second;
+      chart.points.push_back(
+          {point.x, point.y, group, point.label + "\n" + TruncateUtf8(point.path, kMaxPathBytes)});
     }
     *out += "<div class=\"chart\">" + ScatterSvg(chart) + "</div>\n";
     *out += "<p class=\"muted\">" +
@@ -512,8 +595,13 @@ void WritePcaSection(const RunData& data, const HtmlReportOptions& options, std:
                        Thousands(data.pca_rows) +
                        " images shown (a fixed sample chosen by a hash of the path)"
                  : "All " + Thousands(data.pca_rows) + " images shown") +
-            (others > 0 ? "; the " + std::to_string(named) +
-                              " largest classes are coloured, the others grey" : std::string()) +
+            (others > 0 && spread ? "; the " + std::to_string(named) +
+                                        " largest classes are coloured (among classes of "
+                                        "equal size, those far apart in this plane), the "
+                                        "others grey"
+             : others > 0 ? "; the " + std::to_string(named) +
+                                " largest classes are coloured, the others grey"
+                          : std::string()) +
             ". Hover over a point for its label and path.</p>\n";
   } else if (data.have_pca) {
     *out += "<p class=\"muted\">The pca table has no rows to plot.</p>\n";
@@ -538,14 +626,15 @@ void WriteClassesSection(const RunData& data, std::string* out) {
     values.push_back(entry.second);
     total += entry.second;
   }
-  const double median = static_cast<double>(values[values.size() / 2] +
-                                            values[(values.size() - 1) / 2]) / 2;
+  const double median =
+      static_cast<double>(values[values.size() / 2] + values[(values.size() - 1) / 2]) / 2;
   // A class with less than half the median count is worth a look.
   const double few = median / 2;
   BarChart chart;
   chart.title = std::to_string(sorted.size()) + (sorted.size() == 1 ? " class, " : " classes, ") +
                 Thousands(total) + " featurized images";
   chart.value_label = "images";
+  chart.columns = sorted.size() > 40 ? 2 : 1;
   chart.reference = median;
   chart.reference_label = "median " + FormatFixed(median, median == std::floor(median) ? 0 : 1);
   std::vector<std::string> small;
@@ -555,11 +644,19 @@ void WriteClassesSection(const RunData& data, std::string* out) {
                           label + ": " + Thousands(count) + " images"});
     if (highlight) small.push_back(label);
   }
+  *out +=
+      "<p>" +
+      (sorted.front().second == sorted.back().second
+           ? (sorted.size() == 1 ? "The class has " : "Every class has ") +
+                 Thousands(sorted.front().second) + " images."
+           : "From " + Thousands(sorted.back().second) + " to " + Thousands(sorted.front().second) +
+                 " images per class (median " + chart.reference_label.substr(7) + ").") +
+      "</p>\n";
   if (!small.empty()) {
     *out += "<p class=\"note\">" + std::to_string(small.size()) +
             (small.size() == 1 ? " class has" : " classes have") +
-            " fewer than half the median number of images (" +
-            FormatFixed(few, 1) + "), shown in orange: ";
+            " fewer than half the median number of images (" + FormatFixed(few, 1) +
+            "), shown in orange: ";
     for (size_t idx = 0; idx < small.size() && idx < 20; ++idx) {
       *out += (idx ? ", " : "") + Html(small[idx]);
     }
@@ -575,18 +672,19 @@ void WriteErrorsSection(const RunData& data, std::string* out) {
     *out += "<p>No image failed.</p></section>\n";
     return;
   }
-  *out += "<p>" + Thousands(data.error_count) +
-          (data.error_count == 1 ? " image" : " images") + " failed.</p>\n";
-  *out += "<table><tr><th>stage</th><th class=\"num\">images</th></tr>\n";
+  *out += "<p>" + Thousands(data.error_count) + (data.error_count == 1 ? " image" : " images") +
+          " failed.</p>\n";
+  *out += "<table class=\"stages\"><tr><th>stage</th><th class=\"num\">images</th></tr>\n";
   for (const auto& [stage, count] : data.errors_per_stage) {
-    *out += "<tr><td>" + Html(stage) + "</td><td class=\"num\">" + Thousands(count) +
-            "</td></tr>\n";
+    *out +=
+        "<tr><td>" + Html(stage) + "</td><td class=\"num\">" + Thousands(count) + "</td></tr>\n";
   }
   *out += "</table>\n";
-  if (static_cast<int64_t>(data.first_errors.size()) < data.error_count) {
-    *out += "<p class=\"muted\">The first " + std::to_string(data.first_errors.size()) +
-            " rows of the errors table:</p>\n";
-  }
+  *out += "<h3>" +
+          (static_cast<int64_t>(data.first_errors.size()) < data.error_count
+               ? "The first " + std::to_string(data.first_errors.size()) + " rows"
+               : std::string("All rows")) +
+          " of the errors table</h3>\n";
   *out += "<table class=\"errors\"><tr><th>path</th><th>stage</th><th>message</th></tr>\n";
   for (const auto& error : data.first_errors) {
     *out += "<tr><td class=\"mono\">" + Html(TruncateUtf8(error.path, kMaxPathBytes)) +
@@ -602,8 +700,8 @@ std::vector<std::string> MetricClasses(const json& metrics) {
   if (!names) names = Find(metrics, {"confusion_matrix", "classes"});
   if (!names) names = Find(metrics, {"confusion_matrix", "labels"});
   if (names && names->is_array()) {
-    for (const auto& name : *names) classes.push_back(name.is_string() ? name.get<std::string>()
-                                                                       : name.dump());
+    for (const auto& name : *names)
+      classes.push_back(name.is_string() ? name.get<std::string>() : name.dump());
   }
   return classes;
 }
@@ -646,7 +744,8 @@ void WritePredictSection(const RunData& data, std::string* out) {
   }
   if (!scores.empty()) {
     std::stable_sort(scores.begin(), scores.end(), [](const auto& a, const auto& b) {
-      const double ra = std::isfinite(a.recall) ? a.recall : 2, rb = std::isfinite(b.recall) ? b.recall : 2;
+      const double ra = std::isfinite(a.recall) ? a.recall : 2,
+                   rb = std::isfinite(b.recall) ? b.recall : 2;
       return ra < rb;
     });
     const double accuracy = Number(Find(metrics, {"accuracy"}));
@@ -655,17 +754,18 @@ void WritePredictSection(const RunData& data, std::string* out) {
     chart.value_label = "recall";
     chart.value_digits = 3;
     chart.max_value = 1;
+    chart.columns = scores.size() > 40 ? 2 : 1;
     if (std::isfinite(accuracy)) {
       chart.reference = accuracy;
       chart.reference_label = "accuracy " + FormatFixed(accuracy, 3);
     }
     for (const auto& score : scores) {
       const double recall = std::isfinite(score.recall) ? score.recall : 0;
-      chart.bars.push_back(
-          {score.name, recall, std::isfinite(accuracy) && recall < accuracy - 0.1,
-           score.name + ": recall " + FormatFixed(score.recall, 3) + ", precision " +
-               FormatFixed(score.precision, 3) + ", F1 " + FormatFixed(score.f1, 3) +
-               ", support " + FormatFixed(score.support, 0)});
+      chart.bars.push_back({score.name, recall, std::isfinite(accuracy) && recall < accuracy - 0.1,
+                            score.name + ": recall " + FormatFixed(score.recall, 3) +
+                                ", precision " + FormatFixed(score.precision, 3) + ", F1 " +
+                                FormatFixed(score.f1, 3) + ", support " +
+                                FormatFixed(score.support, 0)});
     }
     *out += "<div class=\"chart\">" + HorizontalBarSvg(chart) + "</div>\n";
   }
@@ -719,9 +819,10 @@ void WritePredictSection(const RunData& data, std::string* out) {
       if (confusions.empty()) {
         *out += "<p>No confusions: every labelled image was predicted as its class.</p>\n";
       } else {
-        *out += "<h3>Worst confusions</h3>\n<table><tr><th>true class</th><th>predicted as"
-                "</th><th class=\"num\">images</th><th class=\"num\">share of the true class"
-                "</th></tr>\n";
+        *out +=
+            "<h3>Worst confusions</h3>\n<table><tr><th>true class</th><th>predicted as"
+            "</th><th class=\"num\">images</th><th class=\"num\">share of the true class"
+            "</th></tr>\n";
         for (size_t idx = 0; idx < confusions.size() && idx < kWorstConfusions; ++idx) {
           const auto& confusion = confusions[idx];
           *out += "<tr><td>" + Html(map.labels[confusion.row]) + "</td><td>" +
@@ -738,8 +839,7 @@ void WritePredictSection(const RunData& data, std::string* out) {
 
 }  // namespace
 
-Result<std::string> RenderHtmlReport(const io::Location& root,
-                                     const HtmlReportOptions& options) {
+Result<std::string> RenderHtmlReport(const io::Location& root, const HtmlReportOptions& options) {
   Sources sources(root, options);
   RunData data;
   Gather("the summary and the PCA model", ReadSummaryAndModel(sources, &data), &data);
@@ -748,20 +848,20 @@ Result<std::string> RenderHtmlReport(const io::Location& root,
   Gather("the errors table", ReadErrors(sources, options, &data), &data);
   Gather("the predict metrics", ReadMetrics(sources, options, &data), &data);
 
-  const std::string output =
-      data.summary ? Text(Find(*data.summary, {"output"})) : std::string();
+  const std::string output = data.summary ? Text(Find(*data.summary, {"output"})) : std::string();
   const std::string shown = output.empty() ? root.display : output;
   std::string html;
   html.reserve(1 << 20);
-  html += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
-          // Nothing may load or run: the page is data only, whatever its labels say.
-          "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-          "style-src 'unsafe-inline'; img-src data:\"/>\n"
-          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n"
-          "<title>orchard report: " +
-          Html(TruncateUtf8(shown, 120)) + "</title>\n<style>" + kStyle +
-          "</style>\n</head>\n<body>\n<header><h1>orchard report</h1><p>" + Html(shown) +
-          "</p><nav><a href=\"#run\">run</a>";
+  html +=
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
+      // Nothing may load or run: the page is data only, whatever its labels say.
+      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+      "style-src 'unsafe-inline'; img-src data:\"/>\n"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n"
+      "<title>orchard report: " +
+      Html(TruncateUtf8(shown, 120)) + "</title>\n<style>" + kStyle +
+      "</style>\n</head>\n<body>\n<header><h1>orchard report</h1><p>" + Html(shown) +
+      "</p><nav><a href=\"#run\">run</a>";
   if (data.model || data.have_pca) html += "<a href=\"#pca\">PCA</a>";
   if (data.have_features) html += "<a href=\"#classes\">classes</a>";
   html += "<a href=\"#errors\">errors</a>";

@@ -44,9 +44,10 @@ std::string ScreePlotSvg(const pca::PcaModel& model, const std::string& title) {
         << "<text x=\"" << kLeft - 8 << "\" y=\"" << y_of(ratio) + 4 << "\" text-anchor=\"end\">"
         << Fixed(ratio, 1) << "</text>\n";
   }
-  // X axis ticks: about ten of them.
-  const int64_t step = std::max<int64_t>(1, shown / 10);
-  for (int64_t component = step; component <= shown; component += step) {
+  // X axis ticks: about ten round numbers of components.
+  for (double tick : NiceTicks(0, static_cast<double>(shown), 10)) {
+    const auto component = static_cast<int64_t>(std::llround(tick));
+    if (component < 1 || component > shown) continue;
     svg << "<text x=\"" << x_of(static_cast<double>(component)) << "\" y=\"" << kTop + plot_h + 18
         << "\" text-anchor=\"middle\">" << component << "</text>\n";
   }

@@ -35,34 +35,23 @@ size_t Utf8SequenceLength(std::string_view text, size_t pos) {
   }
   // Overlong forms, surrogates and code points past Unicode are not valid UTF-8; U+FFFE
   // and U+FFFF are not valid XML characters.
-  if (code < min_code || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF) ||
-      code == 0xFFFE || code == 0xFFFF) {
+  if (code < min_code || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF) || code == 0xFFFE ||
+      code == 0xFFFF) {
     return 0;
   }
   return length;
 }
 
-// About `target` round tick values covering [low, high].
-std::vector<double> NiceTicks(double low, double high, int target) {
-  if (!(high > low)) high = low + 1;
-  const double raw = (high - low) / std::max(1, target);
-  const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
-  double step = magnitude;
-  for (double factor : {1.0, 2.0, 2.5, 5.0, 10.0}) {
-    step = factor * magnitude;
-    if (step >= raw) break;
-  }
-  std::vector<double> ticks;
-  for (double tick = std::ceil(low / step) * step; tick <= high + step * 1e-9; tick += step) {
-    ticks.push_back(std::abs(tick) < step * 1e-9 ? 0.0 : tick);
-  }
-  return ticks;
-}
-
+// Just enough digits to tell the ticks apart (0.25 needs two, 0.2 one).
 std::string TickText(double value, const std::vector<double>& ticks) {
   const double step = ticks.size() > 1 ? ticks[1] - ticks[0] : 1;
-  const int digits = step >= 1 ? 0 : static_cast<int>(std::ceil(-std::log10(step) - 1e-9));
-  return FormatFixed(value, std::min(digits, 6));
+  int digits = 0;
+  while (digits < 6) {
+    const double scaled = step * std::pow(10.0, digits);
+    if (std::abs(scaled - std::round(scaled)) < 1e-6 * std::max(1.0, scaled)) break;
+    ++digits;
+  }
+  return FormatFixed(value, digits);
 }
 
 std::string Num(double value) { return FormatFixed(value, 1); }
@@ -133,6 +122,22 @@ std::string FormatFixed(double value, int digits) {
   return buffer;
 }
 
+std::vector<double> NiceTicks(double low, double high, int target) {
+  if (!(high > low)) high = low + 1;
+  const double raw = (high - low) / std::max(1, target);
+  const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = magnitude;
+  for (double factor : {1.0, 2.0, 2.5, 5.0, 10.0}) {
+    step = factor * magnitude;
+    if (step >= raw) break;
+  }
+  std::vector<double> ticks;
+  for (double tick = std::ceil(low / step) * step; tick <= high + step * 1e-9; tick += step) {
+    ticks.push_back(std::abs(tick) < step * 1e-9 ? 0.0 : tick);
+  }
+  return ticks;
+}
+
 const std::vector<std::string>& CategoricalColors() {
   static const std::vector<std::string> kColors = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2",
                                                    "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
@@ -161,8 +166,8 @@ void SvgWriter::Line(double x1, double y1, double x2, double y2, std::string_vie
 
 void SvgWriter::Rect(double x, double y, double width, double height, std::string_view attrs,
                      std::string_view title) {
-  out_ += "<rect x=\"" + Num(x) + "\" y=\"" + Num(y) + "\" width=\"" + Num(width) +
-          "\" height=\"" + Num(height) + "\" " + std::string(attrs);
+  out_ += "<rect x=\"" + Num(x) + "\" y=\"" + Num(y) + "\" width=\"" + Num(width) + "\" height=\"" +
+          Num(height) + "\" " + std::string(attrs);
   if (title.empty()) {
     out_ += "/>\n";
   } else {
@@ -226,10 +231,11 @@ std::string ScatterSvg(const ScatterChart& chart) {
   // Last groups first, so that the named classes are drawn over the grey rest.
   for (size_t group_idx = chart.groups.size(); group_idx-- > 0;) {
     const auto& group = chart.groups[group_idx];
-    svg.Raw("<g fill=\"" + EscapeXml(group.color) + "\" fill-opacity=\"0.75\">\n");
+    svg.Raw("<g fill=\"" + EscapeXml(group.color) + "\" fill-opacity=\"" +
+            FormatFixed(group.opacity, 2) + "\">\n");
     for (const auto& point : chart.points) {
       if (point.group != static_cast<int>(group_idx)) continue;
-      svg.Circle(x_of(point.x), y_of(point.y), 3, "", point.title);
+      svg.Circle(x_of(point.x), y_of(point.y), group.radius, "", point.title);
     }
     svg.Raw("</g>\n");
   }
@@ -251,10 +257,16 @@ std::string ScatterSvg(const ScatterChart& chart) {
 
 std::string HorizontalBarSvg(const BarChart& chart) {
   const size_t count = chart.bars.size();
-  const double row_h = count > 60 ? 13 : 18;
-  constexpr double kLabelW = 230, kPlotW = 560, kTop = 48, kRight = 80;
-  const double plot_h = row_h * static_cast<double>(std::max<size_t>(1, count));
-  const double width = kLabelW + kPlotW + kRight;
+  const size_t columns = static_cast<size_t>(std::max(1, chart.columns));
+  const size_t rows = std::max<size_t>(1, (count + columns - 1) / columns);
+  const double row_h = rows > 60 ? 13 : 18;
+  const double label_w = columns > 1 ? 170 : 230;
+  const double plot_w = columns > 1 ? 280 : 560;
+  const double right = columns > 1 ? 50 : 80;
+  const double column_w = label_w + plot_w + right;
+  constexpr double kTop = 64;
+  const double plot_h = row_h * static_cast<double>(rows);
+  const double width = column_w * static_cast<double>(columns);
   const double height = kTop + plot_h + 40;
   double max_value = chart.max_value;
   if (max_value <= 0) {
@@ -262,39 +274,47 @@ std::string HorizontalBarSvg(const BarChart& chart) {
     max_value = std::max(max_value, chart.reference);
   }
   if (max_value <= 0) max_value = 1;
-  auto x_of = [&](double value) { return kLabelW + kPlotW * std::max(0.0, value) / max_value; };
+  const size_t label_bytes = columns > 1 ? 30 : 36;
+  const std::string font = rows > 60 ? "font-size=\"10\"" : "font-size=\"12\"";
+  const auto ticks = NiceTicks(0, max_value, columns > 1 ? 4 : 6);
 
   SvgWriter svg(width, height, chart.title);
   svg.Text(10, 22, chart.title, kTitleAttrs);
-  const auto ticks = NiceTicks(0, max_value, 6);
-  for (double tick : ticks) {
-    if (tick > max_value * (1 + 1e-9)) continue;
-    svg.Line(x_of(tick), kTop, x_of(tick), kTop + plot_h, kGrid);
-    svg.Text(x_of(tick), kTop - 6, TickText(tick, ticks), "text-anchor=\"middle\"");
-    svg.Text(x_of(tick), kTop + plot_h + 14, TickText(tick, ticks), "text-anchor=\"middle\"");
+  for (size_t column = 0; column < columns; ++column) {
+    const double left = column_w * static_cast<double>(column) + label_w;
+    auto x_of = [&](double value) { return left + plot_w * std::max(0.0, value) / max_value; };
+    for (double tick : ticks) {
+      if (tick > max_value * (1 + 1e-9)) continue;
+      svg.Line(x_of(tick), kTop, x_of(tick), kTop + plot_h, kGrid);
+      svg.Text(x_of(tick), kTop - 6, TickText(tick, ticks), "text-anchor=\"middle\"");
+      svg.Text(x_of(tick), kTop + plot_h + 14, TickText(tick, ticks), "text-anchor=\"middle\"");
+    }
+    svg.Text(left + plot_w / 2, kTop + plot_h + 32, chart.value_label, "text-anchor=\"middle\"");
+    // Bars run down the first column, then down the next.
+    for (size_t row = 0; row < rows; ++row) {
+      const size_t bar_idx = column * rows + row;
+      if (bar_idx >= count) break;
+      const auto& bar = chart.bars[bar_idx];
+      const double y = kTop + row_h * static_cast<double>(row);
+      const std::string value_text = FormatFixed(bar.value, chart.value_digits);
+      const std::string title = bar.title.empty() ? bar.label + ": " + value_text : bar.title;
+      const std::string fill = bar.highlight ? kWarnColor : kBarColor;
+      svg.Rect(left, y + 1.5, std::max(0.5, x_of(bar.value) - left), row_h - 3,
+               "fill=\"" + fill + "\"", title);
+      svg.Text(left - 6, y + row_h - 3.5, TruncateUtf8(bar.label, label_bytes),
+               font + " text-anchor=\"end\"" +
+                   (bar.highlight ? std::string(" fill=\"") + kWarnColor + "\"" : ""));
+      svg.Text(x_of(bar.value) + 4, y + row_h - 3.5, value_text, font);
+    }
+    if (!chart.reference_label.empty()) {
+      const double ref_x = x_of(chart.reference);
+      svg.Line(ref_x, kTop, ref_x, kTop + plot_h, "stroke=\"#333\" stroke-dasharray=\"5,3\"");
+      // Above the tick labels, pointing down at the line.
+      svg.Text(ref_x, kTop - 22, chart.reference_label + " \xE2\x96\xBE",
+               "fill=\"#333\" text-anchor=\"middle\"");
+    }
+    svg.Line(left, kTop, left, kTop + plot_h, "stroke=\"#555\"");
   }
-  svg.Text(kLabelW + kPlotW / 2, kTop + plot_h + 32, chart.value_label, "text-anchor=\"middle\"");
-  const std::string font = count > 60 ? "font-size=\"10\"" : "font-size=\"12\"";
-  for (size_t bar_idx = 0; bar_idx < count; ++bar_idx) {
-    const auto& bar = chart.bars[bar_idx];
-    const double y = kTop + row_h * static_cast<double>(bar_idx);
-    const std::string value_text = FormatFixed(bar.value, chart.value_digits);
-    const std::string title =
-        bar.title.empty() ? bar.label + ": " + value_text : bar.title;
-    const std::string fill = bar.highlight ? kWarnColor : kBarColor;
-    svg.Rect(kLabelW, y + 1.5, std::max(0.5, x_of(bar.value) - kLabelW), row_h - 3,
-             "fill=\"" + fill + "\"", title);
-    svg.Text(kLabelW - 6, y + row_h - 3.5, TruncateUtf8(bar.label, 36),
-             font + " text-anchor=\"end\"" +
-                 (bar.highlight ? std::string(" fill=\"") + kWarnColor + "\"" : ""));
-    svg.Text(x_of(bar.value) + 4, y + row_h - 3.5, value_text, font);
-  }
-  if (!chart.reference_label.empty()) {
-    const double ref_x = x_of(chart.reference);
-    svg.Line(ref_x, kTop - 2, ref_x, kTop + plot_h, "stroke=\"#333\" stroke-dasharray=\"5,3\"");
-    svg.Text(ref_x + 4, 38, chart.reference_label, "fill=\"#333\"");
-  }
-  svg.Line(kLabelW, kTop, kLabelW, kTop + plot_h, "stroke=\"#555\"");
   return svg.Finish();
 }
 
@@ -305,7 +325,7 @@ std::string HeatmapSvg(const Heatmap& map) {
   const double label_space = show_labels ? 170 : 30;
   const double top = 40 + label_space, left = label_space + 20;
   const double side = cell * static_cast<double>(n);
-  const double width = left + side + 30, height = top + side + 40;
+  const double width = std::max(left + side + 30, left + 520), height = top + side + 50;
   std::vector<double> row_sums(n, 0);
   for (size_t row = 0; row < n; ++row) {
     for (size_t col = 0; col < n; ++col) row_sums[row] += map.counts[row * n + col];
@@ -325,10 +345,9 @@ std::string HeatmapSvg(const Heatmap& map) {
       const std::string title = map.labels[row] + " \xE2\x86\x92 " + map.labels[col] + ": " +
                                 FormatFixed(count, 0) + " (" + FormatFixed(share * 100, 1) +
                                 " % of " + map.labels[row] + ")";
-      svg.Rect(left + cell * static_cast<double>(col), top + cell * static_cast<double>(row),
-               cell, cell,
-               std::string("fill=\"") + color + "\" fill-opacity=\"" + FormatFixed(alpha, 2) +
-                   "\"",
+      svg.Rect(left + cell * static_cast<double>(col), top + cell * static_cast<double>(row), cell,
+               cell,
+               std::string("fill=\"") + color + "\" fill-opacity=\"" + FormatFixed(alpha, 2) + "\"",
                title);
     }
   }
@@ -345,6 +364,10 @@ std::string HeatmapSvg(const Heatmap& map) {
   }
   svg.Text(left + side / 2, top + side + 20, map.column_axis + " \xE2\x86\x92",
            "text-anchor=\"middle\"");
+  svg.Rect(left, top + side + 30, 10, 10, "fill=\"#2166ac\"");
+  svg.Text(left + 14, top + side + 39, "predicted as the true class");
+  svg.Rect(left + 190, top + side + 30, 10, 10, "fill=\"#d6604d\"");
+  svg.Text(left + 204, top + side + 39, "confused; darker: a larger share of the true class");
   svg.Raw("<text transform=\"translate(12," + Num(top + side / 2) +
           ") rotate(-90)\" text-anchor=\"middle\">" + EscapeXml(map.row_axis) +
           " \xE2\x86\x92</text>\n");

@@ -23,6 +23,10 @@ std::string TruncateUtf8(std::string_view text, size_t max_bytes);
 /// `value` with `digits` digits after the point ("%.*f").
 std::string FormatFixed(double value, int digits);
 
+/// About `target` round tick values (1, 2, 2.5 or 5 times a power of ten apart) covering
+/// [low, high].
+std::vector<double> NiceTicks(double low, double high, int target);
+
 /// A categorical palette of distinct colours (Tableau 10), for the classes a chart names.
 const std::vector<std::string>& CategoricalColors();
 
@@ -58,6 +62,8 @@ struct ScatterGroup {
   std::string name;
   std::string color;
   int64_t count = 0;  // shown in the legend
+  double radius = 3;
+  double opacity = 0.75;
 };
 
 struct ScatterChart {
@@ -90,6 +96,8 @@ struct BarChart {
   std::string reference_label;
   /// Fixed axis maximum (e.g. 1 for ratios); 0: the largest value.
   double max_value = 0;
+  /// Side-by-side columns of bars (for long lists); the bars run down each column in turn.
+  int columns = 1;
 };
 
 /// A horizontal bar chart: one row per bar, the label on the left, the value on the right.
@@ -97,8 +105,8 @@ std::string HorizontalBarSvg(const BarChart& chart);
 
 struct Heatmap {
   std::string title;
-  std::string row_axis;     // e.g. "true class"
-  std::string column_axis;  // e.g. "predicted class"
+  std::string row_axis;             // e.g. "true class"
+  std::string column_axis;          // e.g. "predicted class"
   std::vector<std::string> labels;  // n labels, for rows and columns alike
   std::vector<double> counts;       // n x n, row-major
 };
