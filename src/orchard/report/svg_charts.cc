@@ -274,6 +274,12 @@ std::string HorizontalBarSvg(const BarChart& chart) {
     max_value = std::max(max_value, chart.reference);
   }
   if (max_value <= 0) max_value = 1;
+  if (chart.max_value <= 0) {
+    // Up to the next round tick, so the axis ends on a labelled value.
+    const auto ticks = NiceTicks(0, max_value, columns > 1 ? 4 : 6);
+    if (ticks.size() > 1)
+      max_value = std::ceil(max_value / (ticks[1] - ticks[0]) - 1e-9) * (ticks[1] - ticks[0]);
+  }
   const size_t label_bytes = columns > 1 ? 30 : 36;
   const std::string font = rows > 60 ? "font-size=\"10\"" : "font-size=\"12\"";
   const auto ticks = NiceTicks(0, max_value, columns > 1 ? 4 : 6);
