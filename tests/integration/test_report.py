@@ -5,6 +5,7 @@ error (a CSP violation, a script error) and checks that the figures are in the r
 DOM. A screenshot of the sample's report is kept under the build folder
 (artifacts/report-sample.png) for CI to publish and for people to look at.
 """
+import json
 import os
 import pathlib
 import re
@@ -132,10 +133,49 @@ def test_hostile_names_and_errors_render_safely(tmp_path):
     screenshot(page, tmp_path, "report-hostile.png")
 
 
-def test_featurize_only_output_has_no_pca_section(tmp_path):
+def test_each_step_rewrites_the_report(tmp_path):
+    """featurize, fit-pca and project each leave a report of the whole output as it stands."""
     out = tmp_path / "out"
+    page = out / "report" / "index.html"
     run_orchard("featurize", "--input", SAMPLE, "--output", out, "--batch-size", 16)
-    dom = render(out / "report" / "index.html", tmp_path)
+    dom = render(page, tmp_path)
     assert 'id="pca"' not in dom
-    assert 'id="classes"' in dom
+    assert "3 classes, 60 featurized images" in dom
     assert dom.count("<svg") == 1
+    # fit-pca stages only the model and the report: the classes come from the published
+    # features table, and there is no pca table to plot yet.
+    run_orchard("fit-pca", "--output", out)
+    dom = render(page, tmp_path)
+    assert "Cumulative explained variance" in dom
+    assert "3 classes, 60 featurized images" in dom
+    assert "First two principal components" not in dom
+    assert dom.count("<svg") == 2
+    run_orchard("project", "--output", out)
+    dom = render(page, tmp_path)
+    assert "First two principal components" in dom and "All 60 images shown" in dom
+    assert dom.count("<svg") == 3
+
+
+def test_python_extension_renders_an_output_with_predict_metrics(sample_run, tmp_path):
+    """The same report from Python (what the Spark driver calls), with synthetic metrics."""
+    native = pytest.importorskip("orchard._native")
+    if not hasattr(native, "write_html_report"):
+        pytest.skip("this build of orchard._native does not bind the report yet")
+    metrics = {
+        "accuracy": 0.9, "top5_accuracy": 1.0, "n": 60, "classes": LABELS,
+        "per_class": [{"class": label, "precision": 0.9, "recall": recall, "f1": 0.9,
+                       "support": 20} for label, recall in zip(LABELS, [1.0, 0.75, 0.95])],
+        "confusion_matrix": [[20, 0, 0], [4, 15, 1], [0, 1, 19]],
+    }
+    metrics_path = tmp_path / "metrics.json"
+    metrics_path.write_text(json.dumps(metrics))
+    page = tmp_path / "predict" / "index.html"
+    native.write_html_report(str(sample_run), metrics_uri=str(metrics_path),
+                             target_uri=str(page))
+    dom = render(page, tmp_path)
+    assert 'id="predict"' in dom
+    assert "90.00 %" in dom and "Worst confusions" in dom
+    assert dom.count("<svg") == 5  # recall, confusion matrix, scree, scatter, classes
+    screenshot(page, tmp_path, "report-predict.png")
+    with pytest.raises(native.OrchardError):
+        native.write_html_report(str(sample_run), target_uri="/proc/no/such/index.html")

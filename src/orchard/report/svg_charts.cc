@@ -328,7 +328,11 @@ std::string HeatmapSvg(const Heatmap& map) {
   const size_t n = map.labels.size();
   const double cell = n == 0 ? 20 : std::clamp(640.0 / static_cast<double>(n), 4.0, 28.0);
   const bool show_labels = cell >= 11;
-  const double label_space = show_labels ? 170 : 30;
+  // Room for the longest label (about 7 px a character at 12 px), at most 26 characters.
+  size_t longest = 0;
+  for (const auto& label : map.labels) longest = std::max(longest, label.size());
+  const double label_space =
+      show_labels ? 16 + 7 * static_cast<double>(std::min<size_t>(longest, 26)) : 30;
   const double top = 40 + label_space, left = label_space + 20;
   const double side = cell * static_cast<double>(n);
   const double width = std::max(left + side + 30, left + 520), height = top + side + 50;
