@@ -1,6 +1,7 @@
 #include "orchard/report/html_report.h"
 
 #include <arrow/buffer.h>
+#include <arrow/filesystem/mockfs.h>
 
 #include <nlohmann/json.hpp>
 
@@ -240,6 +241,26 @@ TEST_F(HtmlReportTest, UnreadableInputsBecomeNotes) {
   EXPECT_NE(html.find("report/summary.json is not valid JSON"), std::string::npos);
   EXPECT_NE(html.find("could not read the pca table"), std::string::npos);
   EXPECT_NE(html.find("the predict metrics are not valid JSON"), std::string::npos);
+}
+
+TEST_F(HtmlReportTest, RendersFromAnObjectStoreLikeFilesystem) {
+  // Arrow's in-memory filesystem stands in for S3: no local paths, no atomic renames.
+  root_.fs = std::make_shared<arrow::fs::internal::MockFileSystem>(arrow::fs::TimePoint{});
+  root_.path = "bucket/out";
+  root_.display = "s3://bucket/out";
+  root_.is_object_store = true;
+  // Unlike S3, the mock needs folders before files.
+  for (const char* folder : {"report", "pca_model", "features", "pca"}) {
+    ASSERT_OK(root_.fs->CreateDir(root_.Child(folder).path));
+  }
+  WriteSummary();
+  WriteModel(root_, 2);
+  WriteTable(root_, "features", table::kFeaturesColumn, 4, 50, 3, 2);
+  WriteTable(root_, "pca", table::kPcaColumn, 2, 50, 3, 2);
+  const std::string html = Render();
+  EXPECT_EQ(CountOf(html, "<svg"), 3u);
+  EXPECT_NE(html.find("All 50 images shown"), std::string::npos);
+  EXPECT_EQ(html.find("could not read"), std::string::npos);
 }
 
 }  // namespace
