@@ -233,6 +233,22 @@ TEST_F(HtmlReportTest, PredictMetricsShowAccuracyRecallAndConfusions) {
   EXPECT_NE(Render().find("id=\"predict\""), std::string::npos);
 }
 
+TEST_F(HtmlReportTest, ThousandsOfClassesStayBounded) {
+  WriteTable(root_, "features", table::kFeaturesColumn, 2, 3000, 2999, 1);
+  nlohmann::json metrics = {{"accuracy", 0.5}, {"per_class", nlohmann::json::array()}};
+  for (int idx = 0; idx < 1000; ++idx) {
+    metrics["per_class"].push_back({{"class", std::to_string(idx)}, {"recall", idx / 1000.0}});
+  }
+  metrics["confusion_matrix"] = nlohmann::json::array();
+  for (int row = 0; row < 1000; ++row) metrics["confusion_matrix"].push_back({row});
+  ASSERT_OK(io::WriteAll(root_.Child("report/metrics.json"), metrics.dump()));
+  const std::string html = Render();
+  EXPECT_NE(html.find("(the 120 largest and the 120 smallest)"), std::string::npos);
+  EXPECT_NE(html.find("Recall per class: the 240 worst of 1000"), std::string::npos);
+  EXPECT_NE(html.find("too many to draw"), std::string::npos);
+  EXPECT_LT(html.size(), 400u * 1024);
+}
+
 TEST_F(HtmlReportTest, UnreadableInputsBecomeNotes) {
   ASSERT_OK(io::WriteAll(root_.Child("report/summary.json"), "{not json"));
   ASSERT_OK(io::WriteAll(root_.Child("pca/part-00000.parquet"), "not parquet"));

@@ -27,6 +27,10 @@ using nlohmann::json;
 constexpr size_t kMaxMessageBytes = 400;
 constexpr size_t kMaxPathBytes = 200;
 constexpr int kWorstConfusions = 15;
+// Past these, a chart of every class is no longer readable (or small): bar charts keep
+// both ends of the sorted list, the heat map gives way to the worst-confusions table.
+constexpr size_t kMaxBars = 240;
+constexpr size_t kMaxHeatmapClasses = 300;
 
 // ------------------------------------------------------------------------------ reading
 
@@ -638,11 +642,20 @@ void WriteClassesSection(const RunData& data, std::string* out) {
   chart.reference = median;
   chart.reference_label = "median " + FormatFixed(median, median == std::floor(median) ? 0 : 1);
   std::vector<std::string> small;
-  for (const auto& [label, count] : sorted) {
+  for (size_t idx = 0; idx < sorted.size(); ++idx) {
+    const auto& [label, count] = sorted[idx];
     const bool highlight = sorted.size() > 1 && static_cast<double>(count) < few;
+    if (highlight) small.push_back(label);
+    // The largest and the smallest classes; the middle of a very long list is left out.
+    if (sorted.size() > kMaxBars && idx >= kMaxBars / 2 && idx < sorted.size() - kMaxBars / 2) {
+      continue;
+    }
     chart.bars.push_back({label, static_cast<double>(count), highlight,
                           label + ": " + Thousands(count) + " images"});
-    if (highlight) small.push_back(label);
+  }
+  if (sorted.size() > kMaxBars) {
+    chart.title += " (the " + std::to_string(kMaxBars / 2) + " largest and the " +
+                   std::to_string(kMaxBars / 2) + " smallest)";
   }
   *out +=
       "<p>" +
@@ -759,6 +772,11 @@ void WritePredictSection(const RunData& data, std::string* out) {
       chart.reference = accuracy;
       chart.reference_label = "accuracy " + FormatFixed(accuracy, 3);
     }
+    if (scores.size() > kMaxBars) {
+      chart.title = "Recall per class: the " + std::to_string(kMaxBars) + " worst of " +
+                    std::to_string(scores.size());
+      scores.resize(kMaxBars);
+    }
     for (const auto& score : scores) {
       const double recall = std::isfinite(score.recall) ? score.recall : 0;
       chart.bars.push_back({score.name, recall, std::isfinite(accuracy) && recall < accuracy - 0.1,
@@ -776,7 +794,10 @@ void WritePredictSection(const RunData& data, std::string* out) {
     const json* inner = Find(*matrix, {"matrix"});
     matrix = inner ? inner : Find(*matrix, {"counts"});
   }
-  if (matrix && matrix->is_array() && !matrix->empty()) {
+  if (matrix && matrix->is_array() && matrix->size() > kMaxHeatmapClasses) {
+    *out += "<p class=\"muted\">The confusion matrix has " + std::to_string(matrix->size()) +
+            " classes: too many to draw (the per-class metrics above still cover them).</p>\n";
+  } else if (matrix && matrix->is_array() && !matrix->empty()) {
     const size_t n = matrix->size();
     Heatmap map;
     map.title = "Confusion matrix (rows: true class, normalised per row)";
