@@ -668,8 +668,8 @@ void WriteClassesSection(const RunData& data, std::string* out) {
   if (!small.empty()) {
     *out += "<p class=\"note\">" + std::to_string(small.size()) +
             (small.size() == 1 ? " class has" : " classes have") +
-            " fewer than half the median number of images (" + FormatFixed(few, 1) +
-            "), shown in orange: ";
+            " fewer than half the median number of images (" +
+            FormatFixed(few, few == std::floor(few) ? 0 : 1) + "), shown in orange: ";
     for (size_t idx = 0; idx < small.size() && idx < 20; ++idx) {
       *out += (idx ? ", " : "") + Html(small[idx]);
     }
