@@ -140,6 +140,22 @@ TEST_F(HtmlReportTest, FullRunHasEveryFigureAndEscapesEverything) {
   EXPECT_NE(html.find("<title>class 0: "), std::string::npos);
 }
 
+TEST_F(HtmlReportTest, SparkSummaryNamesTheMaster) {
+  nlohmann::json summary = {
+      {"command", "spark"},
+      {"engine", {{"spark_version", "4.1.1"}, {"master", "spark://head:7077"}}},
+      {"images", {{"listed", 5}, {"ok", 5}, {"failed", 0}}},
+      {"seconds", {{"total", 9}, {"project", 1}, {"fit_pca", 2}, {"featurize", 6}}}};
+  ASSERT_OK(io::WriteAll(root_.Child("report/summary.json"), summary.dump()));
+  const std::string html = Render();
+  EXPECT_NE(html.find(">Spark, master spark://head:7077 (Spark 4.1.1)<"), std::string::npos);
+  // Stages in pipeline order, the total last.
+  EXPECT_NE(
+      html.find("featurize 6.00 s \xC2\xB7 fit_pca 2.00 s \xC2\xB7 project 1.00 s \xC2\xB7 total "
+                "9.00 s"),
+      std::string::npos);
+}
+
 TEST_F(HtmlReportTest, EmptyFolderStillRenders) {
   const std::string html = Render();
   EXPECT_NE(html.find("No report/summary.json"), std::string::npos);

@@ -331,7 +331,7 @@ std::string UtcNow() {
   return buffer;
 }
 
-// Reads a value of a JSON path ("a/b") as a number or string; nullopt when absent.
+// The value at `keys` below `root` ({"images", "ok"}); nullptr when absent.
 const json* Find(const json& root, std::initializer_list<const char*> keys) {
   const json* node = &root;
   for (const char* key : keys) {
