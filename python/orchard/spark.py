@@ -367,6 +367,7 @@ def run(spark, args):
     }
     _native.write_file(f"{staging}/{_native.SUMMARY_JSON}", json.dumps(summary, indent=2).encode(),
                        **storage)
+    _native.write_html_report(staging, endpoint_url=storage["endpoint_url"])  # report/index.html
     committer.publish(OUTPUT_ENTRIES)
     log(f"pca k={k} explains {100 * cumulative:.2f} % of the variance (n={model['n']})")
     log(f"done in {total:.1f}s: {args.output}")

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "report_bindings.h"
 #include "orchard/io/storage.h"
 #include "orchard/model/embedder.h"
 #include "orchard/output/layout.h"
@@ -387,6 +388,7 @@ NB_MODULE(_native, m) {
   m.doc() = "orchard's C++ engine: embedding, mergeable PCA statistics, PCA fit and projection";
   nb::exception<OrchardError>(m, "OrchardError", PyExc_RuntimeError);
   BindClassify(m);  // orchard train/predict's classifier (classify_bindings.cc)
+  BindReport(m);    // report/index.html (report_bindings.cc)
   m.attr("__version__") = orchard::kVersion;
   m.attr("DEFAULT_MODEL_SHA256") = orchard::model::kDefaultModelSha256;
 

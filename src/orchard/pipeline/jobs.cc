@@ -18,6 +18,7 @@
 #include "orchard/pipeline/featurize.h"
 #include "orchard/pipeline/progress.h"
 #include "orchard/pipeline/shard.h"
+#include "orchard/report/html_report.h"
 #include "orchard/report/report.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/sha256.h"
@@ -80,6 +81,14 @@ Result<std::unique_ptr<model::Embedder>> LoadEmbedder(const JobOptions& options)
   embedder_options.expected_sha256 = options.model_sha256;
   embedder_options.model_name = "'" + options.model + "'";
   return model::Embedder::Make((*bytes)->ToString(), embedder_options);
+}
+
+// report/index.html of the staged run. A job that rewrites only part of the output passes
+// the output as `rest`: what the job does not stage is read from there.
+Status WriteRunReport(const io::Location& staging, std::optional<io::Location> rest = {}) {
+  report::HtmlReportOptions options;
+  options.fallback_root = std::move(rest);
+  return report::WriteHtmlReport(staging, staging.Child(kReportDir).Child("index.html"), options);
 }
 
 json PcaSummary(const pca::PcaModel& model) {
@@ -266,6 +275,7 @@ Result<json> RunJob(const JobOptions& options) {
   ORCHARD_RETURN_NOT_OK(ProjectParts(parts, model, staging.Child(kPcaDir), CoreCount(options)));
   summary["seconds"]["project"] = SecondsSince(project_start);
   ORCHARD_RETURN_NOT_OK(WriteSummary(staging, &summary, start));
+  ORCHARD_RETURN_NOT_OK(WriteRunReport(staging));
   ORCHARD_RETURN_NOT_OK(committer->Publish({kFeaturesDir, kErrorsDir, kPcaDir, kPcaModelDir, kReportDir}));
   return summary;
 }
@@ -278,6 +288,7 @@ Result<json> FeaturizeJob(const JobOptions& options) {
   ORCHARD_ASSIGN_OR_RAISE(auto outcome, FeaturizeIntoStaging(options, where, &committer));
   AddFeaturizeSummary(outcome, &summary);
   ORCHARD_RETURN_NOT_OK(WriteSummary(committer->staging(), &summary, start));
+  ORCHARD_RETURN_NOT_OK(WriteRunReport(committer->staging()));
   ORCHARD_RETURN_NOT_OK(committer->Publish({kFeaturesDir, kErrorsDir, kReportDir}));
   return summary;
 }
@@ -296,6 +307,7 @@ Result<json> FitPcaJob(const JobOptions& options) {
       io::CopyTree(where.output.Child(kReportDir), committer.staging().Child(kReportDir)));
   ORCHARD_RETURN_NOT_OK(output::WritePcaModel(model, committer.staging()));
   ORCHARD_RETURN_NOT_OK(WriteSummary(committer.staging(), &summary, start));
+  ORCHARD_RETURN_NOT_OK(WriteRunReport(committer.staging(), where.output));
   ORCHARD_RETURN_NOT_OK(committer.Publish({kPcaModelDir, kReportDir}));
   return summary;
 }
@@ -327,6 +339,7 @@ Result<json> ProjectJob(const JobOptions& options) {
   ORCHARD_RETURN_NOT_OK(
       io::CopyTree(where.output.Child(kReportDir), committer.staging().Child(kReportDir)));
   ORCHARD_RETURN_NOT_OK(WriteSummary(committer.staging(), &summary, start));
+  ORCHARD_RETURN_NOT_OK(WriteRunReport(committer.staging(), where.output));
   ORCHARD_RETURN_NOT_OK(committer.Publish({kPcaDir, kReportDir}));
   return summary;
 }

@@ -5,31 +5,10 @@
 #include <cstdio>
 #include <sstream>
 
+#include "orchard/report/svg_charts.h"
+
 namespace orchard::report {
 namespace {
-
-std::string Escape(const std::string& text) {
-  std::string out;
-  for (char ch : text) {
-    switch (ch) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += ch;
-    }
-  }
-  return out;
-}
 
 std::string Fixed(double value, int digits) {
   char buffer[64];
@@ -56,7 +35,7 @@ std::string ScreePlotSvg(const pca::PcaModel& model, const std::string& title) {
       << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
       << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       << "<text x=\"" << kWidth / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"16\">"
-      << Escape(title) << "</text>\n";
+      << EscapeXml(title) << "</text>\n";
   // Grid and y axis labels.
   for (int tick = 0; tick <= 10; ++tick) {
     const double ratio = tick / 10.0;
@@ -65,9 +44,10 @@ std::string ScreePlotSvg(const pca::PcaModel& model, const std::string& title) {
         << "<text x=\"" << kLeft - 8 << "\" y=\"" << y_of(ratio) + 4 << "\" text-anchor=\"end\">"
         << Fixed(ratio, 1) << "</text>\n";
   }
-  // X axis ticks: about ten of them.
-  const int64_t step = std::max<int64_t>(1, shown / 10);
-  for (int64_t component = step; component <= shown; component += step) {
+  // X axis ticks: about ten round numbers of components.
+  for (double tick : NiceTicks(0, static_cast<double>(shown), 10)) {
+    const auto component = static_cast<int64_t>(std::llround(tick));
+    if (component < 1 || component > shown) continue;
     svg << "<text x=\"" << x_of(static_cast<double>(component)) << "\" y=\"" << kTop + plot_h + 18
         << "\" text-anchor=\"middle\">" << component << "</text>\n";
   }
