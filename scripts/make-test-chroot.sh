@@ -33,7 +33,7 @@ SUITE=bookworm
 VARIANT=minbase
 PACKAGES=(python3 python3-venv openjdk-17-jre-headless)
 # Mount points the test binds its inputs to (created empty in the chroot).
-MOUNT_POINTS=(wheelhouse pyspark-wheels wheels sample out venv)
+MOUNT_POINTS=(wheelhouse pyspark-wheels sample out venv)
 PYSPARK_VERSION="${ORCHARD_TEST_PYSPARK_VERSION:-3.5.9}"
 PYSPARK_DIR="$DEPS/pyspark-wheels/$PYSPARK_VERSION"
 
@@ -50,7 +50,7 @@ if ! unshare --mount --propagation private true 2>/dev/null; then
 fi
 
 # The recipe the stamp covers: change any of it and the chroot is rebuilt.
-recipe="suite=$SUITE variant=$VARIANT packages=${PACKAGES[*]} mounts=${MOUNT_POINTS[*]} recipe=1"
+recipe="suite=$SUITE variant=$VARIANT packages=${PACKAGES[*]} mounts=${MOUNT_POINTS[*]} recipe=2"
 want_stamp="$(printf '%s\n' "$recipe" | sha256sum | cut -d' ' -f1)"
 
 # mirror_from_apt: the first URI serving Debian $SUITE (main) in the apt sources, one-line
@@ -141,6 +141,8 @@ build_chroot() {
   local m
   for m in "${MOUNT_POINTS[@]}"; do mkdir -p "$tmp/$m"; done
   chmod 1777 "$tmp/tmp"
+  # debootstrap writes no /etc/hosts (the installer does): Spark binds to "localhost".
+  printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$tmp/etc/hosts"
   # Sanity check: the interpreter and Java run inside.
   # shellcheck disable=SC2016  # $1 is expanded by the inner sh
   unshare --mount --propagation private sh -c '

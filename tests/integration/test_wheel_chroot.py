@@ -1,0 +1,215 @@
+"""The orchard wheel installed the way an EMR node installs it, and run there.
+
+A clean Debian 12 root (`debootstrap --variant=minbase bookworm`: python3.11, python3-venv,
+Java 17; no build tree, no compiler, no -dev packages; made and cached by
+scripts/make-test-chroot.sh under .deps/chroot-bookworm/) gets a fresh venv, into which
+the newest dist/orchard-*.whl and its dependencies are installed from the wheelhouse
+alone (`pip install --no-index --find-links /wheelhouse -r requirements.txt`, as the EMR
+bootstrap action does; dist/wheelhouse/ is made by scripts/make-wheelhouse.sh), plus
+pyspark 3.5.x (EMR 7.x's Spark; ORCHARD_TEST_PYSPARK_VERSION picks another, built into a
+wheel once by make-test-chroot.sh). Then `python -m orchard.spark --master local[2]` runs
+on data/sample inside the root, and the output is checked from outside with pyarrow.
+
+Each run happens in a private mount namespace (`unshare --mount`): /proc, the wheelhouse
+(read-only), the input, the output, the venv and /tmp are bind-mounted for that process
+tree only, so nothing stays mounted however the run ends, and the cached root is not
+written to.
+
+Skips only when this machine cannot make or enter a chroot (not root, no debootstrap, no
+Debian mirror in the apt sources, no mount namespaces). A missing wheel or wheelhouse is a
+failure that says what to run.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DIST = ROOT / "dist"
+WHEELHOUSE = Path(os.environ.get("ORCHARD_WHEELHOUSE", DIST / "wheelhouse"))
+SAMPLE = ROOT / "data" / "sample"
+SAMPLE_IMAGES = 60
+BUILD_HINT = "bash scripts/build-wheel.sh && bash scripts/make-wheelhouse.sh"
+
+# What a chroot'ed command sees: no variables of ours (no PYTHONPATH to a build tree).
+CHROOT_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/root",
+    "LANG": "C.UTF-8",
+    "TMPDIR": "/tmp",
+    # a chroot has no name for this host: keep Spark on loopback
+    "SPARK_LOCAL_IP": "127.0.0.1",
+    "SPARK_LOCAL_HOSTNAME": "localhost",
+    "PYSPARK_PYTHON": "/venv/bin/python",
+}
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def newest_wheel() -> Path:
+    wheels = sorted(DIST.glob("orchard-*.whl"), key=lambda p: p.stat().st_mtime)
+    if not wheels:
+        pytest.fail(f"no orchard wheel in {DIST}: run `{BUILD_HINT}`", pytrace=False)
+    return wheels[-1]
+
+
+def check_wheelhouse(wheel: Path) -> None:
+    """dist/wheelhouse/ holds exactly this wheel and a requirements.txt."""
+    reqs = WHEELHOUSE / "requirements.txt"
+    if not reqs.is_file():
+        pytest.fail(f"no wheelhouse at {WHEELHOUSE}: run `bash scripts/make-wheelhouse.sh`",
+                    pytrace=False)
+    copy = WHEELHOUSE / wheel.name
+    if not copy.is_file() or sha256(copy) != sha256(wheel):
+        pytest.fail(f"{WHEELHOUSE} does not hold the newest wheel {wheel.name}: run "
+                    "`bash scripts/make-wheelhouse.sh`", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def env_ready():
+    wheel = newest_wheel()
+    check_wheelhouse(wheel)
+    t0 = time.monotonic()
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "make-test-chroot.sh")],
+                          capture_output=True, text=True, timeout=1800)
+    if proc.returncode == 77:
+        reason = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no reason given"
+        pytest.skip(f"no chroot on this machine: {reason}")
+    assert proc.returncode == 0, f"scripts/make-test-chroot.sh failed:\n{proc.stderr[-6000:]}"
+    info = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+    print(f"\nchroot setup: {time.monotonic() - t0:.1f} s; wheel {wheel.name}; "
+          f"pyspark {info['pyspark_version']}")
+    return wheel, Path(info["chroot"]), Path(info["pyspark_wheels"]), info["pyspark_version"]
+
+
+def mounts_under(root: Path) -> list[str]:
+    """Mount points at or below root in this (the host's) mount namespace."""
+    prefix = str(root.resolve())
+    found = []
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            target = line.split()[1].replace("\\040", " ")
+            if target == prefix or target.startswith(prefix + "/"):
+                found.append(target)
+    return found
+
+
+class Chroot:
+    """Runs commands in the cached root, with this run's folders bind-mounted."""
+
+    def __init__(self, root: Path, binds: dict[str, tuple[Path, bool]]):
+        self.root = root.resolve()
+        self.binds = binds  # mount point in the root -> (host folder, read-only)
+
+    def run(self, argv: list[str], timeout: float, env: dict[str, str] | None = None):
+        script = ['set -eu', 'R="$1"; shift', 'mount -t proc proc "$R/proc"']
+        args = []
+        for i, (point, (src, ro)) in enumerate(self.binds.items()):
+            dst = f'"$R/{point.strip("/")}"'
+            script.append(f'mkdir -p {dst}; mount --bind "${{SRC{i}}}" {dst}')
+            if ro:
+                script.append(f"mount -o remount,bind,ro {dst}")
+            args.append(f"SRC{i}={src}")
+        script.append('exec chroot "$R" "$@"')
+        cmd = ["env", *args, "unshare", "--mount", "--propagation", "private", "--",
+               "sh", "-c", "\n".join(script), "sh", str(self.root),
+               "/usr/bin/env", "-i", *[f"{k}={v}" for k, v in {**CHROOT_ENV, **(env or {})}.items()],
+               *argv]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)
+        try:
+            out, _ = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)  # the whole tree (Java, Python workers)
+            out, _ = p.communicate()
+            raise AssertionError(f"timed out after {timeout} s: {argv}\n{out[-6000:]}")
+        finally:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        return p.returncode, out
+
+
+@pytest.fixture(scope="module")
+def chroot_run(env_ready, tmp_path_factory):
+    """Installs the wheel into a fresh venv in the root and runs the job on the sample."""
+    wheel, root, pyspark_wheels, pyspark_version = env_ready
+    work = tmp_path_factory.mktemp("wheel_chroot")
+    for d in ("venv", "out", "tmp"):
+        (work / d).mkdir()
+    os.chmod(work / "tmp", 0o1777)
+    shutil.copytree(SAMPLE, work / "sample")
+    box = Chroot(root, {
+        "wheelhouse": (WHEELHOUSE.resolve(), True),
+        "pyspark-wheels": (pyspark_wheels.resolve(), True),
+        "sample": (work / "sample", True),
+        "venv": (work / "venv", False),
+        "out": (work / "out", False),
+        "tmp": (work / "tmp", False),
+    })
+    steps = {}
+    try:
+        def step(name, argv, timeout):
+            t0 = time.monotonic()
+            rc, out = box.run(argv, timeout)
+            steps[name] = (time.monotonic() - t0, rc, out)
+            assert rc == 0, f"{name} failed (exit {rc}) in the chroot:\n{out[-8000:]}"
+            return out
+
+        step("venv", ["python3", "-m", "venv", "/venv"], 300)
+        step("pip install", ["/venv/bin/python", "-m", "pip", "install", "--no-index",
+                             "--no-cache-dir", "--disable-pip-version-check",
+                             "--find-links", "/wheelhouse", "--find-links", "/pyspark-wheels",
+                             "-r", "/wheelhouse/requirements.txt",
+                             f"pyspark=={pyspark_version}"], 600)
+        step("import", ["/venv/bin/python", "-c",
+                        "import orchard, orchard._native, pyspark; "
+                        "print(orchard.__file__); print(pyspark.__version__)"], 120)
+        step("orchard.spark", ["/venv/bin/python", "-m", "orchard.spark", "--master", "local[2]",
+                               "--input", "/sample", "--output", "/out/result"], 900)
+        extra = {"dpkg": box.run(["dpkg-query", "-W", "-f", "${Package}\\n"], 60)}
+    finally:
+        left = mounts_under(root)
+        for m in sorted(left, key=len, reverse=True):  # never expected: a private namespace
+            subprocess.run(["umount", "-l", m], check=False)
+        assert not left, f"mounts left behind under {root}: {left}"
+        for name, (secs, rc, _) in steps.items():
+            print(f"  {name}: {secs:.1f} s (exit {rc})")
+    return work / "out" / "result", steps, extra
+
+
+def test_wheel_installs_and_imports_from_the_venv_only(chroot_run):
+    _, steps, extra = chroot_run
+    lines = steps["import"][2].strip().splitlines()
+    assert lines[-2].startswith("/venv/lib/python3.11/site-packages/orchard/"), lines
+    assert lines[-1].startswith("3.5.") or os.environ.get("ORCHARD_TEST_PYSPARK_VERSION"), lines
+    rc, packages = extra["dpkg"]
+    assert rc == 0, packages
+    dev = [p for p in packages.split() if p.endswith("-dev")]
+    assert not dev, f"the clean root has -dev packages: {dev}"
+    assert not any(p in packages.split() for p in ("gcc", "g++", "cmake", "libopencv-core406"))
+
+
+def test_spark_job_runs_in_the_clean_root(chroot_run):
+    out, steps, _ = chroot_run
+    assert (out / "_SUCCESS").is_file(), steps["orchard.spark"][2][-6000:]
+    features = pq.read_table(out / "features")
+    pca = pq.read_table(out / "pca")
+    assert features.num_rows == SAMPLE_IMAGES
+    assert pca.num_rows == SAMPLE_IMAGES
+    assert set(features.column("label").to_pylist()) == {p.name for p in SAMPLE.iterdir() if p.is_dir()}
+    assert len(features.column("features")[0].as_py()) == 1280
