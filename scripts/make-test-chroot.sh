@@ -16,6 +16,8 @@
 #
 #   scripts/make-test-chroot.sh        prints, on stdout, lines KEY=VALUE:
 #                                      chroot=DIR pyspark_version=V pyspark_wheels=DIR
+#   scripts/make-test-chroot.sh --check   only says (fast, no downloads) whether this
+#                                      machine can have the chroot: exit 0 or 77
 #
 # Env: ORCHARD_TEST_PYSPARK_VERSION (default below; a 3.5.x for EMR 7.x),
 #      ORCHARD_DEPS (default <repo>/.deps), ORCHARD_CHROOT_MIRROR (a Debian mirror URL;
@@ -40,6 +42,13 @@ PYSPARK_DIR="$DEPS/pyspark-wheels/$PYSPARK_VERSION"
 log() { printf '[make-test-chroot] %s\n' "$*" >&2; }
 cannot() { log "CANNOT: $*"; exit 77; }
 die() { log "ERROR: $*"; exit 1; }
+
+CHECK_ONLY=0
+case "${1:-}" in
+  --check) CHECK_ONLY=1 ;;
+  "") ;;
+  *) die "usage: make-test-chroot.sh [--check]" ;;
+esac
 
 # ------------------------------------------------------------------ can we at all?
 [[ "$(uname -s)" == Linux ]] || cannot "not Linux"
@@ -188,12 +197,27 @@ PY
   log "pyspark wheels ready in $((SECONDS - start)) s: $(cd "$PYSPARK_DIR" && echo *.whl)"
 }
 
+chroot_current() {
+  [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want_stamp" && -x "$CHROOT/usr/bin/python3" ]]
+}
+
+if [[ "$CHECK_ONLY" == 1 ]]; then
+  if ! chroot_current; then  # it would have to be built: can it?
+    command -v debootstrap >/dev/null 2>&1 || command -v apt-get >/dev/null 2>&1 \
+      || cannot "debootstrap is not installed and there is no apt-get to install it"
+    [[ -n "${ORCHARD_CHROOT_MIRROR:-}" || -n "$(mirror_from_apt | head -n 1)" ]] \
+      || cannot "no Debian '$SUITE' mirror in /etc/apt/sources.list* (set ORCHARD_CHROOT_MIRROR)"
+  fi
+  log "this machine can have the test chroot"
+  exit 0
+fi
+
 mkdir -p "$DEPS"
 # One builder at a time (several worktrees share .deps; tests may run in parallel).
 exec 9>"$DEPS/.make-test-chroot.lock"
 flock 9
 
-if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want_stamp" && -x "$CHROOT/usr/bin/python3" ]]; then
+if chroot_current; then
   log "chroot up to date: $CHROOT"
 else
   build_chroot
