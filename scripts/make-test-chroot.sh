@@ -35,7 +35,7 @@ SUITE=bookworm
 VARIANT=minbase
 PACKAGES=(python3 python3-venv openjdk-17-jre-headless)
 # Mount points the test binds its inputs to (created empty in the chroot).
-MOUNT_POINTS=(wheelhouse pyspark-wheels sample out venv)
+MOUNT_POINTS=(wheelhouse pyspark-wheels artifacts fakebin sample out opt/orchard)
 PYSPARK_VERSION="${ORCHARD_TEST_PYSPARK_VERSION:-3.5.9}"
 PYSPARK_DIR="$DEPS/pyspark-wheels/$PYSPARK_VERSION"
 
@@ -59,7 +59,7 @@ if ! unshare --mount --propagation private true 2>/dev/null; then
 fi
 
 # The recipe the stamp covers: change any of it and the chroot is rebuilt.
-recipe="suite=$SUITE variant=$VARIANT packages=${PACKAGES[*]} mounts=${MOUNT_POINTS[*]} recipe=2"
+recipe="suite=$SUITE variant=$VARIANT packages=${PACKAGES[*]} mounts=${MOUNT_POINTS[*]} recipe=3"
 want_stamp="$(printf '%s\n' "$recipe" | sha256sum | cut -d' ' -f1)"
 
 # mirror_from_apt: the first URI serving Debian $SUITE (main) in the apt sources, one-line
