@@ -60,7 +60,7 @@ case "$plat_tag" in
   manylinux*x86_64* | any) ;;
   *) log "warning: $(basename "$wheel") is not a manylinux wheel ($plat_tag): it needs the build machine's shared libraries on the nodes" ;;
 esac
-mapfile -t requirements < <("$PY" - "$wheel" <<'PY'
+reqs="$("$PY" - "$wheel" <<'PY'
 import sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z:
     meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
@@ -68,7 +68,9 @@ with zipfile.ZipFile(sys.argv[1]) as z:
         if line.startswith("Requires-Dist:") and "extra ==" not in line:
             print(line.split(":", 1)[1].strip())
 PY
-)
+)" || die "cannot read the requirements of $wheel (not a wheel?)"
+mapfile -t requirements <<<"$reqs"
+[[ -n "${requirements[0]}" ]] || die "$(basename "$wheel") declares no dependencies: expected pyarrow, onnxruntime, numpy"
 requirements+=("${EXTRA_REQUIREMENTS[@]}")
 
 target=(--only-binary=:all: --python-version "$PYTHON_VERSION" --implementation cp)

@@ -340,13 +340,15 @@ def test_real_upload_builds_the_wheelhouse_with_the_script(env, tmp_path):
     wheel.write_bytes(b"not really a wheel")
     model = tmp_path / "m.onnx"
     model.write_bytes(b"model")
+    env["ORCHARD_WHEELHOUSE"] = str(tmp_path / "wheelhouse")  # never the real dist/
     p = run(env, "--region", REGION, "--bucket", BUCKET, "upload", "--artifacts-only",
             "--wheel", str(wheel), "--model", str(model))
     # make-wheelhouse.sh reads the wheel's metadata: this fake one makes it fail, and
     # upload stops before any upload with the script's message.
     assert p.returncode == 1, p.stderr
-    assert "make-wheelhouse" in p.stderr
+    assert "make-wheelhouse" in p.stderr and "not a wheel" in p.stderr
     assert "s3 " not in (log.read_text() if log.exists() else "")
+    assert not (tmp_path / "wheelhouse").exists()
 
 
 def test_upload_given_folder_to_given_prefix(env, tmp_path):
