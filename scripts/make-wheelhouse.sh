@@ -48,7 +48,12 @@ if [[ -z "$wheel" ]]; then
   [[ -n "$wheel" ]] || die "no dist/orchard-*.whl: build it first (bash scripts/build-wheel.sh) or pass WHEEL"
 fi
 [[ -f "$wheel" ]] || die "no such wheel: $wheel"
-wheel="$(cd "$(dirname "$wheel")" && pwd)/$(basename "$wheel")"
+# Work on a copy: the wheel given may be the one in $OUT, which is replaced below.
+stage="$(mktemp -d)"
+tmp=""
+trap 'rm -rf "$stage" ${tmp:+"$tmp"}' EXIT
+cp -p "$wheel" "$stage/"
+wheel="$stage/$(basename "$wheel")"
 
 # The wheel's tags (name-version-pythontag-abitag-platformtag.whl) and runtime requirements.
 IFS=- read -r _ _ py_tag _ plat_tag <<<"$(basename "$wheel" .whl)"
@@ -90,19 +95,18 @@ else
   tmp="$OUT.tmp.$$"
   rm -rf "$tmp"
   mkdir -p "$tmp"
-  trap 'rm -rf "$tmp"' EXIT
   "$PY" -m pip download --quiet --disable-pip-version-check -d "$tmp" "${target[@]}" "${requirements[@]}" >&2 \
     || die "pip download failed (is the package index reachable? see pip's message above)"
   { echo "$want_stamp"; (cd "$tmp" && find . -maxdepth 1 -name '*.whl' -printf '%f\n' | sort); } >"$tmp/.stamp"
   rm -rf "$OUT"
   mkdir -p "$(dirname "$OUT")"
   mv "$tmp" "$OUT"
-  trap - EXIT
+  tmp=""
 fi
 
 # Exactly one orchard wheel: the one given.
 find "$OUT" -maxdepth 1 -name 'orchard-*.whl' -delete
-cp "$wheel" "$OUT/"
+cp -p "$wheel" "$OUT/"
 version="$(basename "$wheel" | cut -d- -f2)"
 printf '%s\n' "# pip install --no-index --find-links THIS_FOLDER -r requirements.txt" \
   "orchard==$version" "${EXTRA_REQUIREMENTS[@]}" >"$OUT/requirements.txt"
