@@ -216,6 +216,8 @@ mkdir -p "$DEPS"
 # One builder at a time (several worktrees share .deps; tests may run in parallel).
 exec 9>"$DEPS/.make-test-chroot.lock"
 flock 9
+# Leftovers of an interrupted build (only a lock holder builds, so none is in use).
+rm -rf "$CHROOT".tmp.* "$DEPS"/pyspark-wheels/*.tmp.*
 
 if chroot_current; then
   log "chroot up to date: $CHROOT"
