@@ -42,7 +42,7 @@ step "checkov" env BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true \
   "$VENV/bin/checkov" --config-file "$DEPLOY/.checkov.yaml" -d "$DEPLOY/templates"
 
 mapfile -t scripts < <(
-  { find "$DEPLOY" -type f -name '*.sh'; echo "$DEPLOY/orchard-aws"; } | sort -u
+  { find "$DEPLOY" -type f -name '*.sh'; echo "$DEPLOY/orchard-aws"; echo "$ROOT/scripts/make-wheelhouse.sh"; } | sort -u
 )
 step "shellcheck (${#scripts[@]} scripts)" shellcheck "${scripts[@]}"
 

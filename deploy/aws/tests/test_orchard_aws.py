@@ -26,6 +26,7 @@ BUCKET = "orchard-test-bucket"
 TOOLS = [
     "bash", "env", "dirname", "basename", "date", "find", "sort", "tail", "cut", "sed",
     "grep", "tr", "awk", "sha256sum", "cat", "gzip", "mktemp", "rm", "mkdir", "touch",
+    "cp", "mv", "head", "wc", "du",  # scripts/make-wheelhouse.sh (upload)
 ]
 
 
@@ -253,12 +254,12 @@ def test_up_deploys_base_then_artifacts_then_cluster(env):
 
     # artifacts are uploaded between the two stacks (the bootstrap action needs them)
     i_base, i_cluster = cs.index(base), cs.index(cluster)
-    copies = [c for c in cs[i_base:i_cluster] if c[:2] == ["s3", "cp"]]
+    copies = [c for c in cs[i_base:i_cluster] if c[:2] in (["s3", "cp"], ["s3", "sync"])]
     dests = [c[-3] for c in copies]
     assert f"s3://{BUCKET}/artifacts/mobilenet_v2_imagenet.onnx" in dests
     assert f"s3://{BUCKET}/artifacts/mobilenet_v2_imagenet.onnx.sha256" in dests
     assert f"s3://{BUCKET}/artifacts/bootstrap/install-orchard.sh" in dests
-    assert any(d.startswith(f"s3://{BUCKET}/artifacts/orchard-") and d.endswith(".whl") for d in dests)
+    assert f"s3://{BUCKET}/artifacts/wheelhouse/" in dests
 
 
 def test_up_passes_cluster_and_budget_options(env):
@@ -300,11 +301,55 @@ def test_prefix_renames_both_stacks(env):
 def test_upload_sample_and_artifacts(env):
     cs = dry(env, "upload")
     syncs = [c for c in cs if c[:2] == ["s3", "sync"]]
-    assert len(syncs) == 1
-    src, dst = syncs[0][-4], syncs[0][-3]
+    assert len(syncs) == 2
+    wheelhouse, data = syncs
+    # the wheelhouse (wheel + dependencies, scripts/make-wheelhouse.sh) replaces the
+    # bucket's copy exactly, so the nodes see one orchard wheel
+    assert Path(wheelhouse[-4]) == ROOT / "dist" / "wheelhouse"
+    assert wheelhouse[-3] == f"s3://{BUCKET}/artifacts/wheelhouse/"
+    assert "--delete" in wheelhouse
+    src, dst = data[-4], data[-3]
     assert Path(src) == ROOT / "data" / "sample"
     assert dst == f"s3://{BUCKET}/input/"
-    assert len([c for c in cs if c[:2] == ["s3", "cp"]]) == 4
+    copies = [c[-3] for c in cs if c[:2] == ["s3", "cp"]]
+    assert copies == [f"s3://{BUCKET}/artifacts/mobilenet_v2_imagenet.onnx",
+                      f"s3://{BUCKET}/artifacts/mobilenet_v2_imagenet.onnx.sha256",
+                      f"s3://{BUCKET}/artifacts/bootstrap/install-orchard.sh"]
+    # no separate wheel upload any more: the bootstrap installs from the wheelhouse
+    assert not [c for c in cs if any(a.endswith(".whl") for a in c)]
+
+
+def test_upload_given_wheelhouse(env, tmp_path):
+    wh = tmp_path / "wh"
+    wh.mkdir()
+    (wh / "requirements.txt").write_text("orchard==0.1.0\n")
+    cs = dry(env, "upload", "--artifacts-only", "--wheelhouse", str(wh))
+    syncs = [c for c in cs if c[:2] == ["s3", "sync"]]
+    assert len(syncs) == 1 and syncs[0][-4] == str(wh)
+    assert syncs[0][-3] == f"s3://{BUCKET}/artifacts/wheelhouse/"
+
+
+def test_real_upload_builds_the_wheelhouse_with_the_script(env, tmp_path):
+    """Outside dry-run, upload runs scripts/make-wheelhouse.sh on the wheel, then syncs."""
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    log = tmp_path / "aws.log"
+    (fake / "aws").write_text(f'#!/bin/sh\necho "$@" >> {log}\necho 123456789012\n')
+    (fake / "aws").chmod(0o755)
+    env["PATH"] = f"{fake}:{env['PATH']}"
+    wheel = tmp_path / "orchard-9.9.9-cp311-cp311-manylinux_2_34_x86_64.whl"
+    wheel.write_bytes(b"not really a wheel")
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"model")
+    env["ORCHARD_WHEELHOUSE"] = str(tmp_path / "wheelhouse")  # never the real dist/
+    p = run(env, "--region", REGION, "--bucket", BUCKET, "upload", "--artifacts-only",
+            "--wheel", str(wheel), "--model", str(model))
+    # make-wheelhouse.sh reads the wheel's metadata: this fake one makes it fail, and
+    # upload stops before any upload with the script's message.
+    assert p.returncode == 1, p.stderr
+    assert "make-wheelhouse" in p.stderr and "not a wheel" in p.stderr
+    assert "s3 " not in (log.read_text() if log.exists() else "")
+    assert not (tmp_path / "wheelhouse").exists()
 
 
 def test_upload_given_folder_to_given_prefix(env, tmp_path):
@@ -342,6 +387,10 @@ def test_submit_adds_one_spark_step(env):
     args = step["Args"]
     assert args[0] == "spark-submit"
     assert args[args.index("--master") + 1] == "yarn"
+    # driver and executors run the bootstrap action's python3.11 venv
+    confs = [args[i + 1] for i, a in enumerate(args) if a == "--conf"]
+    assert "spark.pyspark.python=/opt/orchard/venv/bin/python" in confs
+    assert "spark.pyspark.driver.python=/opt/orchard/venv/bin/python" in confs
     assert "/opt/orchard/orchard_spark_main.py" in args
     assert args[args.index("--input") + 1] == f"s3://{BUCKET}/input/"
     assert args[args.index("--output") + 1] == f"s3://{BUCKET}/output/run-42"
@@ -464,6 +513,93 @@ def test_bootstrap_installs_wheel_model_and_launcher():
     assert "/opt/orchard" in text
     assert 'run_module("orchard.spark"' in text
     assert "sha256sum" in text
+
+
+def test_bootstrap_uses_python311_venv_and_the_wheelhouse_only():
+    text = (DEPLOY / "bootstrap" / "install-orchard.sh").read_text()
+    assert "dnf install -y -q python3.11 python3.11-pip" in text
+    assert '-m venv "$VENV"' in text and "VENV=$DEST/venv" in text
+    install = text[text.index('"$VENV/bin/python" -m pip install'):]
+    install = install[:install.index("||")]
+    assert "--no-index" in install and '--find-links "$work/wheelhouse"' in install
+    assert '-r "$work/wheelhouse/requirements.txt"' in install
+    assert "s3://$BUCKET/$PREFIX/wheelhouse/" in text
+    assert "SHA256SUMS" in text
+
+
+def _fake_node(tmp_path, bucket_files):
+    """A fake EMR node for the bootstrap script: `aws s3 cp` copies from a folder, `sudo`
+    runs the command as is, python3.11 is this interpreter's venv-capable python3."""
+    import sys
+    s3 = tmp_path / "s3"
+    for rel, data in bucket_files.items():
+        f = s3 / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(data)
+    bin_ = tmp_path / "nodebin"
+    bin_.mkdir()
+    (bin_ / "aws").write_text(f"""#!/bin/bash
+# aws s3 cp [--only-show-errors] [--recursive] SRC DST
+args=(); rec=0
+for a in "$@"; do case "$a" in --recursive) rec=1 ;; --*|s3|cp) ;; *) args+=("$a") ;; esac; done
+src="{s3}/${{args[0]#s3://}}"; dst="${{args[1]}}"
+if [[ $rec == 1 ]]; then mkdir -p "$dst"; [[ -d "$src" ]] && cp -r "$src"/. "$dst"/; exit 0  # like S3: an empty prefix copies nothing
+else [[ -f "$src" ]] || exit 1; cp "$src" "$dst"; fi
+""")
+    (bin_ / "sudo").write_text('#!/bin/sh\nexec "$@"\n')
+    (bin_ / "dnf").write_text('#!/bin/sh\necho "dnf $*" >> "$DNF_LOG"\nexit 1\n')
+    for f in ("aws", "sudo", "dnf"):
+        (bin_ / f).chmod(0o755)
+    return bin_, sys.executable
+
+
+def test_bootstrap_refuses_a_bucket_without_wheelhouse(tmp_path):
+    bin_, _ = _fake_node(tmp_path, {"b/artifacts/mobilenet_v2_imagenet.onnx": b"m"})
+    env = {"PATH": f"{bin_}:/usr/bin:/bin", "HOME": str(tmp_path), "DNF_LOG": str(tmp_path / "dnf.log")}
+    p = subprocess.run(["bash", str(DEPLOY / "bootstrap" / "install-orchard.sh"), "b"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1
+    assert "wheelhouse" in p.stderr and "orchard-aws upload" in p.stderr
+
+
+def test_bootstrap_refuses_a_corrupt_wheelhouse(tmp_path):
+    import hashlib
+    good = b"wheel bytes"
+    files = {
+        "b/artifacts/wheelhouse/orchard-0.1.0-cp311-cp311-manylinux_2_34_x86_64.whl": b"truncated",
+        "b/artifacts/wheelhouse/requirements.txt": b"orchard==0.1.0\n",
+        "b/artifacts/wheelhouse/SHA256SUMS":
+            f"{hashlib.sha256(good).hexdigest()}  orchard-0.1.0-cp311-cp311-manylinux_2_34_x86_64.whl\n".encode(),
+        "b/artifacts/mobilenet_v2_imagenet.onnx": b"m",
+    }
+    bin_, _ = _fake_node(tmp_path, files)
+    env = {"PATH": f"{bin_}:/usr/bin:/bin", "HOME": str(tmp_path), "DNF_LOG": str(tmp_path / "dnf.log")}
+    p = subprocess.run(["bash", str(DEPLOY / "bootstrap" / "install-orchard.sh"), "b"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1
+    assert "checksum mismatch" in p.stderr
+
+
+def test_bootstrap_installs_python311_with_dnf_when_missing(tmp_path):
+    import hashlib
+    whl = b"wheel bytes"
+    name = "orchard-0.1.0-cp311-cp311-manylinux_2_34_x86_64.whl"
+    files = {
+        f"b/artifacts/wheelhouse/{name}": whl,
+        "b/artifacts/wheelhouse/requirements.txt": b"orchard==0.1.0\n",
+        "b/artifacts/wheelhouse/SHA256SUMS": f"{hashlib.sha256(whl).hexdigest()}  {name}\n".encode(),
+        "b/artifacts/mobilenet_v2_imagenet.onnx": b"m",
+    }
+    bin_, _ = _fake_node(tmp_path, files)
+    dnf_log = tmp_path / "dnf.log"
+    env = {"PATH": f"{bin_}:/usr/bin:/bin", "HOME": str(tmp_path), "DNF_LOG": str(dnf_log),
+           "ORCHARD_PYTHON": "python3.11-not-on-this-node"}
+    p = subprocess.run(["bash", str(DEPLOY / "bootstrap" / "install-orchard.sh"), "b"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1  # the fake dnf fails
+    assert "sha256 ok" in p.stderr
+    assert dnf_log.read_text().splitlines()[0] == "dnf install -y -q python3.11 python3.11-pip"
+    assert "cannot install python3.11" in p.stderr
 
 
 # ------------------------------------------------ real mode against a fake `aws`

@@ -155,6 +155,18 @@ def test_cluster_is_emr7_with_spark_autotermination_and_bootstrap(cluster):
     assert path.endswith("/artifacts/bootstrap/install-orchard.sh")
 
 
+def test_cluster_runs_pyspark_on_the_bootstrap_python311_venv(cluster):
+    venv_python = "/opt/orchard/venv/bin/python"
+    confs = {c["Classification"]: c for c in cluster["Resources"]["Cluster"]["Properties"]["Configurations"]}
+    defaults = confs["spark-defaults"]["ConfigurationProperties"]
+    assert defaults["spark.pyspark.python"] == venv_python
+    assert defaults["spark.pyspark.driver.python"] == venv_python
+    export = confs["spark-env"]["Configurations"][0]
+    assert export["Classification"] == "export"
+    assert export["ConfigurationProperties"]["PYSPARK_PYTHON"] == venv_python
+    assert export["ConfigurationProperties"]["PYSPARK_DRIVER_PYTHON"] == venv_python
+
+
 def test_ssh_only_with_operator_cidr_and_never_world(cluster):
     p = cluster["Parameters"]["OperatorCidr"]
     assert p["Default"] == ""
