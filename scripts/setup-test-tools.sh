@@ -6,7 +6,6 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/install-s3-server.sh"
-bash "$ROOT/scripts/install-s3a-jars.sh"  # hadoop-aws + AWS SDK v2 bundle for the Spark S3A test
 if ! command -v chromium >/dev/null 2>&1; then  # renders report/index.html in test_report.py
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -23,3 +22,4 @@ if [[ $rc == 77 ]]; then
 elif [[ $rc != 0 ]]; then
   exit "$rc"
 fi
+bash "$ROOT/scripts/install-spark4.sh"  # pyspark 4.x for the Spark 4 smoke test

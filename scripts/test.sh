@@ -39,4 +39,8 @@ bash "$ROOT/scripts/fuzz.sh" "${ORCHARD_FUZZ_SECONDS:-60}"
 
 echo "== release build: the whole suite"
 bash "$ROOT/scripts/build.sh"
+# The portable wheel and the wheelhouse an EMR node installs from (wheel_check and
+# wheel_chroot_test use them).
+bash "$ROOT/scripts/build-wheel.sh"
+bash "$ROOT/scripts/make-wheelhouse.sh"
 ctest --test-dir "$ROOT/build" --output-on-failure

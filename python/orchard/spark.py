@@ -385,7 +385,12 @@ def local_cores(master):
 
 
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["predict"]:  # python -m orchard.spark predict ... (orchard predict's twin)
+        from orchard import spark_predict
+
+        return spark_predict.main(argv[1:])
+    args = parse_args(argv)
     from pyspark.sql import SparkSession
 
     # Executors run this interpreter (which has orchard and pyarrow) unless told otherwise

@@ -1,19 +1,17 @@
 """The Spark job (python -m orchard.spark, local[2]) reading its input from and writing
-its output to a real S3-compatible server through Hadoop's S3A connector.
+its output to a real S3-compatible server, addressed as s3a:// (how Spark users write it).
 
-The server is SeaweedFS on loopback (s3server.py). The connector is hadoop-aws of
-pyspark's own Hadoop version plus the AWS SDK v2 bundle, installed into .deps/s3a-jars/ by
-scripts/install-s3a-jars.sh (called by scripts/setup-test-tools.sh) and put on the
-classpath with spark.jars. S3A gets the endpoint and path-style settings as --conf
-options and the credentials from the environment only (AWS_ACCESS_KEY_ID /
-AWS_SECRET_ACCESS_KEY): the secret key is on no command line, and the test checks that
-it appears in nothing the job printed or wrote.
+The server is SeaweedFS on loopback (s3server.py). The engine in every task reads and
+writes the bucket itself (Arrow's S3 filesystem): no Hadoop S3A connector or jar is
+involved. The job takes the endpoint from the S3A setting users already give Spark
+(spark.hadoop.fs.s3a.endpoint) and the credentials from the environment only
+(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, the standard AWS chain): the secret key is on
+no command line, and the test checks that it appears in nothing the job printed or wrote.
 
 The output is downloaded with pyarrow and compared with a local CLI run on the same
 images (spark_parity.assert_parity: same paths, labels and errors, same numbers up to
-float rounding). Fails, not skips, when the server binary or the jars are missing.
+float rounding). Fails, not skips, when the server binary is missing.
 """
-import pathlib
 import subprocess
 import sys
 
@@ -21,24 +19,10 @@ import pytest
 
 from spark_parity import assert_parity, cli_output, make_input, spark_env
 
-from conftest import REPO, s3_server_with_bucket
+from conftest import s3_server_with_bucket
 from s3server import download_dir, list_files
 
 BUCKET = "orchard-spark"
-JARS_DIR = REPO / ".deps" / "s3a-jars"
-INSTALLER = "scripts/install-s3a-jars.sh"
-
-
-def s3a_jars():
-    jars = sorted(JARS_DIR.glob("*.jar"))
-    names = [jar.name for jar in jars]
-    if not any(n.startswith("hadoop-aws-") for n in names) or \
-            not any(n.startswith("bundle-") for n in names):
-        pytest.fail(f"hadoop-aws and the AWS SDK v2 bundle are not in {JARS_DIR}: "
-                    f"run {INSTALLER}", pytrace=False)
-    return jars
-
-
 
 
 @pytest.fixture(scope="module")
@@ -49,24 +33,16 @@ def s3():
 @pytest.fixture(scope="module")
 def job(s3, tmp_path_factory):
     """Uploads the test input, runs the Spark job s3a:// -> s3a://, downloads the output."""
-    jars = s3a_jars()
     root = tmp_path_factory.mktemp("spark_s3a")
     input_dir = make_input(root)  # data/sample + a corrupt JPEG, a text file, odd names
     keys = s3.upload_dir(input_dir, BUCKET, "in")
     assert len(keys) == 66  # 60 + corrupt.jpg + notes.txt + 3 copies + .hidden.jpg
 
     settings = {
-        "spark.jars": ",".join(str(jar) for jar in jars),
         "spark.hadoop.fs.s3a.endpoint": s3.endpoint,
         "spark.hadoop.fs.s3a.path.style.access": "true",
         "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
         "spark.hadoop.fs.s3a.endpoint.region": "us-east-1",
-        # Only the environment: no key in any Spark or Hadoop property.
-        "spark.hadoop.fs.s3a.aws.credentials.provider":
-            "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider",
-        # A test server that does not answer should fail the test quickly.
-        "spark.hadoop.fs.s3a.retry.limit": "3",
-        "spark.hadoop.fs.s3a.attempts.maximum": "3",
     }
     args = [sys.executable, "-m", "orchard.spark", "--master", "local[2]",
             "--input", f"s3a://{BUCKET}/in", "--output", f"s3a://{BUCKET}/out",
