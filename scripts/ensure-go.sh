@@ -4,7 +4,7 @@
 #
 #   GO="$(bash scripts/ensure-go.sh 1.26.6)"
 #
-# 1. `go` on PATH (or /usr/local/go/bin/go), when new enough.
+# 1. `go` on PATH (else /usr/local/go/bin/go), when new enough.
 # 2. The toolchain cached in .deps/go-toolchain/, when new enough.
 # 3. Otherwise the official toolchain as the Go module `golang.org/toolchain` (the same module
 #    the go command itself fetches for GOTOOLCHAIN=goX.Y.Z), downloaded through the Go module
@@ -41,8 +41,11 @@ at_least() {
 }
 
 candidates=()
-command -v go >/dev/null 2>&1 && candidates+=("$(command -v go)")
-[ -x /usr/local/go/bin/go ] && candidates+=(/usr/local/go/bin/go)
+if command -v go >/dev/null 2>&1; then
+  candidates+=("$(command -v go)")
+elif [ -x /usr/local/go/bin/go ]; then  # the official install, not on PATH
+  candidates+=(/usr/local/go/bin/go)
+fi
 [ -x "$CACHED" ] && candidates+=("$CACHED")
 for go in "${candidates[@]}"; do
   have="$(version_of "$go")"

@@ -35,6 +35,7 @@ source "$ROOT/scripts/versions.sh"
 # A Go new enough for the pinned SeaweedFS: the machine's, or one fetched into .deps/ as the
 # golang.org/toolchain module when the machine's is older (e.g. Debian 12's 1.19).
 GO="${GO:-$(bash "$ROOT/scripts/ensure-go.sh" "$WEED_GO_MIN")}"
+unset GOROOT  # the chosen toolchain knows its own root
 
 # Keep the Go state inside the repo. GOPATH is the same folder scripts/setup.sh
 # uses for its module downloads, so modules are shared, not fetched twice.
