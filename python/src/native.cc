@@ -5,8 +5,8 @@
 #include <arrow/buffer.h>
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
-#include <nanobind/stl/pair.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
@@ -21,7 +21,6 @@
 #include <vector>
 
 #include "bindings.h"
-#include "report_bindings.h"
 #include "orchard/io/storage.h"
 #include "orchard/model/embedder.h"
 #include "orchard/output/layout.h"
@@ -32,11 +31,12 @@
 #include "orchard/pipeline/featurize.h"
 #include "orchard/pipeline/listing.h"
 #include "orchard/pipeline/shard.h"
+#include "orchard/report/report.h"
 #include "orchard/table/commit.h"
 #include "orchard/table/tables.h"
-#include "orchard/report/report.h"
 #include "orchard/util/status.h"
 #include "orchard/version.h"
+#include "report_bindings.h"
 
 namespace nb = nanobind;
 
@@ -146,8 +146,8 @@ std::string JobFingerprint(const std::string& input_uri, const std::vector<nb::b
                            const std::string& output_name, int64_t rows_per_part, int batch_size,
                            int64_t max_pixels) {
   const auto root = Resolve(input_uri, "", "");
-  return orchard::pipeline::JobFingerprint(ItemsOf(sources, sizes, root), model_sha256,
-                                           output_name, rows_per_part, batch_size, max_pixels);
+  return orchard::pipeline::JobFingerprint(ItemsOf(sources, sizes, root), model_sha256, output_name,
+                                           rows_per_part, batch_size, max_pixels);
 }
 
 int64_t EffectiveRowsPerPart(int64_t rows_per_part, int batch_size) {
@@ -296,8 +296,8 @@ class PyEmbedder {
     orchard::pipeline::ShardOutcome outcome;
     {
       nb::gil_scoped_release release;
-      outcome = Unwrap(orchard::pipeline::FeaturizeShard(items, input, *embedder_, staging,
-                                                         options, std::max(1, threads)));
+      outcome = Unwrap(orchard::pipeline::FeaturizeShard(items, input, *embedder_, staging, options,
+                                                         std::max(1, threads)));
     }
     const std::string stats = outcome.pca.count() > 0 ? outcome.pca.Serialize() : std::string();
     const auto& run = outcome.stats;
@@ -415,8 +415,8 @@ NB_MODULE(_native, m) {
   nb::class_<PyOutputCommitter>(m, "OutputCommitter",
                                 "The CLI's output commit protocol: stage under _temporary, "
                                 "publish, _SUCCESS last.")
-      .def(nb::init<const std::string&, const std::string&, const std::string&,
-                    const std::string&, const std::string&>(),
+      .def(nb::init<const std::string&, const std::string&, const std::string&, const std::string&,
+                    const std::string&>(),
            nb::arg("output_uri"), nb::arg("policy"), nb::arg("fingerprint"),
            nb::arg("endpoint_url") = "", nb::arg("region") = "")
       .def_prop_ro("staging", &PyOutputCommitter::staging)
@@ -426,8 +426,8 @@ NB_MODULE(_native, m) {
   m.def("list_images", &ListImages, nb::arg("input_uri"), nb::arg("endpoint_url") = "",
         nb::arg("region") = "", "the CLI's listing: [(raw relative path bytes, size)], sorted");
   m.def("job_fingerprint", &JobFingerprint, nb::arg("input_uri"), nb::arg("sources"),
-        nb::arg("sizes"), nb::arg("model_sha256"), nb::arg("output_name"),
-        nb::arg("rows_per_part"), nb::arg("batch_size"), nb::arg("max_pixels"));
+        nb::arg("sizes"), nb::arg("model_sha256"), nb::arg("output_name"), nb::arg("rows_per_part"),
+        nb::arg("batch_size"), nb::arg("max_pixels"));
   m.def("effective_rows_per_part", &EffectiveRowsPerPart, nb::arg("rows_per_part"),
         nb::arg("batch_size"));
   m.def("write_file", &WriteFile, nb::arg("uri"), nb::arg("data"), nb::arg("endpoint_url") = "",

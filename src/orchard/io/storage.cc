@@ -286,8 +286,9 @@ namespace {
 
 // Applies `transfer(source, target)` to every file below `from`, at the same relative path
 // below `to` (parent folders created).
-Status ForEachFileBelow(const Location& from, const Location& to,
-                        const std::function<Status(const std::string&, const Location&)>& transfer) {
+Status ForEachFileBelow(
+    const Location& from, const Location& to,
+    const std::function<Status(const std::string&, const Location&)>& transfer) {
   arrow::fs::FileSelector selector;
   selector.base_dir = from.path;
   selector.recursive = true;
@@ -314,7 +315,8 @@ Status MoveTree(const Location& from, const Location& to) {
 Status CopyTree(const Location& from, const Location& to) {
   return ForEachFileBelow(from, to, [&](const std::string& source, const Location& target) {
     // Through WriteAll: a copy interrupted half-way never looks like a whole file.
-    ORCHARD_ASSIGN_OR_RAISE(auto bytes, ReadAll(Location{from.fs, source, source, from.is_object_store}));
+    ORCHARD_ASSIGN_OR_RAISE(auto bytes,
+                            ReadAll(Location{from.fs, source, source, from.is_object_store}));
     return WriteAll(target, std::string_view(reinterpret_cast<const char*>(bytes->data()),
                                              static_cast<size_t>(bytes->size())));
   });

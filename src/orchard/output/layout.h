@@ -6,11 +6,11 @@
 
 namespace orchard::output {
 
-inline constexpr const char* kFeaturesDir = "features";    ///< path, label, features
-inline constexpr const char* kErrorsDir = "errors";        ///< path, stage, message
-inline constexpr const char* kPcaDir = "pca";              ///< path, label, pca
-inline constexpr const char* kPcaModelDir = "pca_model";   ///< model.json, components.parquet
-inline constexpr const char* kReportDir = "report";        ///< scree.svg, summary.json, ...
+inline constexpr const char* kFeaturesDir = "features";   ///< path, label, features
+inline constexpr const char* kErrorsDir = "errors";       ///< path, stage, message
+inline constexpr const char* kPcaDir = "pca";             ///< path, label, pca
+inline constexpr const char* kPcaModelDir = "pca_model";  ///< model.json, components.parquet
+inline constexpr const char* kReportDir = "report";       ///< scree.svg, summary.json, ...
 inline constexpr const char* kModelJson = "pca_model/model.json";
 inline constexpr const char* kComponentsParquet = "pca_model/components.parquet";
 inline constexpr const char* kScreeSvg = "report/scree.svg";

@@ -49,13 +49,11 @@ Status WritePcaModel(const pca::PcaModel& model, const io::Location& root) {
   ORCHARD_RETURN_NOT_OK(
       io::WriteAll(root.Child(output::kModelJson), pca::ModelToJson(model).dump()));
   ORCHARD_ASSIGN_OR_RAISE(auto components, ComponentsBatch(model));
-  ORCHARD_RETURN_NOT_OK(
-      table::WriteParquet(root.Child(output::kComponentsParquet), *components));
+  ORCHARD_RETURN_NOT_OK(table::WriteParquet(root.Child(output::kComponentsParquet), *components));
   const std::string title = "PCA of " + std::to_string(model.count) +
                             " feature vectors: " + std::to_string(model.k) +
                             " components explain the threshold";
   return io::WriteAll(root.Child(output::kScreeSvg), report::ScreePlotSvg(model, title));
 }
-
 
 }  // namespace orchard::output

@@ -142,9 +142,11 @@ Result<FeaturizeOutcome> FeaturizeIntoStaging(const JobOptions& options, const L
   featurize.prep_threads = std::max(1, CoreCount(options) / 2);
   const int64_t rows_per_part = EffectiveRowsPerPart(featurize);
 
-  ORCHARD_ASSIGN_OR_RAISE(auto begun, table::OutputCommitter::Begin(
-                                          where.output, options.existing,
-                                          JobFingerprint(items, embedder->info().sha256, embedder->info().output_name, rows_per_part, options.batch_size, options.max_pixels)));
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto begun, table::OutputCommitter::Begin(
+                      where.output, options.existing,
+                      JobFingerprint(items, embedder->info().sha256, embedder->info().output_name,
+                                     rows_per_part, options.batch_size, options.max_pixels)));
   committer->emplace(std::move(begun));
   const io::Location staging = (*committer)->staging();
   // Parts an interrupted run finished are reused (FeaturizeShard); the progress line counts
@@ -152,13 +154,13 @@ Result<FeaturizeOutcome> FeaturizeIntoStaging(const JobOptions& options, const L
   int64_t reused_rows = 0;
   if ((*committer)->resuming()) {
     ORCHARD_ASSIGN_OR_RAISE(auto done_parts, table::ListParts(staging.Child(kFeaturesDir)));
-    reused_rows = std::min<int64_t>(outcome.listed,
-                                    static_cast<int64_t>(done_parts.size()) * rows_per_part);
+    reused_rows =
+        std::min<int64_t>(outcome.listed, static_cast<int64_t>(done_parts.size()) * rows_per_part);
   }
 
   StageReporting reporting;
-  reporting.progress = std::make_unique<ProgressLine>(
-      "featurize", outcome.listed - reused_rows, options.progress);
+  reporting.progress =
+      std::make_unique<ProgressLine>("featurize", outcome.listed - reused_rows, options.progress);
   featurize.on_progress = [&](int64_t done, int64_t failed) {
     reporting.progress->Update(done, failed);
   };
@@ -276,7 +278,8 @@ Result<json> RunJob(const JobOptions& options) {
   summary["seconds"]["project"] = SecondsSince(project_start);
   ORCHARD_RETURN_NOT_OK(WriteSummary(staging, &summary, start));
   ORCHARD_RETURN_NOT_OK(WriteRunReport(staging));
-  ORCHARD_RETURN_NOT_OK(committer->Publish({kFeaturesDir, kErrorsDir, kPcaDir, kPcaModelDir, kReportDir}));
+  ORCHARD_RETURN_NOT_OK(
+      committer->Publish({kFeaturesDir, kErrorsDir, kPcaDir, kPcaModelDir, kReportDir}));
   return summary;
 }
 

@@ -127,9 +127,9 @@ Result<std::unique_ptr<ParquetFileWriter>> ParquetFileWriter::Make(
                         ->created_by("orchard")
                         ->build();
   auto arrow_properties = parquet::ArrowWriterProperties::Builder().store_schema()->build();
-  ORCHARD_ASSIGN_OR_RAISE(
-      impl->writer, parquet::arrow::FileWriter::Open(*schema, arrow::default_memory_pool(),
-                                                     impl->output.stream, properties, arrow_properties));
+  ORCHARD_ASSIGN_OR_RAISE(impl->writer, parquet::arrow::FileWriter::Open(
+                                            *schema, arrow::default_memory_pool(),
+                                            impl->output.stream, properties, arrow_properties));
   return std::unique_ptr<ParquetFileWriter>(new ParquetFileWriter(std::move(impl)));
 }
 

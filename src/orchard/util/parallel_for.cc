@@ -22,7 +22,8 @@ Status ParallelFor(size_t count, int threads, const std::function<Status(size_t)
       }
     }
   };
-  const int workers = std::max(1, std::min(threads, static_cast<int>(std::min<size_t>(count, 1 << 16))));
+  const int workers =
+      std::max(1, std::min(threads, static_cast<int>(std::min<size_t>(count, 1 << 16))));
   if (workers == 1 || count <= 1) {
     worker();
     return first;
