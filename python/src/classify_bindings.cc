@@ -14,7 +14,9 @@
 
 #include "bindings.h"
 #include "orchard/classify/classifier.h"
+#include "orchard/classify/classify_jobs.h"
 #include "orchard/io/storage.h"
+#include "orchard/table/tables.h"
 #include "orchard/util/status.h"
 
 namespace nb = nanobind;
@@ -102,6 +104,75 @@ Predict(const PyClassifier& handle, const FloatMatrix& features, int64_t top_k) 
           ToNumpy(std::move(top_probabilities), {shape_rows, shape_k}), classifier.classes};
 }
 
+PyClassifier HandleOf(const nb::object& model, const std::string& endpoint_url,
+                      const std::string& region) {
+  if (nb::isinstance<PyClassifier>(model)) return nb::cast<const PyClassifier&>(model);
+  return Load(nb::cast<std::string>(model), endpoint_url, region);
+}
+
+orchard::io::Location Resolve(const std::string& uri, const std::string& endpoint_url,
+                              const std::string& region) {
+  orchard::io::StorageOptions storage;
+  storage.endpoint_url = endpoint_url;
+  storage.region = region;
+  return Unwrap(orchard::io::ResolveLocation(uri, storage));
+}
+
+// The part file names (part-*.parquet) of a table folder, sorted; [] when it is absent.
+std::vector<std::string> ListParts(const std::string& folder_uri, const std::string& endpoint_url,
+                                   const std::string& region) {
+  orchard::Result<std::vector<orchard::io::Location>> parts;
+  {
+    nb::gil_scoped_release release;
+    parts = orchard::table::ListParts(Resolve(folder_uri, endpoint_url, region));
+  }
+  std::vector<std::string> names;
+  for (const auto& part : Unwrap(std::move(parts))) {
+    names.push_back(part.path.substr(part.path.rfind('/') + 1));
+  }
+  return names;
+}
+
+// `orchard predict`'s prediction pass over some features parts (classify::PredictParts):
+// features_dir/<name> -> predictions_dir/<name>; returns the parts' counts (JSON) for
+// prediction_metrics.
+std::string PredictParts(const nb::object& model, const std::string& features_dir_uri,
+                         const std::vector<std::string>& part_names,
+                         const std::string& predictions_dir_uri, int threads,
+                         const std::string& endpoint_url, const std::string& region) {
+  const PyClassifier handle = HandleOf(model, endpoint_url, region);
+  orchard::Result<orchard::classify::PredictionCounts> counts;
+  {
+    nb::gil_scoped_release release;
+    const auto features_dir = Resolve(features_dir_uri, endpoint_url, region);
+    std::vector<orchard::io::Location> parts;
+    for (const auto& name : part_names) parts.push_back(features_dir.Child(name));
+    counts = orchard::classify::PredictParts(*handle.classifier, parts,
+                                             Resolve(predictions_dir_uri, endpoint_url, region),
+                                             std::max(1, threads));
+  }
+  return Unwrap(std::move(counts)).ToJson().dump();
+}
+
+// Merges counts (JSON, from predict_parts) -> report/metrics.json (JSON), as the CLI.
+std::string PredictionMetrics(const nb::object& model, const std::vector<std::string>& counts,
+                              const std::string& endpoint_url, const std::string& region) {
+  const PyClassifier handle = HandleOf(model, endpoint_url, region);
+  const auto k = static_cast<size_t>(handle.classifier->num_classes());
+  orchard::classify::PredictionCounts total;
+  total.confusion.assign(k * k, 0);
+  for (const auto& text : counts) {
+    nlohmann::json parsed;
+    try {
+      parsed = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& error) {
+      Check(orchard::Status::Invalid("cannot parse prediction counts: ", error.what()));
+    }
+    Check(total.Merge(Unwrap(orchard::classify::PredictionCounts::FromJson(parsed))));
+  }
+  return orchard::classify::PredictionMetrics(*handle.classifier, total).dump(2);
+}
+
 }  // namespace
 
 void BindClassify(nb::module_& m) {
@@ -117,6 +188,14 @@ void BindClassify(nb::module_& m) {
       .def_prop_ro("feature_model_sha256",
                    [](const PyClassifier& self) { return self.classifier->feature_model_sha256; })
       .def_prop_ro("c", [](const PyClassifier& self) { return self.classifier->c; })
+      .def(
+          "check_backbone",
+          [](const PyClassifier& self, const std::string& sha256, const std::string& what) {
+            Check(orchard::classify::CheckBackbone(*self.classifier, sha256, what));
+          },
+          nb::arg("sha256"), nb::arg("what"),
+          "Raises OrchardError unless embeddings of the model with this sha256 are the ones "
+          "the classifier was trained on (`what` names them in the message), as the CLI.")
       .def("predict", &Predict, nb::arg("features"), nb::arg("k") = 5,
            "Top-k (indices int64 [n,k], probabilities float32 [n,k], classes) of embeddings "
            "(float32 [n, embedding_dim], C-contiguous).");
@@ -124,6 +203,18 @@ void BindClassify(nb::module_& m) {
   m.def("load_classifier", &Load, nb::arg("model_dir"), nb::arg("endpoint_url") = "",
         nb::arg("region") = "",
         "Loads the classifier in MODEL_DIR (local or s3://) written by `orchard train`.");
+  m.def("list_parts", &ListParts, nb::arg("folder_uri"), nb::arg("endpoint_url") = "",
+        nb::arg("region") = "", "part-*.parquet names of a table folder (local or s3://), sorted");
+  m.def("predict_parts", &PredictParts, nb::arg("model"), nb::arg("features_dir_uri"),
+        nb::arg("part_names"), nb::arg("predictions_dir_uri"), nb::arg("threads") = 1,
+        nb::arg("endpoint_url") = "", nb::arg("region") = "",
+        "orchard predict's prediction pass: each features part -> a predictions part of the "
+        "same name (path, label, predicted, probability, top5), with a Classifier or a model "
+        "folder; returns the parts' counts (JSON) for prediction_metrics.");
+  m.def("prediction_metrics", &PredictionMetrics, nb::arg("model"), nb::arg("counts"),
+        nb::arg("endpoint_url") = "", nb::arg("region") = "",
+        "Merges the counts of predict_parts calls -> report/metrics.json (JSON text) as "
+        "orchard predict computes it.");
   m.def(
       "predict_features",
       [](nb::object model, const FloatMatrix& features, int64_t k) {

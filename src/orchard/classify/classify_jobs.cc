@@ -111,18 +111,28 @@ std::shared_ptr<arrow::Schema> PredictionsSchema() {
        arrow::field("probability", arrow::float32()), arrow::field("top5", arrow::list(entry))});
 }
 
-// One scored row, kept for the metrics.
-struct Scored {
-  std::string label;
-  int64_t predicted = 0;
-  std::vector<int64_t> top;
-};
+// Counts one scored row: its true label (known to the classifier or not), its best class
+// and its top k.
+void Count(const std::map<std::string, int64_t>& index, const std::string& label,
+           const std::vector<int64_t>& top, int64_t num_classes, PredictionCounts* counts) {
+  ++counts->rows;
+  auto found = index.find(label);
+  if (found == index.end()) {
+    ++counts->unknown_labels[label];
+    return;
+  }
+  if (std::find(top.begin(), top.end(), found->second) != top.end()) ++counts->top_correct;
+  ++counts->confusion[static_cast<size_t>(found->second * num_classes + top[0])];
+}
 
 Result<std::shared_ptr<arrow::RecordBatch>> PredictionsBatch(const Classifier& classifier,
                                                              const table::VectorRows& rows,
                                                              const std::vector<float>& probs,
-                                                             std::vector<Scored>* scored) {
+                                                             PredictionCounts* counts) {
   const int64_t k = classifier.num_classes();
+  std::map<std::string, int64_t> index;
+  for (int64_t class_idx = 0; class_idx < k; ++class_idx)
+    index[classifier.classes[static_cast<size_t>(class_idx)]] = class_idx;
   auto schema = PredictionsSchema();
   arrow::StringBuilder path_builder, label_builder, predicted_builder;
   arrow::FloatBuilder probability_builder;
@@ -149,7 +159,7 @@ Result<std::shared_ptr<arrow::RecordBatch>> PredictionsBatch(const Classifier& c
       ORCHARD_RETURN_NOT_OK(top_label->Append(classifier.classes[static_cast<size_t>(class_idx)]));
       ORCHARD_RETURN_NOT_OK(top_probability->Append(row[class_idx]));
     }
-    scored->push_back({rows.labels[idx], top[0], std::move(top)});
+    Count(index, rows.labels[idx], top, k, counts);
   }
   std::shared_ptr<arrow::Array> paths, labels, predicted, probability, top5;
   ORCHARD_RETURN_NOT_OK(path_builder.Finish(&paths));
@@ -161,37 +171,94 @@ Result<std::shared_ptr<arrow::RecordBatch>> PredictionsBatch(const Classifier& c
                                   {paths, labels, predicted, probability, top5});
 }
 
-// Accuracy, top-5 accuracy, per-class precision/recall/F1 and the confusion matrix of
-// the rows whose label the classifier knows.
-json Metrics(const Classifier& classifier, const std::vector<Scored>& scored) {
-  const int64_t k = classifier.num_classes();
-  std::map<std::string, int64_t> index;
-  for (int64_t class_idx = 0; class_idx < k; ++class_idx)
-    index[classifier.classes[static_cast<size_t>(class_idx)]] = class_idx;
-  std::vector<std::vector<int64_t>> confusion(static_cast<size_t>(k),
-                                              std::vector<int64_t>(static_cast<size_t>(k), 0));
-  int64_t labelled = 0, correct = 0, top_correct = 0, unknown = 0;
-  std::map<std::string, int64_t> unknown_labels;
-  for (const auto& row : scored) {
-    auto found = index.find(row.label);
-    if (found == index.end()) {
-      ++unknown;
-      ++unknown_labels[row.label];
-      continue;
-    }
-    ++labelled;
-    if (row.predicted == found->second) ++correct;
-    if (std::find(row.top.begin(), row.top.end(), found->second) != row.top.end()) ++top_correct;
-    ++confusion[static_cast<size_t>(found->second)][static_cast<size_t>(row.predicted)];
+Status CheckEmbeddingDim(const Classifier& classifier, int64_t dim, const std::string& what) {
+  if (dim == classifier.embedding_dim()) return Status::OK();
+  return Status::Invalid(what, " has ", dim, "-d features but the classifier expects ",
+                         classifier.embedding_dim(), "-d embeddings");
+}
+
+}  // namespace
+
+Status PredictionCounts::Merge(const PredictionCounts& other) {
+  if (confusion.empty()) confusion.assign(other.confusion.size(), 0);
+  if (other.confusion.size() != confusion.size()) {
+    return Status::Invalid("cannot merge prediction counts of ", confusion.size(), " and ",
+                           other.confusion.size(), " confusion cells");
   }
+  rows += other.rows;
+  top_correct += other.top_correct;
+  for (size_t cell = 0; cell < confusion.size(); ++cell) confusion[cell] += other.confusion[cell];
+  for (const auto& [label, count] : other.unknown_labels) unknown_labels[label] += count;
+  return Status::OK();
+}
+
+json PredictionCounts::ToJson() const {
+  return {{"rows", rows},
+          {"confusion", confusion},
+          {"top_correct", top_correct},
+          {"unknown_labels", unknown_labels}};
+}
+
+Result<PredictionCounts> PredictionCounts::FromJson(const json& json) {
+  PredictionCounts counts;
+  try {
+    counts.rows = json.at("rows").get<int64_t>();
+    counts.confusion = json.at("confusion").get<std::vector<int64_t>>();
+    counts.top_correct = json.at("top_correct").get<int64_t>();
+    counts.unknown_labels = json.at("unknown_labels").get<std::map<std::string, int64_t>>();
+  } catch (const json::exception& error) {
+    return Status::Invalid("bad prediction counts: ", error.what());
+  }
+  return counts;
+}
+
+Result<PredictionCounts> PredictParts(const Classifier& classifier,
+                                      const std::vector<io::Location>& feature_parts,
+                                      const io::Location& predictions_dir, int threads) {
+  const int64_t k = classifier.num_classes();
+  std::vector<PredictionCounts> counts(feature_parts.size());
+  ORCHARD_RETURN_NOT_OK(ParallelFor(feature_parts.size(), threads, [&](size_t part_idx) -> Status {
+    const auto& part = feature_parts[part_idx];
+    counts[part_idx].confusion.assign(static_cast<size_t>(k * k), 0);
+    ORCHARD_ASSIGN_OR_RAISE(auto rows, table::ReadVectorFile(part, table::kFeaturesColumn));
+    if (rows.num_rows() > 0)
+      ORCHARD_RETURN_NOT_OK(CheckEmbeddingDim(classifier, rows.dim, part.display));
+    std::vector<float> probabilities(static_cast<size_t>(rows.num_rows() * k));
+    classifier.ProbabilitiesFromEmbeddings(rows.values.data(), rows.num_rows(),
+                                           probabilities.data());
+    ORCHARD_ASSIGN_OR_RAISE(auto batch,
+                            PredictionsBatch(classifier, rows, probabilities, &counts[part_idx]));
+    const std::string name = part.path.substr(part.path.rfind('/') + 1);
+    return table::WriteParquet(predictions_dir.Child(name), *batch);
+  }));
+  PredictionCounts total;
+  total.confusion.assign(static_cast<size_t>(k * k), 0);
+  for (const auto& part_counts : counts) ORCHARD_RETURN_NOT_OK(total.Merge(part_counts));
+  return total;
+}
+
+json PredictionMetrics(const Classifier& classifier, const PredictionCounts& counts) {
+  const int64_t k = classifier.num_classes();
+  const auto n = static_cast<size_t>(k);
+  std::vector<std::vector<int64_t>> confusion(n, std::vector<int64_t>(n, 0));
+  int64_t labelled = 0, correct = 0, unknown = 0;
+  if (counts.confusion.size() == n * n) {
+    for (size_t row = 0; row < n; ++row) {
+      for (size_t col = 0; col < n; ++col) {
+        confusion[row][col] = counts.confusion[row * n + col];
+        labelled += confusion[row][col];
+      }
+      correct += confusion[row][row];
+    }
+  }
+  for (const auto& [label, count] : counts.unknown_labels) unknown += count;
   json per_class = json::object();
   double macro_f1 = 0;
-  for (int64_t class_idx = 0; class_idx < k; ++class_idx) {
-    const auto c = static_cast<size_t>(class_idx);
+  for (size_t c = 0; c < n; ++c) {
     int64_t support = 0, predicted = 0;
-    for (int64_t other = 0; other < k; ++other) {
-      support += confusion[c][static_cast<size_t>(other)];
-      predicted += confusion[static_cast<size_t>(other)][c];
+    for (size_t other = 0; other < n; ++other) {
+      support += confusion[c][other];
+      predicted += confusion[other][c];
     }
     const double hits = static_cast<double>(confusion[c][c]);
     const double precision = predicted > 0 ? hits / static_cast<double>(predicted) : 0.0;
@@ -204,25 +271,17 @@ json Metrics(const Classifier& classifier, const std::vector<Scored>& scored) {
   const auto fraction = [&](int64_t count) {
     return labelled > 0 ? static_cast<double>(count) / static_cast<double>(labelled) : 0.0;
   };
-  return {{"rows", static_cast<int64_t>(scored.size())},
+  return {{"rows", counts.rows},
           {"labelled_rows", labelled},
           {"unknown_label_rows", unknown},
-          {"unknown_labels", unknown_labels},
+          {"unknown_labels", counts.unknown_labels},
           {"accuracy", fraction(correct)},
-          {"top5_accuracy", fraction(top_correct)},
+          {"top5_accuracy", fraction(counts.top_correct)},
           {"macro_f1", k > 0 ? macro_f1 / static_cast<double>(k) : 0.0},
           {"per_class", per_class},
           {"confusion_matrix",
            {{"labels", classifier.classes}, {"rows_true_columns_predicted", confusion}}}};
 }
-
-Status CheckEmbeddingDim(const Classifier& classifier, int64_t dim, const std::string& what) {
-  if (dim == classifier.embedding_dim()) return Status::OK();
-  return Status::Invalid(what, " has ", dim, "-d features but the classifier expects ",
-                         classifier.embedding_dim(), "-d embeddings");
-}
-
-}  // namespace
 
 Result<std::unique_ptr<model::Embedder>> LoadJobEmbedder(const pipeline::JobOptions& options) {
   if (options.model.empty()) return Status::Invalid("no embedding model given");
@@ -373,6 +432,8 @@ Result<json> PredictJob(const PredictJobOptions& options) {
                             pipeline::Featurize(items, input, *embedder, staging.Child(kFeatures),
                                                 staging.Child(kErrors), {}, featurize));
     progress.Finish();
+    // An errors table even without errors, as `orchard run` writes it.
+    ORCHARD_RETURN_NOT_OK(table::EnsureErrorsTable(staging.Child(kErrors)));
     ORCHARD_ASSIGN_OR_RAISE(feature_parts, table::ListParts(staging.Child(kFeatures)));
     publish.push_back(kFeatures);
     publish.push_back(kErrors);
@@ -384,27 +445,12 @@ Result<json> PredictJob(const PredictJobOptions& options) {
   }
 
   const auto predict_start = Clock::now();
-  std::vector<std::vector<Scored>> scored(feature_parts.size());
-  ORCHARD_RETURN_NOT_OK(ParallelFor(feature_parts.size(), threads, [&](size_t part_idx) -> Status {
-    const auto& part = feature_parts[part_idx];
-    ORCHARD_ASSIGN_OR_RAISE(auto rows, table::ReadVectorFile(part, table::kFeaturesColumn));
-    if (rows.num_rows() > 0)
-      ORCHARD_RETURN_NOT_OK(CheckEmbeddingDim(classifier, rows.dim, part.display));
-    std::vector<float> probabilities(
-        static_cast<size_t>(rows.num_rows() * classifier.num_classes()));
-    classifier.ProbabilitiesFromEmbeddings(rows.values.data(), rows.num_rows(),
-                                           probabilities.data());
-    ORCHARD_ASSIGN_OR_RAISE(auto batch,
-                            PredictionsBatch(classifier, rows, probabilities, &scored[part_idx]));
-    const std::string name = part.path.substr(part.path.rfind('/') + 1);
-    return table::WriteParquet(staging.Child(kPredictionsTable).Child(name), *batch);
-  }));
+  ORCHARD_ASSIGN_OR_RAISE(auto counts, PredictParts(classifier, feature_parts,
+                                                    staging.Child(kPredictionsTable), threads));
   summary["seconds"]["predict"] = SecondsSince(predict_start);
 
-  std::vector<Scored> all;
-  for (auto& piece : scored) std::move(piece.begin(), piece.end(), std::back_inserter(all));
-  json metrics = Metrics(classifier, all);
-  summary["rows"] = all.size();
+  json metrics = PredictionMetrics(classifier, counts);
+  summary["rows"] = counts.rows;
   if (metrics["labelled_rows"].get<int64_t>() > 0) {
     ORCHARD_RETURN_NOT_OK(
         io::WriteAll(staging.Child(kReport).Child("metrics.json"), metrics.dump(2)));

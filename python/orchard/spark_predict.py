@@ -1,0 +1,277 @@
+"""`orchard predict` on Apache Spark: the same rows, errors and metrics as the CLI.
+
+    python -m orchard.spark predict -m MODEL_DIR -i IMAGES|EARLIER_OUTPUT -o PRED [options]
+
+The design of orchard.spark (docs/spark.md), applied to the classifier of `orchard train`:
+
+  1. the driver loads the classifier and refuses an embedding model (backbone) other than
+     the one it was trained on, as the CLI does; it lists the images natively (the CLI's
+     listing) and splits the listing into shards of whole parts;
+  2. it begins PRED with the CLI's commit protocol (staging under _temporary, --overwrite);
+  3. each task runs the CLI's pipeline on its shard (orchard.spark.featurize_shard_task):
+     features + errors parts in staging, with the CLI's part names;
+  4. a second native pass per shard of parts (classify::PredictParts, the code of
+     `orchard predict`) reads features parts and writes predictions parts of the same name
+     (path, label, predicted, probability, top5) and returns the parts' counts;
+  5. the driver merges the counts natively into report/metrics.json (the CLI's metrics),
+     writes report/summary.json and report/index.html, and publishes (_SUCCESS last).
+
+With an earlier output as input (features/ and _SUCCESS), step 3 is skipped: its features
+parts are predicted (the backbone recorded in its report/summary.json is checked). Row
+data never crosses the JVM/Python boundary; MODEL_DIR, the input and the output must be
+reachable from the executors (shared storage or s3://), as for orchard.spark.
+
+Exit codes: 0 success, 1 the job failed, 2 usage error.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import orchard
+from orchard import _native
+from orchard.spark import (default_shards, featurize_shard_task, local_cores, log,
+                           merge_results, plan_shards, read_model, storage_options, task_cores)
+
+PREDICTIONS_DIR = "predictions"
+COMMITTER_FINGERPRINT = "orchard-predict"  # as the CLI's predict job (no --resume)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m orchard.spark predict",
+        description="orchard predict on Spark: images (or an earlier output) -> predictions")
+    parser.add_argument("-m", "--model", required=True,
+                        help="classifier folder written by `orchard train` (local or URI)")
+    parser.add_argument("-i", "--input", required=True,
+                        help="images (folder or URI, one sub-folder per label) or an earlier "
+                             "orchard output (features/ + _SUCCESS)")
+    parser.add_argument("-o", "--output", required=True, help="output folder or URI")
+    parser.add_argument("--backbone", default=None,
+                        help="embedding model (ONNX); must be the one the classifier was "
+                             "trained on (default: the shipped MobileNetV2)")
+    parser.add_argument("--output-name", default="features",
+                        help="model output holding the embedding")
+    parser.add_argument("-b", "--batch-size", type=int, default=32,
+                        help="images per inference call")
+    parser.add_argument("--rows-per-part", type=int, default=1024,
+                        help="rows per Parquet part file (as the CLI)")
+    parser.add_argument("--max-pixels", type=int, default=64 * 1024 * 1024,
+                        help="reject images that declare more pixels than this")
+    parser.add_argument("--partitions", "--shards", dest="shards", type=int, default=0,
+                        help="split the work into N tasks (default: 4 per concurrent task)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--endpoint-url", default="",
+                        help="S3-compatible endpoint (default: fs.s3a.endpoint, AWS_ENDPOINT_URL)")
+    parser.add_argument("--region", default="", help="object-store region")
+    parser.add_argument("--master", default=None,
+                        help="Spark master when not run through spark-submit (e.g. local[2])")
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="Spark property for the session (repeatable), like spark-submit's "
+                             "--conf; never put credentials here")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    args = parser.parse_args(argv)
+    for item in args.conf:
+        key, sep, _ = item.partition("=")
+        if not sep or not key.strip():
+            parser.error(f"--conf expects KEY=VALUE, got {item!r}")
+    if min(args.batch_size, args.rows_per_part) < 1 or args.shards < 0:
+        parser.error("--batch-size and --rows-per-part must be >= 1, --shards >= 0")
+    return args
+
+
+# ------------------------------------------------------------- executor-side functions
+def featurize_only_task(shard, job, model_broadcast):
+    """orchard.spark's featurize task; predict has no use for the PCA statistics, so they
+    are not shipped back to the driver."""
+    result = featurize_shard_task(shard, job, model_broadcast)
+    result["pca_stats"] = b""
+    return result
+
+
+def predict_task(part_names, job):
+    """features parts -> predictions parts of the same names; returns their counts (JSON)."""
+    return _native.predict_parts(job["model_dir"], job["features_dir"], part_names,
+                                 job["predictions_dir"], task_cores(), job["endpoint_url"],
+                                 job["region"])
+
+
+# ------------------------------------------------------------------ driver-side helpers
+def _join(uri, *names):
+    return "/".join([uri.rstrip("/"), *names])
+
+
+def recorded_model_sha256(output, storage):
+    """The embedding model's sha256 in an earlier output's report/summary.json, or ""."""
+    try:
+        summary = json.loads(_native.read_file(_join(output, "report", "summary.json"), **storage))
+        return str(summary["model"]["sha256"])
+    except (orchard.OrchardError, OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+def split_parts(names, num_shards):
+    """Contiguous runs of part names, as even as possible."""
+    num_shards = max(1, min(num_shards, len(names)))
+    return [names[index * len(names) // num_shards:(index + 1) * len(names) // num_shards]
+            for index in range(num_shards)]
+
+
+# --------------------------------------------------------------------------------- job
+def run(spark, args):
+    start = time.monotonic()
+    sc = spark.sparkContext
+    storage = storage_options(spark, args)
+    classifier = _native.load_classifier(args.model, **storage)
+    num_shards = args.shards or default_shards(spark)
+
+    # Everything that can refuse the job is checked before the output is touched.
+    earlier_parts = _native.list_parts(_join(args.input, _native.FEATURES_DIR), **storage)
+    from_output = bool(earlier_parts) and _native.exists(_join(args.input, "_SUCCESS"), **storage)
+    summary = {"orchard_version": orchard.__version__, "command": "spark predict",
+               "input": args.input, "output": args.output, "classifier": args.model}
+    if from_output:
+        sha256 = recorded_model_sha256(args.input, storage)
+        classifier.check_backbone(sha256, f"the features of {args.input}")
+    else:
+        listing = _native.list_images(args.input, **storage)
+        if not listing:
+            raise ValueError(f"no files under input '{args.input}': expected image files (one "
+                             "sub-folder per label) or an earlier output")
+        model_path = args.backbone or orchard.default_model_path()
+        expected = ""
+        if args.backbone is None and not os.environ.get("ORCHARD_MODEL"):
+            expected = orchard.DEFAULT_MODEL_SHA256
+        model_bytes = read_model(model_path, storage)
+        probe = orchard.Embedder(model_bytes, output_name=args.output_name, threads=1,
+                                 expected_sha256=expected, model_name=f"'{model_path}'")
+        sha256, dim = probe.sha256, probe.dim
+        del probe
+        classifier.check_backbone(sha256, f"the features of model '{model_path}'")
+        if dim != classifier.embedding_dim:
+            raise ValueError(f"model '{model_path}' has {dim}-d features but the classifier "
+                             f"expects {classifier.embedding_dim}-d embeddings")
+
+    policy = "overwrite" if args.overwrite else "refuse"
+    committer = _native.OutputCommitter(args.output, policy, COMMITTER_FINGERPRINT, **storage)
+    staging = committer.staging
+    publish = [PREDICTIONS_DIR, _native.REPORT_DIR]
+    job = {"model_dir": args.model, "predictions_dir": _join(staging, PREDICTIONS_DIR),
+           "endpoint_url": storage["endpoint_url"], "region": storage["region"]}
+
+    if from_output:
+        job["features_dir"] = _join(args.input, _native.FEATURES_DIR)
+        part_names = earlier_parts
+        summary["features_from"] = args.input
+        summary["model"] = {"sha256": sha256}
+        log(f"predicting the {len(part_names)} features parts of {args.input}")
+    else:
+        # The CLI's featurize step, as orchard.spark runs it: shards of whole parts.
+        rows_per_part = _native.effective_rows_per_part(args.rows_per_part, args.batch_size)
+        shards = plan_shards(listing, rows_per_part, num_shards)
+        model_broadcast = sc.broadcast(model_bytes)
+        del model_bytes
+        featurize_job = {
+            "input": args.input, "staging": staging, "rows_per_part": rows_per_part,
+            "endpoint_url": storage["endpoint_url"], "region": storage["region"],
+            "embedder": {"output_name": args.output_name, "expected_sha256": sha256,
+                         "batch_size": args.batch_size, "max_pixels": args.max_pixels,
+                         "model_name": f"'{model_path}'"}}
+        log(f"featurizing {len(listing)} files of {args.input} in {len(shards)} shards")
+        featurize_start = time.monotonic()
+        sc.setJobDescription("orchard predict: featurize")
+        totals = sc.parallelize(shards, len(shards)) \
+            .map(lambda shard: featurize_only_task(shard, featurize_job, model_broadcast)) \
+            .treeReduce(merge_results)
+        featurize_seconds = time.monotonic() - featurize_start
+        log(f"{totals['ok']} images ok, {totals['failed']} failed in {featurize_seconds:.1f}s")
+        _native.ensure_errors_table(staging, **storage)
+        job["features_dir"] = _join(staging, _native.FEATURES_DIR)
+        part_names = _native.list_parts(job["features_dir"], **storage)
+        publish += [_native.FEATURES_DIR, _native.ERRORS_DIR]
+        summary["model"] = {"path": model_path, "sha256": sha256}
+        summary["images"] = {"listed": len(listing), "ok": totals["ok"],
+                             "failed": totals["failed"]}
+        summary["images_per_second"] = \
+            totals["images"] / featurize_seconds if featurize_seconds > 0 else 0.0
+        summary["seconds"] = {"featurize": featurize_seconds}
+
+    # The CLI's prediction pass, per shard of parts; the counts come back.
+    predict_start = time.monotonic()
+    sc.setJobDescription("orchard predict: predict")
+    groups = split_parts(part_names, num_shards)
+    counts = sc.parallelize(groups, len(groups)) \
+        .map(lambda names: predict_task(names, job)).collect() if part_names else []
+    summary.setdefault("seconds", {})["predict"] = time.monotonic() - predict_start
+
+    # report/metrics.json, as the CLI computes it (merged counts), when rows are labelled.
+    metrics_text = _native.prediction_metrics(classifier, counts)
+    metrics = json.loads(metrics_text)
+    summary["rows"] = metrics["rows"]
+    if metrics["labelled_rows"] > 0:
+        _native.write_file(_join(staging, _native.REPORT_DIR, "metrics.json"),
+                           metrics_text.encode(), **storage)
+        for key in ("accuracy", "top5_accuracy", "labelled_rows"):
+            summary[key] = metrics[key]
+    summary["engine"] = {"spark_version": spark.version, "master": sc.master,
+                         "default_parallelism": sc.defaultParallelism,
+                         "task_cpus": int(sc.getConf().get("spark.task.cpus", "1")),
+                         "shards": len(groups)}
+    summary["seconds"]["total"] = time.monotonic() - start
+    _native.write_file(_join(staging, _native.SUMMARY_JSON),
+                       json.dumps(summary, indent=2).encode(), **storage)
+    _native.write_html_report(staging, endpoint_url=storage["endpoint_url"])  # reads metrics.json
+    committer.publish(publish)
+    if "accuracy" in summary:
+        log(f"accuracy {100 * summary['accuracy']:.2f} % (top-5 "
+            f"{100 * summary['top5_accuracy']:.2f} %) on {summary['labelled_rows']} labelled rows")
+    log(f"done in {summary['seconds']['total']:.1f}s: {args.output}")
+    return summary
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    from pyspark.sql import SparkSession
+
+    # As orchard.spark.main: executors run this interpreter unless told otherwise, and in
+    # local mode one task at a time gets every core, like the CLI.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName("orchard predict")
+    if args.master:
+        builder = builder.master(args.master)
+    settings = dict(item.partition("=")[::2] for item in args.conf)
+    cores = local_cores(args.master)
+    if cores and "spark.task.cpus" not in settings:
+        settings["spark.task.cpus"] = str(cores)
+    for key, value in settings.items():
+        builder = builder.config(key.strip(), value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    from py4j.protocol import Py4JJavaError
+
+    try:
+        summary = run(spark, args)
+    except (orchard.OrchardError, OSError, ValueError) as error:
+        log(f"error: {error}")
+        return 1
+    except Py4JJavaError as error:  # a task failed for good: say why, without the JVM trace
+        cause = str(error.java_exception).strip().splitlines()
+        python_error = [line for line in str(error).splitlines()
+                        if "OrchardError" in line or "Error:" in line]
+        log(f"error: a Spark task failed: {(python_error or cause or ['unknown'])[-1].strip()}")
+        return 1
+    finally:
+        spark.stop()
+    if args.json:
+        print(json.dumps(summary, indent=2), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    # Run the importable module's functions (not __main__'s), so that Spark pickles them
+    # by reference, as orchard.spark does.
+    from orchard import spark_predict as _module
+
+    sys.exit(_module.main())
