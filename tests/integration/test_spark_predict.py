@@ -122,6 +122,7 @@ def test_spark_predict_matches_the_cli(runs):
     assert summary["engine"]["shards"] == 3
     html = (spark / "report" / "index.html").read_text()
     assert 'id="predict"' in html and "top-5 accuracy" in html
+    assert "Confusion matrix" in html and "labelled images" in html  # the CLI metrics keys
     assert "26 images ok, 1 failed" in runs["stderr"]
 
 

@@ -727,7 +727,9 @@ void WritePredictSection(const RunData& data, std::string* out) {
     Card(out, FormatFixed(Number(accuracy) * 100, 2) + " %", "accuracy");
   if (const json* top5 = Find(metrics, {"top5_accuracy"}))
     Card(out, FormatFixed(Number(top5) * 100, 2) + " %", "top-5 accuracy");
-  if (const json* count = Find(metrics, {"n"})) Card(out, Text(count), "labelled images");
+  const json* labelled = Find(metrics, {"labelled_rows"});  // orchard predict's key
+  if (labelled == nullptr) labelled = Find(metrics, {"n"});
+  if (labelled != nullptr) Card(out, Text(labelled), "labelled images");
   *out += "</div>\n";
   const std::vector<std::string> classes = MetricClasses(metrics);
 
@@ -791,7 +793,9 @@ void WritePredictSection(const RunData& data, std::string* out) {
   // Confusion matrix.
   const json* matrix = Find(metrics, {"confusion_matrix"});
   if (matrix && matrix->is_object()) {
-    const json* inner = Find(*matrix, {"matrix"});
+    // orchard predict writes {labels, rows_true_columns_predicted}.
+    const json* inner = Find(*matrix, {"rows_true_columns_predicted"});
+    if (inner == nullptr) inner = Find(*matrix, {"matrix"});
     matrix = inner ? inner : Find(*matrix, {"counts"});
   }
   if (matrix && matrix->is_array() && matrix->size() > kMaxHeatmapClasses) {
