@@ -332,6 +332,10 @@ std::string UtcNow() {
 }
 
 // The value at `keys` below `root` ({"images", "ok"}); nullptr when absent.
+// sqrt(dx^2 + dy^2). Not std::hypot: glibc 2.35 versioned hypot anew, and the wheel must
+// run on glibc 2.34 (EMR 7); the values here are small, so no overflow to guard against.
+double Distance(double dx, double dy) { return std::sqrt(dx * dx + dy * dy); }
+
 const json* Find(const json& root, std::initializer_list<const char*> keys) {
   const json* node = &root;
   for (const char* key : keys) {
@@ -515,11 +519,11 @@ std::vector<size_t> ChooseNamedClasses(const std::vector<RunData::Sampled>& samp
       if (taken[idx]) continue;
       const auto [x, y] = centroid(idx);
       // Distance to the nearest chosen centroid (to the centre of the plot at first).
-      double nearest = std::hypot(x, y);
+      double nearest = Distance(x, y);
       if (!chosen.empty()) nearest = std::numeric_limits<double>::infinity();
       for (size_t other : chosen) {
         const auto [ox, oy] = centroid(other);
-        nearest = std::min(nearest, std::hypot(x - ox, y - oy));
+        nearest = std::min(nearest, Distance(x - ox, y - oy));
       }
       if (nearest > best_distance) best = idx, best_distance = nearest;
     }
