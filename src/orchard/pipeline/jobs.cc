@@ -11,16 +11,17 @@
 #include <set>
 #include <thread>
 
-#include "orchard/model/embedder.h"
 #include "orchard/output/layout.h"
 #include "orchard/output/pca_files.h"
 #include "orchard/pca/pca_json.h"
 #include "orchard/pipeline/featurize.h"
+#include "orchard/pipeline/model_loading.h"
 #include "orchard/pipeline/progress.h"
 #include "orchard/pipeline/shard.h"
 #include "orchard/report/html_report.h"
 #include "orchard/report/report.h"
 #include "orchard/table/tables.h"
+#include "orchard/util/fault.h"
 #include "orchard/util/sha256.h"
 #include "orchard/version.h"
 
@@ -40,9 +41,12 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-int CoreCount(const JobOptions& options) {
-  if (options.threads > 0) return options.threads;
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+// The options with the thread count worked out once, at the job's entry: from here on
+// `threads` is the number of cores the job uses.
+JobOptions WithThreadCount(const JobOptions& options) {
+  JobOptions resolved = options;
+  resolved.threads = CoreCount(options.threads);
+  return resolved;
 }
 
 struct Locations {
@@ -66,21 +70,6 @@ Status CheckBucket(const io::Location& location) {
                            location.display, "): check the name, region and credentials");
   }
   return Status::OK();
-}
-
-Result<std::unique_ptr<model::Embedder>> LoadEmbedder(const JobOptions& options) {
-  if (options.model.empty()) return Status::Invalid("no model given (--model)");
-  ORCHARD_ASSIGN_OR_RAISE(auto location, io::ResolveLocation(options.model, options.storage));
-  auto bytes = io::ReadAll(location);
-  if (!bytes.ok()) {
-    return Status::IOError("cannot read model '", options.model, "': ", bytes.status().message());
-  }
-  model::EmbedderOptions embedder_options;
-  embedder_options.output_name = options.output_name;
-  embedder_options.intra_op_threads = CoreCount(options);
-  embedder_options.expected_sha256 = options.model_sha256;
-  embedder_options.model_name = "'" + options.model + "'";
-  return model::Embedder::Make((*bytes)->ToString(), embedder_options);
 }
 
 // report/index.html of the staged run. A job that rewrites only part of the output passes
@@ -139,7 +128,7 @@ Result<FeaturizeOutcome> FeaturizeIntoStaging(const JobOptions& options, const L
   featurize.preprocess.max_pixels = options.max_pixels;
   featurize.cancel = options.cancel;
   // Decoding needs a fraction of the cores inference needs; ONNX Runtime gets them all.
-  featurize.prep_threads = std::max(1, CoreCount(options) / 2);
+  featurize.prep_threads = std::max(1, options.threads / 2);
   const int64_t rows_per_part = EffectiveRowsPerPart(featurize);
 
   ORCHARD_ASSIGN_OR_RAISE(
@@ -174,7 +163,7 @@ Result<FeaturizeOutcome> FeaturizeIntoStaging(const JobOptions& options, const L
     }
   };
   ORCHARD_ASSIGN_OR_RAISE(auto shard, FeaturizeShard(items, where.input, *embedder, staging,
-                                                     featurize, CoreCount(options)));
+                                                     featurize, options.threads));
   reporting.progress->Finish();
   outcome.stats = std::move(shard.stats);
   outcome.pca = std::move(shard.pca);
@@ -201,7 +190,7 @@ json BaseSummary(const std::string& command, const JobOptions& options) {
           {"input", options.input},
           {"output", options.output},
           {"model", {{"path", options.model}, {"output", options.output_name}}},
-          {"threads", CoreCount(options)},
+          {"threads", options.threads},
           {"batch_size", options.batch_size}};
 }
 
@@ -250,7 +239,7 @@ Result<pca::PcaModel> FitFromFeatures(const io::Location& features_dir, const Jo
                                       json* summary) {
   auto start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(features_dir));
-  ORCHARD_ASSIGN_OR_RAISE(auto stats, StatsOfParts(parts, CoreCount(options)));
+  ORCHARD_ASSIGN_OR_RAISE(auto stats, StatsOfParts(parts, options.threads));
   return FitFromStats(stats, options, start, summary);
 }
 
@@ -262,7 +251,8 @@ double PeakRssMiB() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
 }
 
-Result<json> RunJob(const JobOptions& options) {
+Result<json> RunJob(const JobOptions& requested) {
+  const JobOptions options = WithThreadCount(requested);
   const auto start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto where, ResolveBoth(options, /*need_input=*/true));
   json summary = BaseSummary("run", options);
@@ -274,7 +264,7 @@ Result<json> RunJob(const JobOptions& options) {
   ORCHARD_RETURN_NOT_OK(output::WritePcaModel(model, staging));
   auto project_start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(staging.Child(kFeaturesDir)));
-  ORCHARD_RETURN_NOT_OK(ProjectParts(parts, model, staging.Child(kPcaDir), CoreCount(options)));
+  ORCHARD_RETURN_NOT_OK(ProjectParts(parts, model, staging.Child(kPcaDir), options.threads));
   summary["seconds"]["project"] = SecondsSince(project_start);
   ORCHARD_RETURN_NOT_OK(WriteSummary(staging, &summary, start));
   ORCHARD_RETURN_NOT_OK(WriteRunReport(staging));
@@ -283,7 +273,8 @@ Result<json> RunJob(const JobOptions& options) {
   return summary;
 }
 
-Result<json> FeaturizeJob(const JobOptions& options) {
+Result<json> FeaturizeJob(const JobOptions& requested) {
+  const JobOptions options = WithThreadCount(requested);
   const auto start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto where, ResolveBoth(options, /*need_input=*/true));
   json summary = BaseSummary("featurize", options);
@@ -296,31 +287,41 @@ Result<json> FeaturizeJob(const JobOptions& options) {
   return summary;
 }
 
-Result<json> FitPcaJob(const JobOptions& options) {
+Result<json> FitPcaJob(const JobOptions& requested) {
+  const JobOptions options = WithThreadCount(requested);
   const auto start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto where, ResolveBoth(options, /*need_input=*/false));
   json summary = BaseSummary("fit-pca", options);
   ORCHARD_ASSIGN_OR_RAISE(auto committer, table::OutputCommitter::Begin(
                                               where.output, table::ExistingOutput::kUpdate, ""));
+  util::MaybeDieAt("fit-pca:begun");
   ORCHARD_ASSIGN_OR_RAISE(auto model,
                           FitFromFeatures(where.output.Child(kFeaturesDir), options, &summary));
+  util::MaybeDieAt("fit-pca:after-fit");
   // The scree plot joins the existing report folder: stage a copy of what is there (a copy:
   // until Publish, the published output must stay whole).
   ORCHARD_RETURN_NOT_OK(
       io::CopyTree(where.output.Child(kReportDir), committer.staging().Child(kReportDir)));
+  util::MaybeDieAt("fit-pca:after-report-copy");
   ORCHARD_RETURN_NOT_OK(output::WritePcaModel(model, committer.staging()));
+  util::MaybeDieAt("fit-pca:after-model");
   ORCHARD_RETURN_NOT_OK(WriteSummary(committer.staging(), &summary, start));
+  util::MaybeDieAt("fit-pca:after-summary");
   ORCHARD_RETURN_NOT_OK(WriteRunReport(committer.staging(), where.output));
+  util::MaybeDieAt("fit-pca:after-html-report");
   ORCHARD_RETURN_NOT_OK(committer.Publish({kPcaModelDir, kReportDir}));
+  util::MaybeDieAt("fit-pca:published");
   return summary;
 }
 
-Result<json> ProjectJob(const JobOptions& options) {
+Result<json> ProjectJob(const JobOptions& requested) {
+  const JobOptions options = WithThreadCount(requested);
   const auto start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto where, ResolveBoth(options, /*need_input=*/false));
   json summary = BaseSummary("project", options);
   ORCHARD_ASSIGN_OR_RAISE(auto committer, table::OutputCommitter::Begin(
                                               where.output, table::ExistingOutput::kUpdate, ""));
+  util::MaybeDieAt("project:begun");
   auto model_bytes = io::ReadAll(where.output.Child(output::kModelJson));
   if (!model_bytes.ok()) {
     return Status::Invalid("no PCA model in '", where.output.display,
@@ -336,14 +337,19 @@ Result<json> ProjectJob(const JobOptions& options) {
   ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(where.output.Child(kFeaturesDir)));
   auto project_start = Clock::now();
   ORCHARD_RETURN_NOT_OK(
-      ProjectParts(parts, model, committer.staging().Child(kPcaDir), CoreCount(options)));
+      ProjectParts(parts, model, committer.staging().Child(kPcaDir), options.threads));
+  util::MaybeDieAt("project:after-project");
   summary["seconds"]["project"] = SecondsSince(project_start);
   summary["pca"] = PcaSummary(model);
   ORCHARD_RETURN_NOT_OK(
       io::CopyTree(where.output.Child(kReportDir), committer.staging().Child(kReportDir)));
+  util::MaybeDieAt("project:after-report-copy");
   ORCHARD_RETURN_NOT_OK(WriteSummary(committer.staging(), &summary, start));
+  util::MaybeDieAt("project:after-summary");
   ORCHARD_RETURN_NOT_OK(WriteRunReport(committer.staging(), where.output));
+  util::MaybeDieAt("project:after-html-report");
   ORCHARD_RETURN_NOT_OK(committer.Publish({kPcaDir, kReportDir}));
+  util::MaybeDieAt("project:published");
   return summary;
 }
 
