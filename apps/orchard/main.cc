@@ -20,6 +20,7 @@
 namespace {
 
 constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
 constexpr int kExitInterrupted = 130;
 
 std::atomic<bool> g_cancel{false};
@@ -175,7 +176,7 @@ int main(int argc, char** argv) {
                       ? std::string("--help")
                       : app.get_subcommands().front()->get_name() + " --help")
               << "`)\n";
-    return static_cast<int>(CLI::ExitCodes::ValidationError) > 0 ? 2 : 2;
+    return kExitUsage;  // whatever CLI11's own code for the error
   }
 
   if (overwrite) options.existing = orchard::table::ExistingOutput::kOverwrite;
