@@ -80,12 +80,14 @@ Status WriteRunReport(const io::Location& staging, std::optional<io::Location> r
   return report::WriteHtmlReport(staging, staging.Child(kReportDir).Child("index.html"), options);
 }
 
-json PcaSummary(const pca::PcaModel& model) {
-  return {{"k", model.k},
-          {"n", model.count},
-          {"dim", model.dim},
-          {"variance_threshold", model.variance_threshold},
-          {"cumulative_explained_variance_ratio", model.CumulativeRatio(model.k)}};
+PcaSummary SummaryOf(const pca::PcaModel& model) {
+  PcaSummary summary;
+  summary.k = model.k;
+  summary.n = model.count;
+  summary.dim = model.dim;
+  summary.variance_threshold = model.variance_threshold;
+  summary.cumulative_explained_variance_ratio = model.CumulativeRatio(model.k);
+  return summary;
 }
 
 // Progress and warnings of the featurize stage, wired to the options' callbacks.
@@ -184,42 +186,47 @@ Result<Locations> ResolveBoth(const JobOptions& options, bool need_input) {
   return where;
 }
 
-json BaseSummary(const std::string& command, const JobOptions& options) {
-  return {{"orchard_version", kVersion},
-          {"command", command},
-          {"input", options.input},
-          {"output", options.output},
-          {"model", {{"path", options.model}, {"output", options.output_name}}},
-          {"threads", options.threads},
-          {"batch_size", options.batch_size}};
+JobSummary BaseSummary(const std::string& command, const JobOptions& options) {
+  JobSummary summary;
+  summary.orchard_version = kVersion;
+  summary.command = command;
+  summary.input = options.input;
+  summary.output = options.output;
+  summary.model_path = options.model;
+  summary.model_output = options.output_name;
+  summary.threads = options.threads;
+  summary.batch_size = options.batch_size;
+  return summary;
 }
 
-void AddFeaturizeSummary(const FeaturizeOutcome& outcome, json* summary) {
+void AddFeaturizeSummary(const FeaturizeOutcome& outcome, JobSummary* summary) {
   const auto& stats = outcome.stats;
-  (*summary)["model"]["sha256"] = outcome.model_sha256;
-  (*summary)["model"]["dim"] = outcome.dim;
-  (*summary)["images"] = {{"listed", outcome.listed},
-                          {"ok", stats.ok},
-                          {"failed", stats.failed},
-                          {"reused_from_interrupted_run", stats.images_reused}};
-  (*summary)["images_per_second"] =
+  FeaturizeSummary featurize;
+  featurize.model_sha256 = outcome.model_sha256;
+  featurize.model_dim = outcome.dim;
+  featurize.listed = outcome.listed;
+  featurize.ok = stats.ok;
+  featurize.failed = stats.failed;
+  featurize.reused_from_interrupted_run = stats.images_reused;
+  featurize.images_per_second =
       stats.wall_seconds > 0 ? static_cast<double>(stats.images) / stats.wall_seconds : 0.0;
-  (*summary)["seconds"]["list"] = outcome.list_seconds;
-  (*summary)["seconds"]["featurize"] = stats.wall_seconds;
-  (*summary)["busy_seconds"] = {{"read", stats.read_seconds},
-                                {"decode", stats.decode_seconds},
-                                {"embed", stats.embed_seconds},
-                                {"write", stats.write_seconds}};
+  featurize.read_seconds = stats.read_seconds;
+  featurize.decode_seconds = stats.decode_seconds;
+  featurize.embed_seconds = stats.embed_seconds;
+  featurize.write_seconds = stats.write_seconds;
+  summary->featurize = featurize;
+  summary->seconds["list"] = outcome.list_seconds;
+  summary->seconds["featurize"] = stats.wall_seconds;
 }
 
-Status WriteSummary(const io::Location& staging, json* summary, Clock::time_point start) {
-  (*summary)["seconds"]["total"] = SecondsSince(start);
-  (*summary)["peak_rss_mib"] = PeakRssMiB();
-  return io::WriteAll(staging.Child(output::kSummaryJson), summary->dump(2));
+Status WriteSummary(const io::Location& staging, JobSummary* summary, Clock::time_point start) {
+  summary->seconds["total"] = SecondsSince(start);
+  summary->peak_rss_mib = PeakRssMiB();
+  return io::WriteAll(staging.Child(output::kSummaryJson), ToJson(*summary).dump(2));
 }
 
 Result<pca::PcaModel> FitFromStats(const pca::PcaStats& stats, const JobOptions& options,
-                                   Clock::time_point start, json* summary) {
+                                   Clock::time_point start, JobSummary* summary) {
   if (stats.count() < 2) {
     return Status::Invalid("PCA needs at least 2 featurized images, got ", stats.count(),
                            ": check the errors table");
@@ -230,13 +237,13 @@ Result<pca::PcaModel> FitFromStats(const pca::PcaStats& stats, const JobOptions&
                            stats.dim());
   }
   ORCHARD_ASSIGN_OR_RAISE(auto model, pca::FitPca(stats, fit));
-  (*summary)["seconds"]["fit_pca"] = SecondsSince(start);
-  (*summary)["pca"] = PcaSummary(model);
+  summary->seconds["fit_pca"] = SecondsSince(start);
+  summary->pca = SummaryOf(model);
   return model;
 }
 
 Result<pca::PcaModel> FitFromFeatures(const io::Location& features_dir, const JobOptions& options,
-                                      json* summary) {
+                                      JobSummary* summary) {
   auto start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(features_dir));
   ORCHARD_ASSIGN_OR_RAISE(auto stats, StatsOfParts(parts, options.threads));
@@ -251,11 +258,11 @@ double PeakRssMiB() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
 }
 
-Result<json> RunJob(const JobOptions& requested) {
+Result<JobSummary> RunJob(const JobOptions& requested) {
   const JobOptions options = WithThreadCount(requested);
   const auto start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto where, ResolveBoth(options, /*need_input=*/true));
-  json summary = BaseSummary("run", options);
+  JobSummary summary = BaseSummary("run", options);
   std::optional<table::OutputCommitter> committer;
   ORCHARD_ASSIGN_OR_RAISE(auto outcome, FeaturizeIntoStaging(options, where, &committer));
   AddFeaturizeSummary(outcome, &summary);
@@ -265,7 +272,7 @@ Result<json> RunJob(const JobOptions& requested) {
   auto project_start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(staging.Child(kFeaturesDir)));
   ORCHARD_RETURN_NOT_OK(ProjectParts(parts, model, staging.Child(kPcaDir), options.threads));
-  summary["seconds"]["project"] = SecondsSince(project_start);
+  summary.seconds["project"] = SecondsSince(project_start);
   ORCHARD_RETURN_NOT_OK(WriteSummary(staging, &summary, start));
   ORCHARD_RETURN_NOT_OK(WriteRunReport(staging));
   ORCHARD_RETURN_NOT_OK(
@@ -273,11 +280,11 @@ Result<json> RunJob(const JobOptions& requested) {
   return summary;
 }
 
-Result<json> FeaturizeJob(const JobOptions& requested) {
+Result<JobSummary> FeaturizeJob(const JobOptions& requested) {
   const JobOptions options = WithThreadCount(requested);
   const auto start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto where, ResolveBoth(options, /*need_input=*/true));
-  json summary = BaseSummary("featurize", options);
+  JobSummary summary = BaseSummary("featurize", options);
   std::optional<table::OutputCommitter> committer;
   ORCHARD_ASSIGN_OR_RAISE(auto outcome, FeaturizeIntoStaging(options, where, &committer));
   AddFeaturizeSummary(outcome, &summary);
@@ -287,11 +294,11 @@ Result<json> FeaturizeJob(const JobOptions& requested) {
   return summary;
 }
 
-Result<json> FitPcaJob(const JobOptions& requested) {
+Result<JobSummary> FitPcaJob(const JobOptions& requested) {
   const JobOptions options = WithThreadCount(requested);
   const auto start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto where, ResolveBoth(options, /*need_input=*/false));
-  json summary = BaseSummary("fit-pca", options);
+  JobSummary summary = BaseSummary("fit-pca", options);
   ORCHARD_ASSIGN_OR_RAISE(auto committer, table::OutputCommitter::Begin(
                                               where.output, table::ExistingOutput::kUpdate, ""));
   util::MaybeDieAt("fit-pca:begun");
@@ -314,11 +321,11 @@ Result<json> FitPcaJob(const JobOptions& requested) {
   return summary;
 }
 
-Result<json> ProjectJob(const JobOptions& requested) {
+Result<JobSummary> ProjectJob(const JobOptions& requested) {
   const JobOptions options = WithThreadCount(requested);
   const auto start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto where, ResolveBoth(options, /*need_input=*/false));
-  json summary = BaseSummary("project", options);
+  JobSummary summary = BaseSummary("project", options);
   ORCHARD_ASSIGN_OR_RAISE(auto committer, table::OutputCommitter::Begin(
                                               where.output, table::ExistingOutput::kUpdate, ""));
   util::MaybeDieAt("project:begun");
@@ -339,8 +346,8 @@ Result<json> ProjectJob(const JobOptions& requested) {
   ORCHARD_RETURN_NOT_OK(
       ProjectParts(parts, model, committer.staging().Child(kPcaDir), options.threads));
   util::MaybeDieAt("project:after-project");
-  summary["seconds"]["project"] = SecondsSince(project_start);
-  summary["pca"] = PcaSummary(model);
+  summary.seconds["project"] = SecondsSince(project_start);
+  summary.pca = SummaryOf(model);
   ORCHARD_RETURN_NOT_OK(
       io::CopyTree(where.output.Child(kReportDir), committer.staging().Child(kReportDir)));
   util::MaybeDieAt("project:after-report-copy");
