@@ -10,6 +10,7 @@
 
 #include "orchard/io/storage.h"
 #include "orchard/pca/pca.h"
+#include "orchard/pipeline/inspect.h"  // InspectOutput
 #include "orchard/pipeline/job_summary.h"
 #include "orchard/table/commit.h"
 #include "orchard/util/status.h"
@@ -45,8 +46,6 @@ Result<JobSummary> FeaturizeJob(const JobOptions& options);
 Result<JobSummary> FitPcaJob(const JobOptions& options);
 /// Projects OUT/features with OUT/pca_model into OUT/pca.
 Result<JobSummary> ProjectJob(const JobOptions& options);
-/// Schema, row counts and PCA summary of an output folder.
-Result<nlohmann::json> InspectOutput(const std::string& output, const io::StorageOptions& storage);
 
 /// Peak resident memory of this process, in MiB.
 double PeakRssMiB();
