@@ -10,6 +10,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <map>
+#include <optional>
+#include <string>
 
 #include "classify_commands.h"
 #include "orchard/io/storage.h"
@@ -20,6 +23,7 @@
 namespace {
 
 constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
 constexpr int kExitInterrupted = 130;
 
 std::atomic<bool> g_cancel{false};
@@ -34,7 +38,37 @@ std::string DefaultModelPath() {
   return ORCHARD_DEFAULT_MODEL;
 }
 
-void PrintSummary(const nlohmann::json& summary) {
+void PrintSeconds(const std::map<std::string, double>& seconds) {
+  std::string line;
+  for (const auto& [stage, value] : seconds) {
+    char part[64];
+    std::snprintf(part, sizeof(part), "%s%s %.2fs", line.empty() ? "" : ", ", stage.c_str(), value);
+    line += part;
+  }
+  std::fprintf(stderr, "time       %s\n", line.c_str());
+}
+
+void PrintSummary(const orchard::pipeline::JobSummary& summary) {
+  std::fprintf(stderr, "\n");
+  if (const auto& images = summary.featurize) {
+    std::fprintf(stderr, "images     %lld ok, %lld failed (of %lld listed; %lld reused)\n",
+                 static_cast<long long>(images->ok), static_cast<long long>(images->failed),
+                 static_cast<long long>(images->listed),
+                 static_cast<long long>(images->reused_from_interrupted_run));
+    std::fprintf(stderr, "speed      %.1f images/s\n", images->images_per_second);
+  }
+  if (const auto& pca = summary.pca) {
+    std::fprintf(stderr, "pca        k=%lld explains %.2f %% of the variance (n=%lld)\n",
+                 static_cast<long long>(pca->k), 100 * pca->cumulative_explained_variance_ratio,
+                 static_cast<long long>(pca->n));
+  }
+  if (!summary.seconds.empty()) PrintSeconds(summary.seconds);
+  std::fprintf(stderr, "peak RSS   %.0f MiB\n", summary.peak_rss_mib);
+  std::fprintf(stderr, "output     %s\n", summary.output.c_str());
+}
+
+// `orchard predict --input ... --output ...`: its summary is still JSON (classify_jobs).
+void PrintPredictSummary(const nlohmann::json& summary) {
   std::fprintf(stderr, "\n");
   if (summary.contains("images")) {
     const auto& images = summary["images"];
@@ -43,21 +77,11 @@ void PrintSummary(const nlohmann::json& summary) {
                  images.value("reused_from_interrupted_run", 0LL));
     std::fprintf(stderr, "speed      %.1f images/s\n", summary.value("images_per_second", 0.0));
   }
-  if (summary.contains("pca")) {
-    const auto& pca = summary["pca"];
-    std::fprintf(stderr, "pca        k=%lld explains %.2f %% of the variance (n=%lld)\n",
-                 pca.value("k", 0LL), 100 * pca.value("cumulative_explained_variance_ratio", 0.0),
-                 pca.value("n", 0LL));
-  }
-  if (summary.contains("seconds")) {
-    std::string line;
-    for (const auto& [stage, seconds] : summary["seconds"].items()) {
-      char part[64];
-      std::snprintf(part, sizeof(part), "%s%s %.2fs", line.empty() ? "" : ", ", stage.c_str(),
-                    seconds.get<double>());
-      line += part;
-    }
-    std::fprintf(stderr, "time       %s\n", line.c_str());
+  if (summary.contains("seconds") && summary["seconds"].is_object()) {
+    std::map<std::string, double> seconds;
+    for (const auto& [stage, value] : summary["seconds"].items())
+      seconds[stage] = value.get<double>();
+    PrintSeconds(seconds);
   }
   std::fprintf(stderr, "peak RSS   %.0f MiB\n", summary.value("peak_rss_mib", 0.0));
   std::fprintf(stderr, "output     %s\n", summary.value("output", std::string()).c_str());
@@ -175,7 +199,7 @@ int main(int argc, char** argv) {
                       ? std::string("--help")
                       : app.get_subcommands().front()->get_name() + " --help")
               << "`)\n";
-    return static_cast<int>(CLI::ExitCodes::ValidationError) > 0 ? 2 : 2;
+    return kExitUsage;  // whatever CLI11's own code for the error
   }
 
   if (overwrite) options.existing = orchard::table::ExistingOutput::kOverwrite;
@@ -194,14 +218,19 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, OnInterrupt);
 
   orchard::Result<nlohmann::json> result;
+  std::optional<orchard::pipeline::JobSummary> job_summary;  // run, featurize, fit-pca, project
+  auto run_job = [&](auto job) -> orchard::Result<nlohmann::json> {
+    ORCHARD_ASSIGN_OR_RAISE(job_summary, job(options));
+    return orchard::pipeline::ToJson(*job_summary);
+  };
   if (run->parsed()) {
-    result = orchard::pipeline::RunJob(options);
+    result = run_job(orchard::pipeline::RunJob);
   } else if (featurize->parsed()) {
-    result = orchard::pipeline::FeaturizeJob(options);
+    result = run_job(orchard::pipeline::FeaturizeJob);
   } else if (fit_pca->parsed()) {
-    result = orchard::pipeline::FitPcaJob(options);
+    result = run_job(orchard::pipeline::FitPcaJob);
   } else if (project->parsed()) {
-    result = orchard::pipeline::ProjectJob(options);
+    result = run_job(orchard::pipeline::ProjectJob);
   } else if (classify.parsed()) {
     result = classify.Run(options);
     json_summary = classify.json_summary();
@@ -223,8 +252,10 @@ int main(int argc, char** argv) {
   if (classify.printed()) return 0;
   if (json_summary) {
     std::cout << result->dump(2) << std::endl;
+  } else if (job_summary) {
+    PrintSummary(*job_summary);
   } else {
-    PrintSummary(*result);
+    PrintPredictSummary(*result);
   }
   return 0;
 }

@@ -1,5 +1,7 @@
 #include "orchard/table/commit.h"
 
+#include <arrow/buffer.h>
+
 #include <filesystem>
 
 #include "../test_util.h"
@@ -92,6 +94,61 @@ TEST_F(CommitTest, UpdateNeedsAFinishedOutputAndKeepsOtherFolders) {
   EXPECT_TRUE(Exists("features/x"));
   EXPECT_TRUE(Exists("pca/y"));
   EXPECT_TRUE(Exists("_SUCCESS"));
+}
+
+// The state a publish killed half-way leaves (see commit.h): the next Begin finishes it.
+TEST_F(CommitTest, BeginRollsForwardAPublishCutShort) {
+  {
+    OutputCommitter committer;
+    ASSERT_OK_AND_ASSIGN(committer, Begin(ExistingOutput::kRefuse));
+    ASSERT_OK(io::WriteAll(committer.staging().Child("a/x"), "old"));
+    ASSERT_OK(io::WriteAll(committer.staging().Child("b/y"), "old"));
+    ASSERT_OK(io::WriteAll(committer.staging().Child("keep/z"), "old"));
+    ASSERT_OK(committer.Publish({"a", "b", "keep"}));
+  }
+  OutputCommitter committer;
+  ASSERT_OK_AND_ASSIGN(committer, Begin(ExistingOutput::kUpdate));
+  const io::Location staging = committer.staging();
+  ASSERT_OK(io::WriteAll(staging.Child("a/x"), "new"));
+  ASSERT_OK(io::WriteAll(staging.Child("b/y"), "new"));
+  // Killed after deleting the old entries and moving the first one.
+  ASSERT_OK(io::WriteAll(staging.Child(kPublishJournal), "policy update\na\nb\n"));
+  ASSERT_OK(io::WriteAll(staging.Child("_PUBLISHING.moving"), ""));
+  ASSERT_OK(io::DeleteTreeIfExists(out_.Child(kSuccessFile)));
+  ASSERT_OK(io::DeleteTreeIfExists(out_.Child("a")));
+  ASSERT_OK(io::DeleteTreeIfExists(out_.Child("b")));
+  ASSERT_OK(io::MoveTree(staging.Child("a"), out_.Child("a")));
+  ASSERT_FALSE(Exists("_SUCCESS"));
+
+  ASSERT_OK_AND_ASSIGN(committer, Begin(ExistingOutput::kUpdate));
+  EXPECT_TRUE(Exists("_SUCCESS"));
+  for (const char* name : {"a/x", "b/y"}) {
+    ASSERT_OK_AND_ASSIGN(auto bytes, io::ReadAll(out_.Child(name)));
+    EXPECT_EQ(bytes->ToString(), "new") << name;
+  }
+  ASSERT_OK_AND_ASSIGN(auto kept, io::ReadAll(out_.Child("keep/z")));
+  EXPECT_EQ(kept->ToString(), "old");
+  EXPECT_FALSE(Exists("_temporary/_PUBLISHING"));
+}
+
+TEST_F(CommitTest, BeginRollsForwardAPublishKilledBeforeItsDeletes) {
+  {
+    OutputCommitter committer;
+    ASSERT_OK_AND_ASSIGN(committer, Begin(ExistingOutput::kRefuse));
+    ASSERT_OK(io::WriteAll(committer.staging().Child("a/old-only"), "old"));
+    ASSERT_OK(committer.Publish({"a"}));
+  }
+  OutputCommitter committer;
+  ASSERT_OK_AND_ASSIGN(committer, Begin(ExistingOutput::kUpdate));
+  ASSERT_OK(io::WriteAll(committer.staging().Child("a/x"), "new"));
+  ASSERT_OK(io::WriteAll(committer.staging().Child(kPublishJournal), "policy update\na\n"));
+  // The old output is still whole and claimed complete; a refusing job finishes the
+  // publish, then refuses.
+  EXPECT_FALSE(Begin(ExistingOutput::kRefuse).ok());
+  EXPECT_TRUE(Exists("_SUCCESS"));
+  EXPECT_TRUE(Exists("a/x"));
+  EXPECT_FALSE(Exists("a/old-only"));
+  EXPECT_FALSE(Exists("_temporary"));
 }
 
 TEST_F(CommitTest, RefusesAFileAsOutput) {

@@ -13,6 +13,7 @@
 #include "orchard/pca/pca_json.h"
 #include "orchard/pipeline/embed_bytes.h"
 #include "orchard/pipeline/featurize.h"
+#include "orchard/pipeline/model_loading.h"
 #include "orchard/pipeline/progress.h"
 #include "orchard/table/commit.h"
 #include "orchard/table/tables.h"
@@ -30,11 +31,6 @@ constexpr const char* kReport = "report";
 
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-int CoreCount(int threads) {
-  if (threads > 0) return threads;
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 // Runs fn(idx) for idx in [0, count) on up to `threads` threads; the first error wins.
@@ -283,21 +279,6 @@ json PredictionMetrics(const Classifier& classifier, const PredictionCounts& cou
            {{"labels", classifier.classes}, {"rows_true_columns_predicted", confusion}}}};
 }
 
-Result<std::unique_ptr<model::Embedder>> LoadJobEmbedder(const pipeline::JobOptions& options) {
-  if (options.model.empty()) return Status::Invalid("no embedding model given");
-  ORCHARD_ASSIGN_OR_RAISE(auto location, io::ResolveLocation(options.model, options.storage));
-  auto bytes = io::ReadAll(location);
-  if (!bytes.ok()) {
-    return Status::IOError("cannot read model '", options.model, "': ", bytes.status().message());
-  }
-  model::EmbedderOptions embedder_options;
-  embedder_options.output_name = options.output_name;
-  embedder_options.intra_op_threads = CoreCount(options.threads);
-  embedder_options.expected_sha256 = options.model_sha256;
-  embedder_options.model_name = "'" + options.model + "'";
-  return model::Embedder::Make((*bytes)->ToString(), embedder_options);
-}
-
 Result<json> TrainJob(const TrainJobOptions& options) {
   const auto start = Clock::now();
   if (options.on != kFeatures && options.on != table::kPcaColumn) {
@@ -317,7 +298,7 @@ Result<json> TrainJob(const TrainJobOptions& options) {
     return Status::Invalid("input '", input.display,
                            "' does not exist: give the output folder of `orchard run`");
   }
-  const int threads = CoreCount(options.train.threads);
+  const int threads = pipeline::CoreCount(options.train.threads);
   const auto read_start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto rows, ReadTable(input.Child(options.on), options.on, threads));
   if (rows.num_rows() == 0) {
@@ -367,7 +348,7 @@ Result<json> PredictJob(const PredictJobOptions& options) {
   ORCHARD_ASSIGN_OR_RAISE(auto classifier, LoadClassifier(model_dir));
   ORCHARD_ASSIGN_OR_RAISE(auto input, io::ResolveLocation(job.input, job.storage));
   ORCHARD_ASSIGN_OR_RAISE(auto output, io::ResolveLocation(job.output, job.storage));
-  const int threads = CoreCount(job.threads);
+  const int threads = pipeline::CoreCount(job.threads);
   json summary = {{"orchard_version", kVersion},
                   {"command", "predict"},
                   {"input", job.input},
@@ -393,7 +374,7 @@ Result<json> PredictJob(const PredictJobOptions& options) {
                              "': expected image files (one sub-folder per label) or an "
                              "earlier output");
     }
-    ORCHARD_ASSIGN_OR_RAISE(embedder, LoadJobEmbedder(job));
+    ORCHARD_ASSIGN_OR_RAISE(embedder, pipeline::LoadEmbedder(job));
     ORCHARD_RETURN_NOT_OK(CheckBackbone(classifier, embedder->info().sha256,
                                         "the features of model '" + job.model + "'"));
     ORCHARD_RETURN_NOT_OK(
@@ -472,7 +453,7 @@ Result<std::vector<FilePrediction>> PredictFiles(const PredictJobOptions& option
   const pipeline::JobOptions& job = options.job;
   ORCHARD_ASSIGN_OR_RAISE(auto model_dir, io::ResolveLocation(options.model_dir, job.storage));
   ORCHARD_ASSIGN_OR_RAISE(auto classifier, LoadClassifier(model_dir));
-  ORCHARD_ASSIGN_OR_RAISE(auto embedder, LoadJobEmbedder(job));
+  ORCHARD_ASSIGN_OR_RAISE(auto embedder, pipeline::LoadEmbedder(job));
   ORCHARD_RETURN_NOT_OK(CheckBackbone(classifier, embedder->info().sha256,
                                       "the features of model '" + job.model + "'"));
   ORCHARD_RETURN_NOT_OK(
@@ -498,7 +479,7 @@ Result<std::vector<FilePrediction>> PredictFiles(const PredictJobOptions& option
   }
   pipeline::EmbedBytesOptions embed_options;
   embed_options.batch_size = job.batch_size;
-  embed_options.decode_threads = std::max(1, CoreCount(job.threads) / 2);
+  embed_options.decode_threads = std::max(1, pipeline::CoreCount(job.threads) / 2);
   embed_options.preprocess.max_pixels = job.max_pixels;
   ORCHARD_ASSIGN_OR_RAISE(auto embedded,
                           pipeline::EmbedEncodedImages(images, *embedder, embed_options));

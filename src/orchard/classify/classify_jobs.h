@@ -88,8 +88,4 @@ Result<std::vector<FilePrediction>> PredictFiles(const PredictJobOptions& option
                                                  const std::vector<std::string>& files,
                                                  int64_t top_k);
 
-/// The embedding model of `options` (path or s3://, sha256 check), as `orchard run`
-/// loads it.
-Result<std::unique_ptr<model::Embedder>> LoadJobEmbedder(const pipeline::JobOptions& options);
-
 }  // namespace orchard::classify

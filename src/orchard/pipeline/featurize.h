@@ -4,6 +4,9 @@
 //           -> reorder window -> [inference: ONNX Runtime, one batch at a time]
 //           -> bounded queue -> [writer: features + errors Parquet parts]
 //
+// The stages: pipeline/prep_stage.h (read + decode a batch), the inference stage in
+// featurize.cc, pipeline/part_writer.h (write a part's files), joined by
+// pipeline/reorder_window.h and a BoundedQueue; featurize.cc is the wiring.
 // Decoding overlaps inference; at most `max_batches_in_flight` batches exist at once, so
 // memory does not grow with the number of images. Output parts are deterministic: part p
 // holds the images p*rows_per_part .. (p+1)*rows_per_part-1 of the sorted listing.

@@ -1,8 +1,6 @@
 #include "orchard/pipeline/jobs.h"
 
 #include <arrow/api.h>
-#include <parquet/arrow/reader.h>
-#include <parquet/file_reader.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -11,16 +9,17 @@
 #include <set>
 #include <thread>
 
-#include "orchard/model/embedder.h"
 #include "orchard/output/layout.h"
 #include "orchard/output/pca_files.h"
 #include "orchard/pca/pca_json.h"
 #include "orchard/pipeline/featurize.h"
+#include "orchard/pipeline/model_loading.h"
 #include "orchard/pipeline/progress.h"
 #include "orchard/pipeline/shard.h"
 #include "orchard/report/html_report.h"
 #include "orchard/report/report.h"
 #include "orchard/table/tables.h"
+#include "orchard/util/fault.h"
 #include "orchard/util/sha256.h"
 #include "orchard/version.h"
 
@@ -40,9 +39,12 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-int CoreCount(const JobOptions& options) {
-  if (options.threads > 0) return options.threads;
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+// The options with the thread count worked out once, at the job's entry: from here on
+// `threads` is the number of cores the job uses.
+JobOptions WithThreadCount(const JobOptions& options) {
+  JobOptions resolved = options;
+  resolved.threads = CoreCount(options.threads);
+  return resolved;
 }
 
 struct Locations {
@@ -68,21 +70,6 @@ Status CheckBucket(const io::Location& location) {
   return Status::OK();
 }
 
-Result<std::unique_ptr<model::Embedder>> LoadEmbedder(const JobOptions& options) {
-  if (options.model.empty()) return Status::Invalid("no model given (--model)");
-  ORCHARD_ASSIGN_OR_RAISE(auto location, io::ResolveLocation(options.model, options.storage));
-  auto bytes = io::ReadAll(location);
-  if (!bytes.ok()) {
-    return Status::IOError("cannot read model '", options.model, "': ", bytes.status().message());
-  }
-  model::EmbedderOptions embedder_options;
-  embedder_options.output_name = options.output_name;
-  embedder_options.intra_op_threads = CoreCount(options);
-  embedder_options.expected_sha256 = options.model_sha256;
-  embedder_options.model_name = "'" + options.model + "'";
-  return model::Embedder::Make((*bytes)->ToString(), embedder_options);
-}
-
 // report/index.html of the staged run. A job that rewrites only part of the output passes
 // the output as `rest`: what the job does not stage is read from there.
 Status WriteRunReport(const io::Location& staging, std::optional<io::Location> rest = {}) {
@@ -91,12 +78,14 @@ Status WriteRunReport(const io::Location& staging, std::optional<io::Location> r
   return report::WriteHtmlReport(staging, staging.Child(kReportDir).Child("index.html"), options);
 }
 
-json PcaSummary(const pca::PcaModel& model) {
-  return {{"k", model.k},
-          {"n", model.count},
-          {"dim", model.dim},
-          {"variance_threshold", model.variance_threshold},
-          {"cumulative_explained_variance_ratio", model.CumulativeRatio(model.k)}};
+PcaSummary SummaryOf(const pca::PcaModel& model) {
+  PcaSummary summary;
+  summary.k = model.k;
+  summary.n = model.count;
+  summary.dim = model.dim;
+  summary.variance_threshold = model.variance_threshold;
+  summary.cumulative_explained_variance_ratio = model.CumulativeRatio(model.k);
+  return summary;
 }
 
 // Progress and warnings of the featurize stage, wired to the options' callbacks.
@@ -139,7 +128,7 @@ Result<FeaturizeOutcome> FeaturizeIntoStaging(const JobOptions& options, const L
   featurize.preprocess.max_pixels = options.max_pixels;
   featurize.cancel = options.cancel;
   // Decoding needs a fraction of the cores inference needs; ONNX Runtime gets them all.
-  featurize.prep_threads = std::max(1, CoreCount(options) / 2);
+  featurize.prep_threads = std::max(1, options.threads / 2);
   const int64_t rows_per_part = EffectiveRowsPerPart(featurize);
 
   ORCHARD_ASSIGN_OR_RAISE(
@@ -174,7 +163,7 @@ Result<FeaturizeOutcome> FeaturizeIntoStaging(const JobOptions& options, const L
     }
   };
   ORCHARD_ASSIGN_OR_RAISE(auto shard, FeaturizeShard(items, where.input, *embedder, staging,
-                                                     featurize, CoreCount(options)));
+                                                     featurize, options.threads));
   reporting.progress->Finish();
   outcome.stats = std::move(shard.stats);
   outcome.pca = std::move(shard.pca);
@@ -195,42 +184,47 @@ Result<Locations> ResolveBoth(const JobOptions& options, bool need_input) {
   return where;
 }
 
-json BaseSummary(const std::string& command, const JobOptions& options) {
-  return {{"orchard_version", kVersion},
-          {"command", command},
-          {"input", options.input},
-          {"output", options.output},
-          {"model", {{"path", options.model}, {"output", options.output_name}}},
-          {"threads", CoreCount(options)},
-          {"batch_size", options.batch_size}};
+JobSummary BaseSummary(const std::string& command, const JobOptions& options) {
+  JobSummary summary;
+  summary.orchard_version = kVersion;
+  summary.command = command;
+  summary.input = options.input;
+  summary.output = options.output;
+  summary.model_path = options.model;
+  summary.model_output = options.output_name;
+  summary.threads = options.threads;
+  summary.batch_size = options.batch_size;
+  return summary;
 }
 
-void AddFeaturizeSummary(const FeaturizeOutcome& outcome, json* summary) {
+void AddFeaturizeSummary(const FeaturizeOutcome& outcome, JobSummary* summary) {
   const auto& stats = outcome.stats;
-  (*summary)["model"]["sha256"] = outcome.model_sha256;
-  (*summary)["model"]["dim"] = outcome.dim;
-  (*summary)["images"] = {{"listed", outcome.listed},
-                          {"ok", stats.ok},
-                          {"failed", stats.failed},
-                          {"reused_from_interrupted_run", stats.images_reused}};
-  (*summary)["images_per_second"] =
+  FeaturizeSummary featurize;
+  featurize.model_sha256 = outcome.model_sha256;
+  featurize.model_dim = outcome.dim;
+  featurize.listed = outcome.listed;
+  featurize.ok = stats.ok;
+  featurize.failed = stats.failed;
+  featurize.reused_from_interrupted_run = stats.images_reused;
+  featurize.images_per_second =
       stats.wall_seconds > 0 ? static_cast<double>(stats.images) / stats.wall_seconds : 0.0;
-  (*summary)["seconds"]["list"] = outcome.list_seconds;
-  (*summary)["seconds"]["featurize"] = stats.wall_seconds;
-  (*summary)["busy_seconds"] = {{"read", stats.read_seconds},
-                                {"decode", stats.decode_seconds},
-                                {"embed", stats.embed_seconds},
-                                {"write", stats.write_seconds}};
+  featurize.read_seconds = stats.read_seconds;
+  featurize.decode_seconds = stats.decode_seconds;
+  featurize.embed_seconds = stats.embed_seconds;
+  featurize.write_seconds = stats.write_seconds;
+  summary->featurize = featurize;
+  summary->seconds["list"] = outcome.list_seconds;
+  summary->seconds["featurize"] = stats.wall_seconds;
 }
 
-Status WriteSummary(const io::Location& staging, json* summary, Clock::time_point start) {
-  (*summary)["seconds"]["total"] = SecondsSince(start);
-  (*summary)["peak_rss_mib"] = PeakRssMiB();
-  return io::WriteAll(staging.Child(output::kSummaryJson), summary->dump(2));
+Status WriteSummary(const io::Location& staging, JobSummary* summary, Clock::time_point start) {
+  summary->seconds["total"] = SecondsSince(start);
+  summary->peak_rss_mib = PeakRssMiB();
+  return io::WriteAll(staging.Child(output::kSummaryJson), ToJson(*summary).dump(2));
 }
 
 Result<pca::PcaModel> FitFromStats(const pca::PcaStats& stats, const JobOptions& options,
-                                   Clock::time_point start, json* summary) {
+                                   Clock::time_point start, JobSummary* summary) {
   if (stats.count() < 2) {
     return Status::Invalid("PCA needs at least 2 featurized images, got ", stats.count(),
                            ": check the errors table");
@@ -241,16 +235,16 @@ Result<pca::PcaModel> FitFromStats(const pca::PcaStats& stats, const JobOptions&
                            stats.dim());
   }
   ORCHARD_ASSIGN_OR_RAISE(auto model, pca::FitPca(stats, fit));
-  (*summary)["seconds"]["fit_pca"] = SecondsSince(start);
-  (*summary)["pca"] = PcaSummary(model);
+  summary->seconds["fit_pca"] = SecondsSince(start);
+  summary->pca = SummaryOf(model);
   return model;
 }
 
 Result<pca::PcaModel> FitFromFeatures(const io::Location& features_dir, const JobOptions& options,
-                                      json* summary) {
+                                      JobSummary* summary) {
   auto start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(features_dir));
-  ORCHARD_ASSIGN_OR_RAISE(auto stats, StatsOfParts(parts, CoreCount(options)));
+  ORCHARD_ASSIGN_OR_RAISE(auto stats, StatsOfParts(parts, options.threads));
   return FitFromStats(stats, options, start, summary);
 }
 
@@ -262,10 +256,11 @@ double PeakRssMiB() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
 }
 
-Result<json> RunJob(const JobOptions& options) {
+Result<JobSummary> RunJob(const JobOptions& requested) {
+  const JobOptions options = WithThreadCount(requested);
   const auto start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto where, ResolveBoth(options, /*need_input=*/true));
-  json summary = BaseSummary("run", options);
+  JobSummary summary = BaseSummary("run", options);
   std::optional<table::OutputCommitter> committer;
   ORCHARD_ASSIGN_OR_RAISE(auto outcome, FeaturizeIntoStaging(options, where, &committer));
   AddFeaturizeSummary(outcome, &summary);
@@ -274,8 +269,8 @@ Result<json> RunJob(const JobOptions& options) {
   ORCHARD_RETURN_NOT_OK(output::WritePcaModel(model, staging));
   auto project_start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(staging.Child(kFeaturesDir)));
-  ORCHARD_RETURN_NOT_OK(ProjectParts(parts, model, staging.Child(kPcaDir), CoreCount(options)));
-  summary["seconds"]["project"] = SecondsSince(project_start);
+  ORCHARD_RETURN_NOT_OK(ProjectParts(parts, model, staging.Child(kPcaDir), options.threads));
+  summary.seconds["project"] = SecondsSince(project_start);
   ORCHARD_RETURN_NOT_OK(WriteSummary(staging, &summary, start));
   ORCHARD_RETURN_NOT_OK(WriteRunReport(staging));
   ORCHARD_RETURN_NOT_OK(
@@ -283,10 +278,11 @@ Result<json> RunJob(const JobOptions& options) {
   return summary;
 }
 
-Result<json> FeaturizeJob(const JobOptions& options) {
+Result<JobSummary> FeaturizeJob(const JobOptions& requested) {
+  const JobOptions options = WithThreadCount(requested);
   const auto start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto where, ResolveBoth(options, /*need_input=*/true));
-  json summary = BaseSummary("featurize", options);
+  JobSummary summary = BaseSummary("featurize", options);
   std::optional<table::OutputCommitter> committer;
   ORCHARD_ASSIGN_OR_RAISE(auto outcome, FeaturizeIntoStaging(options, where, &committer));
   AddFeaturizeSummary(outcome, &summary);
@@ -296,31 +292,41 @@ Result<json> FeaturizeJob(const JobOptions& options) {
   return summary;
 }
 
-Result<json> FitPcaJob(const JobOptions& options) {
+Result<JobSummary> FitPcaJob(const JobOptions& requested) {
+  const JobOptions options = WithThreadCount(requested);
   const auto start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto where, ResolveBoth(options, /*need_input=*/false));
-  json summary = BaseSummary("fit-pca", options);
+  JobSummary summary = BaseSummary("fit-pca", options);
   ORCHARD_ASSIGN_OR_RAISE(auto committer, table::OutputCommitter::Begin(
                                               where.output, table::ExistingOutput::kUpdate, ""));
+  util::MaybeDieAt("fit-pca:begun");
   ORCHARD_ASSIGN_OR_RAISE(auto model,
                           FitFromFeatures(where.output.Child(kFeaturesDir), options, &summary));
+  util::MaybeDieAt("fit-pca:after-fit");
   // The scree plot joins the existing report folder: stage a copy of what is there (a copy:
   // until Publish, the published output must stay whole).
   ORCHARD_RETURN_NOT_OK(
       io::CopyTree(where.output.Child(kReportDir), committer.staging().Child(kReportDir)));
+  util::MaybeDieAt("fit-pca:after-report-copy");
   ORCHARD_RETURN_NOT_OK(output::WritePcaModel(model, committer.staging()));
+  util::MaybeDieAt("fit-pca:after-model");
   ORCHARD_RETURN_NOT_OK(WriteSummary(committer.staging(), &summary, start));
+  util::MaybeDieAt("fit-pca:after-summary");
   ORCHARD_RETURN_NOT_OK(WriteRunReport(committer.staging(), where.output));
+  util::MaybeDieAt("fit-pca:after-html-report");
   ORCHARD_RETURN_NOT_OK(committer.Publish({kPcaModelDir, kReportDir}));
+  util::MaybeDieAt("fit-pca:published");
   return summary;
 }
 
-Result<json> ProjectJob(const JobOptions& options) {
+Result<JobSummary> ProjectJob(const JobOptions& requested) {
+  const JobOptions options = WithThreadCount(requested);
   const auto start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto where, ResolveBoth(options, /*need_input=*/false));
-  json summary = BaseSummary("project", options);
+  JobSummary summary = BaseSummary("project", options);
   ORCHARD_ASSIGN_OR_RAISE(auto committer, table::OutputCommitter::Begin(
                                               where.output, table::ExistingOutput::kUpdate, ""));
+  util::MaybeDieAt("project:begun");
   auto model_bytes = io::ReadAll(where.output.Child(output::kModelJson));
   if (!model_bytes.ok()) {
     return Status::Invalid("no PCA model in '", where.output.display,
@@ -336,66 +342,20 @@ Result<json> ProjectJob(const JobOptions& options) {
   ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(where.output.Child(kFeaturesDir)));
   auto project_start = Clock::now();
   ORCHARD_RETURN_NOT_OK(
-      ProjectParts(parts, model, committer.staging().Child(kPcaDir), CoreCount(options)));
-  summary["seconds"]["project"] = SecondsSince(project_start);
-  summary["pca"] = PcaSummary(model);
+      ProjectParts(parts, model, committer.staging().Child(kPcaDir), options.threads));
+  util::MaybeDieAt("project:after-project");
+  summary.seconds["project"] = SecondsSince(project_start);
+  summary.pca = SummaryOf(model);
   ORCHARD_RETURN_NOT_OK(
       io::CopyTree(where.output.Child(kReportDir), committer.staging().Child(kReportDir)));
+  util::MaybeDieAt("project:after-report-copy");
   ORCHARD_RETURN_NOT_OK(WriteSummary(committer.staging(), &summary, start));
+  util::MaybeDieAt("project:after-summary");
   ORCHARD_RETURN_NOT_OK(WriteRunReport(committer.staging(), where.output));
+  util::MaybeDieAt("project:after-html-report");
   ORCHARD_RETURN_NOT_OK(committer.Publish({kPcaDir, kReportDir}));
+  util::MaybeDieAt("project:published");
   return summary;
-}
-
-Result<json> InspectOutput(const std::string& output, const io::StorageOptions& storage) {
-  ORCHARD_ASSIGN_OR_RAISE(auto location, io::ResolveLocation(output, storage));
-  ORCHARD_ASSIGN_OR_RAISE(auto root_info, location.fs->GetFileInfo(location.path));
-  if (root_info.type() != arrow::fs::FileType::Directory) {
-    return Status::IOError("output '", location.display, "' does not exist");
-  }
-  json result = {{"output", output}};
-  ORCHARD_ASSIGN_OR_RAISE(result["complete"], io::FileExists(location.Child(table::kSuccessFile)));
-  for (const char* name : {kFeaturesDir, kPcaDir, kErrorsDir}) {
-    ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(location.Child(name)));
-    if (parts.empty()) continue;
-    int64_t rows = 0;
-    std::string schema;
-    for (const auto& part : parts) {
-      ORCHARD_ASSIGN_OR_RAISE(auto file, part.fs->OpenInputFile(part.path));
-      ORCHARD_ASSIGN_OR_RAISE(auto reader,
-                              parquet::arrow::OpenFile(file, arrow::default_memory_pool()));
-      rows += reader->parquet_reader()->metadata()->num_rows();
-      if (schema.empty()) {
-        std::shared_ptr<arrow::Schema> arrow_schema;
-        ORCHARD_RETURN_NOT_OK(reader->GetSchema(&arrow_schema));
-        schema = arrow_schema->ToString();
-      }
-    }
-    result["tables"][name] = {{"parts", parts.size()}, {"rows", rows}, {"schema", schema}};
-  }
-  auto model_bytes = io::ReadAll(location.Child(output::kModelJson));
-  if (model_bytes.ok()) {
-    try {
-      auto model = json::parse((*model_bytes)->ToString());
-      result["pca"] = {
-          {"k", model.at("k")},
-          {"n", model.at("n")},
-          {"dim", model.at("dim")},
-          {"variance_threshold", model.at("variance_threshold")},
-          {"cumulative_explained_variance_ratio", model.at("cumulative_explained_variance_ratio")}};
-    } catch (const json::exception& error) {
-      return Status::Invalid("cannot parse pca_model/model.json: ", error.what());
-    }
-  }
-  auto summary_bytes = io::ReadAll(location.Child(output::kSummaryJson));
-  if (summary_bytes.ok()) {
-    try {
-      result["summary"] = json::parse((*summary_bytes)->ToString());
-    } catch (const json::exception&) {
-      result["summary"] = "unreadable";
-    }
-  }
-  return result;
 }
 
 }  // namespace orchard::pipeline

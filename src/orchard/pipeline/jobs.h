@@ -1,6 +1,6 @@
 // The jobs behind the CLI commands (and the Python package): run, featurize, fit-pca,
-// project, inspect. Each returns the run summary as JSON (also written to
-// report/summary.json); front ends only parse options and print.
+// project, inspect. Each returns the run summary (also written to report/summary.json,
+// ToJson); front ends only parse options and print.
 #pragma once
 
 #include <atomic>
@@ -10,6 +10,8 @@
 
 #include "orchard/io/storage.h"
 #include "orchard/pca/pca.h"
+#include "orchard/pipeline/inspect.h"  // InspectOutput
+#include "orchard/pipeline/job_summary.h"
 #include "orchard/table/commit.h"
 #include "orchard/util/status.h"
 
@@ -37,15 +39,13 @@ struct JobOptions {
 };
 
 /// The whole pipeline: featurize, fit PCA, project, report, publish.
-Result<nlohmann::json> RunJob(const JobOptions& options);
+Result<JobSummary> RunJob(const JobOptions& options);
 /// Features and errors only (plus report/summary.json).
-Result<nlohmann::json> FeaturizeJob(const JobOptions& options);
+Result<JobSummary> FeaturizeJob(const JobOptions& options);
 /// Fits PCA on OUT/features and publishes OUT/pca_model and the scree plot.
-Result<nlohmann::json> FitPcaJob(const JobOptions& options);
+Result<JobSummary> FitPcaJob(const JobOptions& options);
 /// Projects OUT/features with OUT/pca_model into OUT/pca.
-Result<nlohmann::json> ProjectJob(const JobOptions& options);
-/// Schema, row counts and PCA summary of an output folder.
-Result<nlohmann::json> InspectOutput(const std::string& output, const io::StorageOptions& storage);
+Result<JobSummary> ProjectJob(const JobOptions& options);
 
 /// Peak resident memory of this process, in MiB.
 double PeakRssMiB();

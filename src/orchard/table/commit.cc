@@ -3,10 +3,19 @@
 #include <arrow/buffer.h>
 #include <arrow/filesystem/filesystem.h>
 
+#include <sstream>
+
+#include "orchard/util/fault.h"
+
 namespace orchard::table {
 namespace {
 
 constexpr const char* kManifestFile = "job.fingerprint";
+// In staging once step 2 of a publish (deleting what is replaced) is done: from then on the
+// output's copies of the entries hold only new files, so finishing the moves is safe.
+constexpr const char* kMovingMarker = "_PUBLISHING.moving";
+constexpr const char* kOverwriteLine = "policy overwrite";
+constexpr const char* kUpdateLine = "policy update";
 
 Result<std::vector<arrow::fs::FileInfo>> ListTopLevel(const io::Location& folder) {
   arrow::fs::FileSelector selector;
@@ -26,6 +35,10 @@ Result<OutputCommitter> OutputCommitter::Begin(const io::Location& output, Exist
   ORCHARD_ASSIGN_OR_RAISE(auto info, output.fs->GetFileInfo(output.path));
   if (info.type() == arrow::fs::FileType::File) {
     return Status::Invalid("output '", output.display, "' is a file; give a folder");
+  }
+  // A finished job whose publish was cut short: complete it before judging the folder.
+  if (info.type() == arrow::fs::FileType::Directory) {
+    ORCHARD_RETURN_NOT_OK(committer.RecoverPublish());
   }
   ORCHARD_ASSIGN_OR_RAISE(auto entries, ListTopLevel(output));
   bool has_success = false;
@@ -95,22 +108,62 @@ Result<OutputCommitter> OutputCommitter::Begin(const io::Location& output, Exist
 }
 
 Status OutputCommitter::Publish(const std::vector<std::string>& entries) {
-  const io::Location success = output_.Child(kSuccessFile);
-  // 1. Withdraw the old result's claim to be complete before touching it.
-  ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(success));
-  // 2. Remove what the new result replaces.
-  if (policy_ == ExistingOutput::kOverwrite) {
-    ORCHARD_ASSIGN_OR_RAISE(auto existing, ListTopLevel(output_));
-    for (const auto& entry : existing) {
-      if (entry.base_name() == kStagingFolder) continue;
-      ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(output_.Child(entry.base_name())));
-    }
-  } else {
-    for (const auto& entry : entries) {
-      ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(output_.Child(entry)));
-    }
+  // 0. The journal: from here on the staged result is final and a crash rolls forward.
+  const bool overwrite = policy_ == ExistingOutput::kOverwrite;
+  std::string journal = std::string(overwrite ? kOverwriteLine : kUpdateLine) + "\n";
+  for (const auto& entry : entries) journal += entry + "\n";
+  ORCHARD_RETURN_NOT_OK(io::WriteAll(staging_.Child(kPublishJournal), journal));
+  util::MaybeDieAt("publish:journal-written");
+  return FinishPublish(entries, overwrite);
+}
+
+Status OutputCommitter::RecoverPublish() {
+  const io::Location journal_file = staging_.Child(kPublishJournal);
+  ORCHARD_ASSIGN_OR_RAISE(bool has_journal, io::FileExists(journal_file));
+  if (!has_journal) return Status::OK();
+  ORCHARD_ASSIGN_OR_RAISE(auto bytes, io::ReadAll(journal_file));
+  std::istringstream lines(bytes->ToString());
+  std::string policy_line;
+  std::getline(lines, policy_line);
+  if (policy_line != kOverwriteLine && policy_line != kUpdateLine) {
+    return Status::Invalid("output '", output_.display, "' holds an unreadable publish journal (",
+                           journal_file.display, "): remove ", kStagingFolder,
+                           " or rerun with "
+                           "--overwrite");
   }
-  // 3. Move the staged entries into place.
+  std::vector<std::string> entries;
+  for (std::string entry; std::getline(lines, entry);) {
+    if (!entry.empty()) entries.push_back(entry);
+  }
+  return FinishPublish(entries, policy_line == kOverwriteLine);
+}
+
+Status OutputCommitter::FinishPublish(const std::vector<std::string>& entries, bool overwrite) {
+  const io::Location success = output_.Child(kSuccessFile);
+  const io::Location moving = staging_.Child(kMovingMarker);
+  ORCHARD_ASSIGN_OR_RAISE(bool deletes_done, io::FileExists(moving));
+  if (!deletes_done) {
+    // 1. Withdraw the old result's claim to be complete before touching it.
+    ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(success));
+    util::MaybeDieAt("publish:success-withdrawn");
+    // 2. Remove what the new result replaces.
+    if (overwrite) {
+      ORCHARD_ASSIGN_OR_RAISE(auto existing, ListTopLevel(output_));
+      for (const auto& entry : existing) {
+        if (entry.base_name() == kStagingFolder) continue;
+        ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(output_.Child(entry.base_name())));
+        util::MaybeDieAt("publish:one-deleted");
+      }
+    } else {
+      for (const auto& entry : entries) {
+        ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(output_.Child(entry)));
+        util::MaybeDieAt("publish:one-deleted");
+      }
+    }
+    ORCHARD_RETURN_NOT_OK(io::WriteAll(moving, ""));
+    util::MaybeDieAt("publish:deleted");
+  }
+  // 3. Move the staged entries into place (after a crash: what is still staged).
   for (const auto& entry : entries) {
     const io::Location from = staging_.Child(entry);
     ORCHARD_ASSIGN_OR_RAISE(auto info, from.fs->GetFileInfo(from.path));
@@ -118,10 +171,14 @@ Status OutputCommitter::Publish(const std::vector<std::string>& entries) {
       ORCHARD_RETURN_NOT_OK(from.fs->Move(from.path, output_.Child(entry).path));
     } else if (info.type() == arrow::fs::FileType::Directory) {
       ORCHARD_RETURN_NOT_OK(io::MoveTree(from, output_.Child(entry)));
+      // A folder moved file by file is gone from staging only once all of it has moved.
+      ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(from));
     }
+    util::MaybeDieAt("publish:one-moved");
   }
-  // 4. _SUCCESS last, then drop the staging folder.
+  // 4. _SUCCESS last, then drop the staging folder (the journal with it).
   ORCHARD_RETURN_NOT_OK(io::WriteAll(success, ""));
+  util::MaybeDieAt("publish:success-written");
   return io::DeleteTreeIfExists(staging_);
 }
 

@@ -2,6 +2,12 @@
 // FileOutputCommitter: everything is written below OUT/_temporary/, then moved into place,
 // then OUT/_SUCCESS is written last. Readers that wait for _SUCCESS never see partial
 // results, and a crash leaves no _SUCCESS.
+//
+// Publish first writes a journal (OUT/_temporary/_PUBLISHING: the entries, the policy)
+// and only then touches the output; a process killed while publishing leaves the journal,
+// and the next Begin on that output finishes the publish (rolls it forward) before doing
+// anything else. So a killed job leaves either the old complete output (with _SUCCESS),
+// or no _SUCCESS and a journal that the next run completes, or the new complete output.
 #pragma once
 
 #include <string>
@@ -22,10 +28,13 @@ enum class ExistingOutput {
 
 inline constexpr const char* kSuccessFile = "_SUCCESS";
 inline constexpr const char* kStagingFolder = "_temporary";
+/// In staging while a publish is under way (see above).
+inline constexpr const char* kPublishJournal = "_PUBLISHING";
 
 class OutputCommitter {
  public:
-  /// Checks the output folder against the policy and prepares the staging folder.
+  /// Finishes a publish an interrupted process left (kPublishJournal), then checks the
+  /// output folder against the policy and prepares the staging folder.
   /// `fingerprint` identifies the job (input listing, model, options); kResume only
   /// reuses staging made by the same fingerprint.
   static Result<OutputCommitter> Begin(const io::Location& output, ExistingOutput policy,
@@ -39,10 +48,16 @@ class OutputCommitter {
 
   /// Moves the given top-level folders (and files) from staging into the output, replacing
   /// what was there (with kOverwrite: replacing everything), writes _SUCCESS, and removes
-  /// staging.
+  /// staging. Crash-safe: see the top of this file.
   Status Publish(const std::vector<std::string>& entries);
 
  private:
+  /// Steps 1-5 of Publish, from the journal's entries; idempotent, so that Begin can run
+  /// them again after a crash.
+  Status FinishPublish(const std::vector<std::string>& entries, bool overwrite);
+  /// Rolls forward the publish whose journal is in staging, if any.
+  Status RecoverPublish();
+
   io::Location output_;
   io::Location staging_;
   ExistingOutput policy_ = ExistingOutput::kRefuse;

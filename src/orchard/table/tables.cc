@@ -161,7 +161,15 @@ Result<VectorRows> ReadVectorFile(const io::Location& location, const std::strin
           arrow::Type::FLOAT) {
     return Status::Invalid(location.display, " has no list<float> column '", vector_column, "'");
   }
-  rows.values.reserve(static_cast<size_t>(table->num_rows()) * 1280);
+  // Every vector has the first one's length (checked below): reserve for all of them.
+  for (const auto& chunk : chunked->chunks()) {
+    const auto& lists = static_cast<const arrow::ListArray&>(*chunk);
+    if (lists.length() > 0 && !lists.IsNull(0)) {
+      rows.values.reserve(static_cast<size_t>(table->num_rows()) *
+                          static_cast<size_t>(lists.value_length(0)));
+      break;
+    }
+  }
   for (const auto& chunk : chunked->chunks()) {
     const auto& lists = static_cast<const arrow::ListArray&>(*chunk);
     if (lists.null_count() > 0) return Status::Invalid(location.display, ": null vectors");

@@ -1,0 +1,76 @@
+#include "orchard/pipeline/prep_stage.h"
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "../test_util.h"
+
+namespace orchard::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+
+class PrepStageTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    fs::create_directories(dir_.path() / "l");
+    for (const char* name : {"a.png", "c.png"}) {
+      cv::Mat image(12, 9, CV_8UC3, cv::Scalar(10, 200, 90));
+      cv::imwrite((dir_.path() / "l" / name).string(), image);
+    }
+    std::ofstream(dir_.path() / "l" / "b.jpg") << "\xFF\xD8\xFF\xE0 not really";
+    // l/gone.png is listed but absent: a local read error.
+    for (const char* name : {"a.png", "b.jpg", "c.png", "gone.png"}) {
+      items_.push_back({std::string("l/") + name, "l", std::string("l/") + name});
+    }
+    root_ = *io::ResolveLocation(dir_.path().string(), io::StorageOptions{});
+    preprocess_.width = 8;
+    preprocess_.height = 6;
+    if (GetParam()) pool_ = std::make_unique<ThreadPool>(3);
+  }
+
+  orchard::testing::TempDir dir_;
+  std::vector<ImageItem> items_;
+  io::Location root_;
+  image::PreprocessOptions preprocess_;
+  std::unique_ptr<ThreadPool> pool_;
+};
+
+TEST_P(PrepStageTest, DecodesGoodImagesAndMakesErrorRowsOfTheRest) {
+  const int64_t input_size = image::InputSize(preprocess_);
+  const PrepStage prep(items_, root_, preprocess_, input_size, pool_.get());
+  PrepTimes times;
+  PreparedBatch batch;
+  ASSERT_OK_AND_ASSIGN(batch, prep.Prepare(/*batch_idx=*/5, /*first=*/0, /*count=*/4, &times));
+  EXPECT_EQ(batch.batch_idx, 5);
+  EXPECT_EQ(batch.item_indices, (std::vector<int64_t>{0, 2}));
+  EXPECT_EQ(batch.input.size(), static_cast<size_t>(2 * input_size));
+  ASSERT_EQ(batch.errors.size(), 2u);
+  EXPECT_EQ(batch.errors[0].path, "l/b.jpg");
+  EXPECT_EQ(batch.errors[0].stage, "decode");
+  EXPECT_EQ(batch.errors[1].path, "l/gone.png");
+  EXPECT_EQ(batch.errors[1].stage, "read");
+  EXPECT_FALSE(batch.errors[1].message.empty());
+  // The two good images are the same picture: the same tensor.
+  EXPECT_TRUE(std::equal(batch.input.begin(), batch.input.begin() + input_size,
+                         batch.input.begin() + input_size));
+}
+
+TEST_P(PrepStageTest, PreparesASliceOfTheListing) {
+  const int64_t input_size = image::InputSize(preprocess_);
+  const PrepStage prep(items_, root_, preprocess_, input_size, pool_.get());
+  PrepTimes times;
+  PreparedBatch batch;
+  ASSERT_OK_AND_ASSIGN(batch, prep.Prepare(/*batch_idx=*/1, /*first=*/2, /*count=*/1, &times));
+  EXPECT_EQ(batch.item_indices, (std::vector<int64_t>{2}));
+  EXPECT_TRUE(batch.errors.empty());
+  EXPECT_GE(times.decode_seconds, 0.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(ReadInlineOrOnAPool, PrepStageTest, ::testing::Bool());
+
+}  // namespace
+}  // namespace orchard::pipeline
