@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "orchard/model/embedder.h"
+#include "orchard/output/layout.h"
 #include "orchard/pca/pca_json.h"
 #include "orchard/pipeline/embed_bytes.h"
 #include "orchard/pipeline/featurize.h"
@@ -17,6 +18,7 @@
 #include "orchard/pipeline/progress.h"
 #include "orchard/table/commit.h"
 #include "orchard/table/tables.h"
+#include "orchard/util/parallel_for.h"
 #include "orchard/version.h"
 
 namespace orchard::classify {
@@ -25,34 +27,13 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-constexpr const char* kFeatures = "features";
-constexpr const char* kErrors = "errors";
-constexpr const char* kReport = "report";
+// The output contract's names (output/layout.h).
+constexpr const char* kFeatures = output::kFeaturesDir;
+constexpr const char* kErrors = output::kErrorsDir;
+constexpr const char* kReport = output::kReportDir;
 
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// Runs fn(idx) for idx in [0, count) on up to `threads` threads; the first error wins.
-Status ParallelFor(size_t count, int threads, const std::function<Status(size_t)>& fn) {
-  std::atomic<size_t> next{0};
-  std::mutex mutex;
-  Status first;
-  auto worker = [&] {
-    for (size_t idx = next++; idx < count; idx = next++) {
-      Status status = fn(idx);
-      if (!status.ok()) {
-        std::lock_guard lock(mutex);
-        if (first.ok()) first = status;
-        next = count;
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  const int workers = std::max(1, std::min<int>(threads, static_cast<int>(count)));
-  for (int thread_idx = 0; thread_idx < workers; ++thread_idx) pool.emplace_back(worker);
-  for (auto& thread : pool) thread.join();
-  return first;
 }
 
 Result<json> ReadJson(const io::Location& location) {
