@@ -391,12 +391,21 @@ def main(argv=None):
 
         return spark_predict.main(argv[1:])
     args = parse_args(argv)
+    code, _ = run_in_session("orchard", args, run)
+    return code
+
+
+def run_in_session(app_name, args, job):
+    """Starts the Spark session (args.master, args.conf), runs job(spark, args) and stops
+    it; -> (exit code, what job returned). Failures become one line on stderr: the engine's
+    message, or the Python error of a task that failed for good, without the JVM trace."""
+    from py4j.protocol import Py4JJavaError
     from pyspark.sql import SparkSession
 
     # Executors run this interpreter (which has orchard and pyarrow) unless told otherwise
     # (PYSPARK_PYTHON, or spark.pyspark.python as EMR sets it).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.appName("orchard")
+    builder = SparkSession.builder.appName(app_name)
     if args.master:
         builder = builder.master(args.master)
     settings = dict(item.partition("=")[::2] for item in args.conf)
@@ -409,22 +418,19 @@ def main(argv=None):
         builder = builder.config(key.strip(), value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
-    from py4j.protocol import Py4JJavaError
-
     try:
-        run(spark, args)
+        return 0, job(spark, args)
     except (orchard.OrchardError, OSError, ValueError) as error:
         log(f"error: {error}")
-        return 1
-    except Py4JJavaError as error:  # a task failed for good: say why, without the JVM trace
+        return 1, None
+    except Py4JJavaError as error:
         cause = str(error.java_exception).strip().splitlines()
         python_error = [line for line in str(error).splitlines()
                         if "OrchardError" in line or "Error:" in line]
         log(f"error: a Spark task failed: {(python_error or cause or ['unknown'])[-1].strip()}")
-        return 1
+        return 1, None
     finally:
         spark.stop()
-    return 0
 
 
 if __name__ == "__main__":

@@ -31,8 +31,8 @@ import time
 
 import orchard
 from orchard import _native
-from orchard.spark import (default_shards, featurize_shard_task, local_cores, log,
-                           merge_results, plan_shards, read_model, storage_options, task_cores)
+from orchard.spark import (default_shards, featurize_shard_task, log, merge_results,
+                           plan_shards, read_model, run_in_session, storage_options, task_cores)
 
 PREDICTIONS_DIR = "predictions"
 COMMITTER_FINGERPRINT = "orchard-predict"  # as the CLI's predict job (no --resume)
@@ -233,40 +233,10 @@ def run(spark, args):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    from pyspark.sql import SparkSession
-
-    # As orchard.spark.main: executors run this interpreter unless told otherwise, and in
-    # local mode one task at a time gets every core, like the CLI.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.appName("orchard predict")
-    if args.master:
-        builder = builder.master(args.master)
-    settings = dict(item.partition("=")[::2] for item in args.conf)
-    cores = local_cores(args.master)
-    if cores and "spark.task.cpus" not in settings:
-        settings["spark.task.cpus"] = str(cores)
-    for key, value in settings.items():
-        builder = builder.config(key.strip(), value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
-    from py4j.protocol import Py4JJavaError
-
-    try:
-        summary = run(spark, args)
-    except (orchard.OrchardError, OSError, ValueError) as error:
-        log(f"error: {error}")
-        return 1
-    except Py4JJavaError as error:  # a task failed for good: say why, without the JVM trace
-        cause = str(error.java_exception).strip().splitlines()
-        python_error = [line for line in str(error).splitlines()
-                        if "OrchardError" in line or "Error:" in line]
-        log(f"error: a Spark task failed: {(python_error or cause or ['unknown'])[-1].strip()}")
-        return 1
-    finally:
-        spark.stop()
-    if args.json:
+    code, summary = run_in_session("orchard predict", args, run)
+    if code == 0 and args.json:
         print(json.dumps(summary, indent=2), flush=True)
-    return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ PyObject* g_error_type = PyExc_RuntimeError;
 
 void Check(const orchard::Status& status) {
   if (status.ok()) return;
-  PyErr_SetString(g_error_type, status.ToString().c_str());
+  PyErr_SetString(g_error_type, status.message().c_str());
   throw nb::python_error();
 }
 

@@ -50,7 +50,8 @@ class OrchardError : public std::runtime_error {
 
 // The one place where a failed Status becomes a Python exception.
 void Check(const orchard::Status& status) {
-  if (!status.ok()) throw OrchardError(status.ToString());
+  // The message says what failed and what to do; the status code name adds nothing.
+  if (!status.ok()) throw OrchardError(status.message());
 }
 
 template <typename T>

@@ -20,10 +20,10 @@ namespace {
 [[noreturn]] void Raise(const orchard::Status& status) {
   nb::object module = nb::module_::import_("orchard._native");
   if (nb::hasattr(module, "OrchardError")) {
-    PyErr_SetString(module.attr("OrchardError").ptr(), status.ToString().c_str());
+    PyErr_SetString(module.attr("OrchardError").ptr(), status.message().c_str());
     throw nb::python_error();
   }
-  throw std::runtime_error(status.ToString());
+  throw std::runtime_error(status.message());
 }
 
 void WriteHtmlReport(const std::string& output_uri, const std::string& endpoint_url,
