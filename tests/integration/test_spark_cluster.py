@@ -2,7 +2,6 @@
 1 GiB each) started by the fixture, the job submitted with spark-submit through the same
 kind of launcher file EMR uses; the output must match the CLI's."""
 import json
-
 import pathlib
 import socket
 import subprocess
