@@ -11,5 +11,6 @@ echo
 echo "Results are in $OUT:"
 echo "  features/  pca/  errors/   Parquet tables (path, label, vector)"
 echo "  pca_model/                 mean, components, explained variance (model.json, components.parquet)"
+echo "  report/index.html          the run at a glance: counts, scree, PCA scatter, classes, errors"
 echo "  report/scree.svg           cumulative explained-variance plot (open it in a browser)"
 echo "  report/summary.json        counts, timings, images/s, peak memory"
