@@ -357,9 +357,11 @@ class S3Server:
             try:
                 fs.get_file_info(pafs.FileSelector("", recursive=False))
             except OSError as e:
-                text = str(e).upper()
-                if any(w in text for w in ("ACCESS_DENIED", "ACCESSDENIED", "SIGNATURE",
-                                            "INVALIDACCESSKEY", "FORBIDDEN", "403")):
+                # AccessDenied, SignatureDoesNotMatch, InvalidAccessKeyId, in the SDK's
+                # spellings (ACCESS_DENIED, INVALID_ACCESS_KEY_ID, ...).
+                text = str(e).upper().replace("_", "")
+                if any(w in text for w in ("ACCESSDENIED", "SIGNATURE", "INVALIDACCESSKEY",
+                                            "FORBIDDEN", "403")):
                     continue
                 return False, f"{what}: not refused for want of credentials ({e})"
             return False, f"a request with a {what} was accepted"
