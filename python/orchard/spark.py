@@ -159,6 +159,26 @@ def featurize_dataframe(df, model_bytes=None, path_column="path", content_column
 
 
 # ------------------------------------------------------------------ driver-side helpers
+def featurize_job(args, staging, rows_per_part, storage, sha256, model_path):
+    """What every featurize task needs besides its shard (small: strings and numbers)."""
+    return {"input": args.input, "staging": staging, "rows_per_part": rows_per_part,
+            "endpoint_url": storage["endpoint_url"], "region": storage["region"],
+            "embedder": {"output_name": args.output_name, "expected_sha256": sha256,
+                         "batch_size": args.batch_size, "max_pixels": args.max_pixels,
+                         "model_name": f"'{model_path}'"}}
+
+
+def featurize_pass(sc, shards, job, model_broadcast, task, description):
+    """One Spark job: task(shard, job, model_broadcast) per shard, results merged with
+    merge_results -> (totals, seconds)."""
+    start = time.monotonic()
+    sc.setJobDescription(description)
+    totals = sc.parallelize(shards, len(shards)) \
+        .map(lambda shard: task(shard, job, model_broadcast)) \
+        .treeReduce(merge_results)
+    return totals, time.monotonic() - start
+
+
 def plan_shards(listing, rows_per_part, num_shards):
     """Contiguous shards of whole parts: shard boundaries fall on part boundaries, so every
     part (and its file name) is the one the CLI writes."""
@@ -303,20 +323,12 @@ def run(spark, args):
 
     model_broadcast = sc.broadcast(model_bytes)
     del model_bytes
-    job = {"input": args.input, "staging": staging, "rows_per_part": rows_per_part,
-           "endpoint_url": storage["endpoint_url"], "region": storage["region"],
-           "embedder": {"output_name": args.output_name, "expected_sha256": sha256,
-                        "batch_size": args.batch_size, "max_pixels": args.max_pixels,
-                        "model_name": f"'{model_path}'"}}
+    job = featurize_job(args, staging, rows_per_part, storage, sha256, model_path)
 
     # 3. Featurize: one native pipeline per task, counts and statistics back.
     log(f"featurizing {len(listing)} files of {args.input} in {len(shards)} shards")
-    featurize_start = time.monotonic()
-    sc.setJobDescription("orchard: featurize")
-    totals = sc.parallelize(shards, len(shards)) \
-        .map(lambda shard: featurize_shard_task(shard, job, model_broadcast)) \
-        .treeReduce(merge_results)
-    featurize_seconds = time.monotonic() - featurize_start
+    totals, featurize_seconds = featurize_pass(sc, shards, job, model_broadcast,
+                                               featurize_shard_task, "orchard: featurize")
     ok, failed = totals["ok"], totals["failed"]
     reused = totals["images_reused"]
     log(f"{ok} images ok, {failed} failed in {featurize_seconds:.1f}s"

@@ -31,8 +31,9 @@ import time
 
 import orchard
 from orchard import _native
-from orchard.spark import (default_shards, featurize_shard_task, log, merge_results,
-                           plan_shards, read_model, run_in_session, storage_options, task_cores)
+from orchard.spark import (default_shards, featurize_job, featurize_pass, featurize_shard_task,
+                           log, plan_shards, read_model, run_in_session, storage_options,
+                           task_cores)
 
 PREDICTIONS_DIR = "predictions"
 COMMITTER_FINGERPRINT = "orchard-predict"  # as the CLI's predict job (no --resume)
@@ -172,19 +173,10 @@ def run(spark, args):
         shards = plan_shards(listing, rows_per_part, num_shards)
         model_broadcast = sc.broadcast(model_bytes)
         del model_bytes
-        featurize_job = {
-            "input": args.input, "staging": staging, "rows_per_part": rows_per_part,
-            "endpoint_url": storage["endpoint_url"], "region": storage["region"],
-            "embedder": {"output_name": args.output_name, "expected_sha256": sha256,
-                         "batch_size": args.batch_size, "max_pixels": args.max_pixels,
-                         "model_name": f"'{model_path}'"}}
         log(f"featurizing {len(listing)} files of {args.input} in {len(shards)} shards")
-        featurize_start = time.monotonic()
-        sc.setJobDescription("orchard predict: featurize")
-        totals = sc.parallelize(shards, len(shards)) \
-            .map(lambda shard: featurize_only_task(shard, featurize_job, model_broadcast)) \
-            .treeReduce(merge_results)
-        featurize_seconds = time.monotonic() - featurize_start
+        totals, featurize_seconds = featurize_pass(
+            sc, shards, featurize_job(args, staging, rows_per_part, storage, sha256, model_path),
+            model_broadcast, featurize_only_task, "orchard predict: featurize")
         log(f"{totals['ok']} images ok, {totals['failed']} failed in {featurize_seconds:.1f}s")
         _native.ensure_errors_table(staging, **storage)
         job["features_dir"] = _join(staging, _native.FEATURES_DIR)
