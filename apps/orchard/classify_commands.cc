@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "orchard/model/embedder.h"
+#include "summary_output.h"
 
 namespace orchard::cli {
 namespace {
@@ -111,23 +112,10 @@ bool ClassifyCommands::parsed() const { return train_->parsed() || predict_->par
 
 Result<nlohmann::json> ClassifyCommands::Run(const pipeline::JobOptions& shared) {
   if (train_->parsed()) {
-    ORCHARD_ASSIGN_OR_RAISE(auto metrics, classify::TrainJob(train_options_));
-    if (!quiet_) {
-      const auto& training = metrics["training"];
-      std::fprintf(stderr, "trained    %lld rows, %lld classes, %lld-d %s, C=%g\n",
-                   training.value("rows", 0LL), training.value("classes", 0LL),
-                   training.value("dim", 0LL), metrics.value("on", std::string()).c_str(),
-                   training.value("c", 0.0));
-      if (training.contains("validation_accuracy")) {
-        std::fprintf(stderr, "validation %.2f %% accuracy (%lld rows)\n",
-                     100 * training["validation_accuracy"].get<double>(),
-                     training.value("validation_rows", 0LL));
-      }
-      std::fprintf(stderr, "time       %.2fs\n", metrics.value("seconds_total", 0.0));
-      std::fprintf(stderr, "model      %s\n", train_options_.model_dir.c_str());
-    }
+    ORCHARD_ASSIGN_OR_RAISE(auto summary, classify::TrainJob(train_options_));
+    if (!quiet_ && !json_summary_) PrintSummary(summary);
     printed_ = !json_summary_;
-    return metrics;
+    return ToJson(summary, /*with_output=*/true);
   }
 
   // predict
@@ -178,12 +166,9 @@ Result<nlohmann::json> ClassifyCommands::Run(const pipeline::JobOptions& shared)
     return nlohmann::json{{"predictions", out}};
   }
   ORCHARD_ASSIGN_OR_RAISE(auto summary, classify::PredictJob(predict_options_));
-  if (!quiet_ && !json_summary_ && summary.contains("accuracy")) {
-    std::fprintf(stderr, "\naccuracy   %.2f %% (top-5 %.2f %%) on %lld labelled rows\n",
-                 100 * summary["accuracy"].get<double>(),
-                 100 * summary["top5_accuracy"].get<double>(), summary.value("labelled_rows", 0LL));
-  }
-  return summary;
+  if (!json_summary_) PrintSummary(summary);
+  printed_ = !json_summary_;
+  return ToJson(summary);
 }
 
 }  // namespace orchard::cli

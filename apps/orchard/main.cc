@@ -19,6 +19,7 @@
 #include "orchard/model/embedder.h"
 #include "orchard/pipeline/jobs.h"
 #include "orchard/version.h"
+#include "summary_output.h"
 
 namespace {
 
@@ -36,55 +37,6 @@ extern "C" void OnInterrupt(int) {
 std::string DefaultModelPath() {
   if (const char* env = std::getenv("ORCHARD_MODEL")) return env;
   return ORCHARD_DEFAULT_MODEL;
-}
-
-void PrintSeconds(const std::map<std::string, double>& seconds) {
-  std::string line;
-  for (const auto& [stage, value] : seconds) {
-    char part[64];
-    std::snprintf(part, sizeof(part), "%s%s %.2fs", line.empty() ? "" : ", ", stage.c_str(), value);
-    line += part;
-  }
-  std::fprintf(stderr, "time       %s\n", line.c_str());
-}
-
-void PrintSummary(const orchard::pipeline::JobSummary& summary) {
-  std::fprintf(stderr, "\n");
-  if (const auto& images = summary.featurize) {
-    std::fprintf(stderr, "images     %lld ok, %lld failed (of %lld listed; %lld reused)\n",
-                 static_cast<long long>(images->ok), static_cast<long long>(images->failed),
-                 static_cast<long long>(images->listed),
-                 static_cast<long long>(images->reused_from_interrupted_run));
-    std::fprintf(stderr, "speed      %.1f images/s\n", images->images_per_second);
-  }
-  if (const auto& pca = summary.pca) {
-    std::fprintf(stderr, "pca        k=%lld explains %.2f %% of the variance (n=%lld)\n",
-                 static_cast<long long>(pca->k), 100 * pca->cumulative_explained_variance_ratio,
-                 static_cast<long long>(pca->n));
-  }
-  if (!summary.seconds.empty()) PrintSeconds(summary.seconds);
-  std::fprintf(stderr, "peak RSS   %.0f MiB\n", summary.peak_rss_mib);
-  std::fprintf(stderr, "output     %s\n", summary.output.c_str());
-}
-
-// `orchard predict --input ... --output ...`: its summary is still JSON (classify_jobs).
-void PrintPredictSummary(const nlohmann::json& summary) {
-  std::fprintf(stderr, "\n");
-  if (summary.contains("images")) {
-    const auto& images = summary["images"];
-    std::fprintf(stderr, "images     %lld ok, %lld failed (of %lld listed; %lld reused)\n",
-                 images.value("ok", 0LL), images.value("failed", 0LL), images.value("listed", 0LL),
-                 images.value("reused_from_interrupted_run", 0LL));
-    std::fprintf(stderr, "speed      %.1f images/s\n", summary.value("images_per_second", 0.0));
-  }
-  if (summary.contains("seconds") && summary["seconds"].is_object()) {
-    std::map<std::string, double> seconds;
-    for (const auto& [stage, value] : summary["seconds"].items())
-      seconds[stage] = value.get<double>();
-    PrintSeconds(seconds);
-  }
-  std::fprintf(stderr, "peak RSS   %.0f MiB\n", summary.value("peak_rss_mib", 0.0));
-  std::fprintf(stderr, "output     %s\n", summary.value("output", std::string()).c_str());
 }
 
 }  // namespace
@@ -253,9 +205,7 @@ int main(int argc, char** argv) {
   if (json_summary) {
     std::cout << result->dump(2) << std::endl;
   } else if (job_summary) {
-    PrintSummary(*job_summary);
-  } else {
-    PrintPredictSummary(*result);
+    orchard::cli::PrintSummary(*job_summary);
   }
   return 0;
 }

@@ -222,6 +222,42 @@ def default_shards(spark):
     return 4 * slots
 
 
+def add_featurize_arguments(parser):
+    """How images become features: the flags of both Spark jobs, with the CLI's defaults."""
+    parser.add_argument("--output-name", default="features",
+                        help="model output holding the embedding")
+    parser.add_argument("-b", "--batch-size", type=int, default=32,
+                        help="images per inference call")
+    parser.add_argument("--rows-per-part", type=int, default=1024,
+                        help="rows per output part file (as the CLI)")
+    parser.add_argument("--max-pixels", type=int, default=64 * 1024 * 1024,
+                        help="reject images that declare more pixels than this")
+    parser.add_argument("--partitions", "--shards", dest="shards", type=int, default=0,
+                        help="split the work into N tasks (default: 4 per concurrent task)")
+
+
+def add_cluster_arguments(parser):
+    """Where the object store and Spark are: the flags of both Spark jobs."""
+    parser.add_argument("--endpoint-url", default="",
+                        help="S3-compatible endpoint (default: fs.s3a.endpoint, AWS_ENDPOINT_URL)")
+    parser.add_argument("--region", default="", help="object-store region")
+    parser.add_argument("--master", default=None,
+                        help="Spark master when not run through spark-submit (e.g. local[2])")
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="Spark property for the session (repeatable), like spark-submit's "
+                             "--conf; never put credentials here")
+
+
+def check_shared_arguments(parser, args):
+    """Refuses bad values of the flags add_featurize_arguments and add_cluster_arguments add."""
+    for item in args.conf:
+        key, sep, _ = item.partition("=")
+        if not sep or not key.strip():
+            parser.error(f"--conf expects KEY=VALUE, got {item!r}")
+    if min(args.batch_size, args.rows_per_part) < 1 or args.shards < 0:
+        parser.error("--batch-size and --rows-per-part must be >= 1, --shards >= 0")
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m orchard.spark",
@@ -234,20 +270,13 @@ def parse_args(argv):
     parser.add_argument("--model-sha256", default="",
                         help="refuse the model unless its sha256 matches (checked by default "
                              "for the shipped model)")
-    parser.add_argument("--output-name", default="features", help="model output holding the embedding")
-    parser.add_argument("-b", "--batch-size", type=int, default=32, help="images per inference call")
-    parser.add_argument("--rows-per-part", type=int, default=1024,
-                        help="rows per output part file (as the CLI)")
+    add_featurize_arguments(parser)
     parser.add_argument("--rows-per-batch", type=int, default=128,
                         help="images per Arrow batch of featurize_dataframe() (the batch job "
                              "reads files natively and does not use it)")
-    parser.add_argument("--max-pixels", type=int, default=64 * 1024 * 1024,
-                        help="reject images that declare more pixels than this")
     parser.add_argument("--pca-variance", type=float, default=0.99,
                         help="keep the fewest components explaining this share of variance")
     parser.add_argument("--pca-k", type=int, default=0, help="keep exactly k components")
-    parser.add_argument("--partitions", "--shards", dest="shards", type=int, default=0,
-                        help="split the listing into N tasks (default: 4 per concurrent task)")
     parser.add_argument("--path-glob", default=None,
                         help="only files whose name matches this glob")
     existing = parser.add_mutually_exclusive_group()
@@ -255,19 +284,9 @@ def parse_args(argv):
     existing.add_argument("--resume", action="store_true",
                           help="continue an interrupted run of the same job: only the parts "
                                "not yet written are computed")
-    parser.add_argument("--endpoint-url", default="",
-                        help="S3-compatible endpoint (default: fs.s3a.endpoint, AWS_ENDPOINT_URL)")
-    parser.add_argument("--region", default="", help="object-store region")
-    parser.add_argument("--master", default=None,
-                        help="Spark master when not run through spark-submit (e.g. local[2])")
-    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
-                        help="Spark property for the session (repeatable), like spark-submit's "
-                             "--conf; never put credentials here")
+    add_cluster_arguments(parser)
     args = parser.parse_args(argv)
-    for item in args.conf:
-        key, sep, _ = item.partition("=")
-        if not sep or not key.strip():
-            parser.error(f"--conf expects KEY=VALUE, got {item!r}")
+    check_shared_arguments(parser, args)
     if min(args.batch_size, args.rows_per_batch, args.rows_per_part) < 1 or \
             args.shards < 0 or args.pca_k < 0:
         parser.error("--batch-size, --rows-per-batch and --rows-per-part must be >= 1, "

@@ -31,7 +31,8 @@ import time
 
 import orchard
 from orchard import _native
-from orchard.spark import (default_shards, featurize_job, featurize_pass, featurize_shard_task,
+from orchard.spark import (add_cluster_arguments, add_featurize_arguments, check_shared_arguments,
+                           default_shards, featurize_job, featurize_pass, featurize_shard_task,
                            log, plan_shards, read_model, run_in_session, storage_options,
                            task_cores)
 
@@ -52,33 +53,12 @@ def parse_args(argv):
     parser.add_argument("--backbone", default=None,
                         help="embedding model (ONNX); must be the one the classifier was "
                              "trained on (default: the shipped MobileNetV2)")
-    parser.add_argument("--output-name", default="features",
-                        help="model output holding the embedding")
-    parser.add_argument("-b", "--batch-size", type=int, default=32,
-                        help="images per inference call")
-    parser.add_argument("--rows-per-part", type=int, default=1024,
-                        help="rows per Parquet part file (as the CLI)")
-    parser.add_argument("--max-pixels", type=int, default=64 * 1024 * 1024,
-                        help="reject images that declare more pixels than this")
-    parser.add_argument("--partitions", "--shards", dest="shards", type=int, default=0,
-                        help="split the work into N tasks (default: 4 per concurrent task)")
+    add_featurize_arguments(parser)
+    add_cluster_arguments(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    parser.add_argument("--endpoint-url", default="",
-                        help="S3-compatible endpoint (default: fs.s3a.endpoint, AWS_ENDPOINT_URL)")
-    parser.add_argument("--region", default="", help="object-store region")
-    parser.add_argument("--master", default=None,
-                        help="Spark master when not run through spark-submit (e.g. local[2])")
-    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
-                        help="Spark property for the session (repeatable), like spark-submit's "
-                             "--conf; never put credentials here")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     args = parser.parse_args(argv)
-    for item in args.conf:
-        key, sep, _ = item.partition("=")
-        if not sep or not key.strip():
-            parser.error(f"--conf expects KEY=VALUE, got {item!r}")
-    if min(args.batch_size, args.rows_per_part) < 1 or args.shards < 0:
-        parser.error("--batch-size and --rows-per-part must be >= 1, --shards >= 0")
+    check_shared_arguments(parser, args)
     return args
 
 

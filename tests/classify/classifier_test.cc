@@ -69,15 +69,22 @@ TEST(StratifiedSplitTest, HoldsOutTheShareOfEveryLabelDeterministically) {
 
 TEST(ClassifierTest, LearnsSeparableDataExactly) {
   const table::VectorRows train = Blobs(5, 40, 8, 1);
-  nlohmann::json report;
+  TrainReport report;
   Classifier classifier;
   ASSERT_OK_AND_ASSIGN(classifier, Train(train, TrainOptions{}, &report));
   EXPECT_EQ(classifier.classes,
             (std::vector<std::string>{"class_0", "class_1", "class_2", "class_3", "class_4"}));
-  EXPECT_EQ(report["validation_rows"].get<int64_t>(), 20);  // 10 % of 40, per class
-  EXPECT_EQ(report["candidates"].size(), 5u);
-  EXPECT_DOUBLE_EQ(report["validation_accuracy"].get<double>(), 1.0);
-  EXPECT_DOUBLE_EQ(report["training_accuracy"].get<double>(), 1.0);
+  EXPECT_EQ(report.validation_rows, 20);  // 10 % of 40, per class
+  EXPECT_EQ(report.candidates.size(), 5u);
+  ASSERT_TRUE(report.validation_accuracy.has_value());
+  EXPECT_DOUBLE_EQ(*report.validation_accuracy, 1.0);
+  EXPECT_DOUBLE_EQ(report.training_accuracy, 1.0);
+  // The JSON of metrics.json keeps every field.
+  const nlohmann::json json = ToJson(report);
+  EXPECT_EQ(json["validation_rows"], 20);
+  EXPECT_EQ(json["candidates"].size(), 5u);
+  EXPECT_DOUBLE_EQ(json["validation_accuracy"].get<double>(), 1.0);
+  EXPECT_TRUE(json["final_fit"].contains("loss"));
   // Standardization is kept: the mean of the offset axis is about 1000.
   EXPECT_NEAR(classifier.mean[7], 1000.0, 0.5);
 
@@ -100,11 +107,11 @@ TEST(ClassifierTest, FixedCAndBadInputs) {
   const table::VectorRows train = Blobs(3, 10, 4, 3);
   TrainOptions options;
   options.c = 0.5;
-  nlohmann::json report;
+  TrainReport report;
   Classifier classifier;
   ASSERT_OK_AND_ASSIGN(classifier, Train(train, options, &report));
   EXPECT_DOUBLE_EQ(classifier.c, 0.5);
-  EXPECT_FALSE(report["c_chosen"].get<bool>());
+  EXPECT_FALSE(report.c_chosen);
 
   table::VectorRows one_label = train;
   std::fill(one_label.labels.begin(), one_label.labels.end(), "same");
@@ -178,10 +185,13 @@ TEST(ClassifyJobsTest, TrainAndPredictFromOutputsAndRefuseAnotherBackbone) {
   TrainJobOptions train;
   train.input = dir.str() + "/train_out";
   train.model_dir = dir.str() + "/model";
-  nlohmann::json metrics;
-  ASSERT_OK_AND_ASSIGN(metrics, TrainJob(train));
+  TrainSummary trained;
+  ASSERT_OK_AND_ASSIGN(trained, TrainJob(train));
+  EXPECT_EQ(trained.feature_model_sha256, "sha-of-backbone-a");
+  EXPECT_DOUBLE_EQ(trained.training.validation_accuracy.value_or(0), 1.0);
+  const nlohmann::json metrics = ToJson(trained, /*with_output=*/false);
   EXPECT_EQ(metrics["feature_model_sha256"], "sha-of-backbone-a");
-  EXPECT_DOUBLE_EQ(metrics["training"]["validation_accuracy"].get<double>(), 1.0);
+  EXPECT_FALSE(metrics.contains("output"));
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "model" / "metrics.json"));
   EXPECT_FALSE(TrainJob(train).ok());  // refuses to replace without --overwrite
   train.overwrite = true;
@@ -191,9 +201,12 @@ TEST(ClassifyJobsTest, TrainAndPredictFromOutputsAndRefuseAnotherBackbone) {
   predict.model_dir = dir.str() + "/model";
   predict.job.input = dir.str() + "/test_out";
   predict.job.output = dir.str() + "/pred";
-  nlohmann::json summary;
+  PredictSummary summary;
   ASSERT_OK_AND_ASSIGN(summary, PredictJob(predict));
-  EXPECT_DOUBLE_EQ(summary["accuracy"].get<double>(), 1.0);
+  ASSERT_TRUE(summary.accuracy.has_value());
+  EXPECT_DOUBLE_EQ(summary.accuracy->accuracy, 1.0);
+  EXPECT_FALSE(summary.images.has_value());  // predicted from the earlier output's features
+  EXPECT_EQ(ToJson(summary)["features_from"], predict.job.input);
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "pred" / "_SUCCESS"));
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "pred" / "report" / "metrics.json"));
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "pred" / "predictions" / "part-00000.parquet"));

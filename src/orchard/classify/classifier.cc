@@ -297,7 +297,39 @@ void Classifier::ProbabilitiesFromEmbeddings(const float* rows, int64_t num_rows
   Probabilities(projected.data(), num_rows, probabilities);
 }
 
-Result<Classifier> Train(const table::VectorRows& rows, const TrainOptions& options, json* report) {
+json ToJson(const TrainReport& report) {
+  json candidates = json::array();
+  for (const FitReport& fit : report.candidates) {
+    candidates.push_back({{"c", fit.c},
+                          {"validation_accuracy", fit.validation_accuracy},
+                          {"iterations", fit.iterations},
+                          {"evaluations", fit.evaluations},
+                          {"seconds", fit.seconds}});
+  }
+  json out = {
+      {"rows", report.rows},
+      {"train_rows", report.train_rows},
+      {"validation_rows", report.validation_rows},
+      {"dim", report.dim},
+      {"classes", report.classes},
+      {"c", report.c},
+      {"c_chosen", report.c_chosen},
+      {"validation_split", report.validation_split},
+      {"seed", report.seed},
+      {"candidates", candidates},
+      {"final_fit",
+       {{"iterations", report.final_fit.iterations},
+        {"evaluations", report.final_fit.evaluations},
+        {"loss", report.final_fit.loss},
+        {"seconds", report.final_fit.seconds}}},
+      {"training_accuracy", report.training_accuracy},
+      {"seconds", {{"c_search", report.c_search_seconds}, {"total", report.total_seconds}}}};
+  if (report.validation_accuracy) out["validation_accuracy"] = *report.validation_accuracy;
+  return out;
+}
+
+Result<Classifier> Train(const table::VectorRows& rows, const TrainOptions& options,
+                         TrainReport* report) {
   const auto start_time = Clock::now();
   const int64_t n = rows.num_rows(), d = rows.dim;
   if (n == 0 || d == 0) return Status::Invalid("no training rows");
@@ -383,7 +415,7 @@ Result<Classifier> Train(const table::VectorRows& rows, const TrainOptions& opti
   const int32_t* validation_y = y.data() + n_train;
   const int64_t n_validation = n - n_train;
 
-  json candidates = json::array();
+  std::vector<FitReport> candidates;
   Eigen::VectorXd params = Eigen::VectorXd::Zero(k * (d + 1));
   Eigen::VectorXd best_params = params;
   double best_c = options.c;
@@ -398,11 +430,7 @@ Result<Classifier> Train(const table::VectorRows& rows, const TrainOptions& opti
       params = fit.params;
       SetWeights(params, &classifier);
       const double accuracy = Accuracy(classifier, validation_x, validation_y, n_validation);
-      candidates.push_back({{"c", c},
-                            {"validation_accuracy", accuracy},
-                            {"iterations", fit.iterations},
-                            {"evaluations", fit.evaluations},
-                            {"seconds", fit.seconds}});
+      candidates.push_back({c, accuracy, fit.iterations, fit.evaluations, fit.loss, fit.seconds});
       if (accuracy > best_accuracy) {
         best_accuracy = accuracy;
         best_c = c;
@@ -417,24 +445,22 @@ Result<Classifier> Train(const table::VectorRows& rows, const TrainOptions& opti
   classifier.c = best_c;
   const double train_accuracy = Accuracy(classifier, x.data(), y.data(), n);
   if (report != nullptr) {
-    *report = {{"rows", n},
-               {"train_rows", n_train},
-               {"validation_rows", n_validation},
-               {"dim", d},
-               {"classes", k},
-               {"c", best_c},
-               {"c_chosen", options.c == 0},
-               {"validation_split", options.validation_split},
-               {"seed", options.seed},
-               {"candidates", candidates},
-               {"final_fit",
-                {{"iterations", final_fit.iterations},
-                 {"evaluations", final_fit.evaluations},
-                 {"loss", final_fit.loss},
-                 {"seconds", final_fit.seconds}}},
-               {"training_accuracy", train_accuracy},
-               {"seconds", {{"c_search", search_seconds}, {"total", SecondsSince(start_time)}}}};
-    if (n_validation > 0) (*report)["validation_accuracy"] = best_accuracy;
+    report->rows = n;
+    report->train_rows = n_train;
+    report->validation_rows = n_validation;
+    report->dim = d;
+    report->classes = k;
+    report->c = best_c;
+    report->c_chosen = options.c == 0;
+    report->validation_split = options.validation_split;
+    report->seed = options.seed;
+    report->candidates = std::move(candidates);
+    report->final_fit = {
+        best_c, 0, final_fit.iterations, final_fit.evaluations, final_fit.loss, final_fit.seconds};
+    report->training_accuracy = train_accuracy;
+    if (n_validation > 0) report->validation_accuracy = best_accuracy;
+    report->c_search_seconds = search_seconds;
+    report->total_seconds = SecondsSince(start_time);
   }
   return classifier;
 }

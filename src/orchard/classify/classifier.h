@@ -82,11 +82,42 @@ struct Classifier {
 /// The k best classes of one row of probabilities, best first (ties: lower index).
 std::vector<int64_t> TopK(const float* probabilities, int64_t num_classes, int64_t k);
 
-/// Trains on `rows` (labels = rows.labels). `report` receives the chosen C, the
+/// One fit of the softmax regression: its C and what it cost.
+struct FitReport {
+  double c = 0;
+  double validation_accuracy = 0;  ///< candidates only
+  int64_t iterations = 0;
+  int64_t evaluations = 0;
+  double loss = 0;
+  double seconds = 0;
+};
+
+/// What Train did: the "training" section of MODEL_DIR/metrics.json (ToJson).
+struct TrainReport {
+  int64_t rows = 0;
+  int64_t train_rows = 0;
+  int64_t validation_rows = 0;
+  int64_t dim = 0;
+  int64_t classes = 0;
+  double c = 0;           ///< the C of the model
+  bool c_chosen = false;  ///< picked on the validation share (else given)
+  double validation_split = 0;
+  uint64_t seed = 0;
+  std::vector<FitReport> candidates;  ///< the validation fits, C ascending
+  FitReport final_fit;                ///< on every row, with the chosen C
+  double training_accuracy = 0;
+  std::optional<double> validation_accuracy;  ///< of the chosen C; none without a split
+  double c_search_seconds = 0;
+  double total_seconds = 0;
+};
+
+nlohmann::json ToJson(const TrainReport& report);
+
+/// Trains on `rows` (labels = rows.labels); `report` (optional) receives the chosen C, the
 /// validation accuracy of each candidate, iterations and seconds. Fails with fewer than
 /// two classes, on empty input, or on non-finite values.
 Result<Classifier> Train(const table::VectorRows& rows, const TrainOptions& options,
-                         nlohmann::json* report);
+                         TrainReport* report);
 
 /// MODEL_DIR/classifier.json (everything, weights included) and, for PCA models,
 /// MODEL_DIR/pca_model.json. Files are written atomically; metrics.json is the caller's.

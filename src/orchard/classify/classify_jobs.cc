@@ -11,11 +11,13 @@
 
 #include "orchard/model/embedder.h"
 #include "orchard/output/layout.h"
+#include "orchard/output/pca_files.h"
 #include "orchard/pca/pca_json.h"
 #include "orchard/pipeline/embed_bytes.h"
 #include "orchard/pipeline/featurize.h"
+#include "orchard/pipeline/job_locations.h"
 #include "orchard/pipeline/model_loading.h"
-#include "orchard/pipeline/progress.h"
+#include "orchard/pipeline/staged_featurize.h"
 #include "orchard/table/commit.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/parallel_for.h"
@@ -260,15 +262,16 @@ json PredictionMetrics(const Classifier& classifier, const PredictionCounts& cou
            {{"labels", classifier.classes}, {"rows_true_columns_predicted", confusion}}}};
 }
 
-Result<json> TrainJob(const TrainJobOptions& options) {
+Result<TrainSummary> TrainJob(const TrainJobOptions& options) {
   const auto start = Clock::now();
   if (options.on != kFeatures && options.on != table::kPcaColumn) {
     return Status::Invalid("--on must be 'features' or 'pca', got '", options.on, "'");
   }
-  if (options.input.empty()) return Status::Invalid("no input given (--input)");
-  if (options.model_dir.empty()) return Status::Invalid("no model folder given (--output)");
-  ORCHARD_ASSIGN_OR_RAISE(auto input, io::ResolveLocation(options.input, options.storage));
-  ORCHARD_ASSIGN_OR_RAISE(auto model_dir, io::ResolveLocation(options.model_dir, options.storage));
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto where, pipeline::ResolveJobLocations(options.input, options.model_dir, options.storage,
+                                                /*need_input=*/true));
+  const io::Location& input = where.input;
+  const io::Location& model_dir = where.output;
   ORCHARD_ASSIGN_OR_RAISE(bool exists, io::FileExists(model_dir.Child("classifier.json")));
   if (exists && !options.overwrite) {
     return Status::Invalid("'", model_dir.display,
@@ -287,17 +290,21 @@ Result<json> TrainJob(const TrainJobOptions& options) {
                            "': train on the output of `orchard run` (or `featurize`",
                            options.on == kFeatures ? ")" : " + fit-pca + project)");
   }
-  const double read_seconds = SecondsSince(read_start);
+  TrainSummary summary;
+  summary.orchard_version = kVersion;
+  summary.input = options.input;
+  summary.output = options.model_dir;
+  summary.on = options.on;
+  summary.threads = threads;
+  summary.read_seconds = SecondsSince(read_start);
 
   TrainOptions train = options.train;
   train.threads = threads;
-  json report;
-  ORCHARD_ASSIGN_OR_RAISE(auto classifier, Train(rows, train, &report));
+  ORCHARD_ASSIGN_OR_RAISE(auto classifier, Train(rows, train, &summary.training));
   classifier.input = options.on;
   classifier.feature_model_sha256 = RecordedModelSha256(input);
   if (options.on == table::kPcaColumn) {
-    ORCHARD_ASSIGN_OR_RAISE(auto pca_json, ReadJson(input.Child("pca_model").Child("model.json")));
-    ORCHARD_ASSIGN_OR_RAISE(auto pca_model, pca::ModelFromJson(pca_json));
+    ORCHARD_ASSIGN_OR_RAISE(auto pca_model, output::ReadPcaModel(input));
     if (pca_model.k != classifier.dim) {
       return Status::Invalid(input.display, ": pca has ", classifier.dim,
                              " values per row but pca_model keeps ", pca_model.k);
@@ -306,36 +313,28 @@ Result<json> TrainJob(const TrainJobOptions& options) {
   }
   ORCHARD_RETURN_NOT_OK(SaveClassifier(classifier, model_dir));
 
-  json metrics = {{"orchard_version", kVersion},
-                  {"command", "train"},
-                  {"input", options.input},
-                  {"on", options.on},
-                  {"feature_model_sha256", classifier.feature_model_sha256},
-                  {"threads", threads},
-                  {"training", report}};
-  metrics["training"]["seconds"]["read"] = read_seconds;
-  metrics["seconds_total"] = SecondsSince(start);
-  ORCHARD_RETURN_NOT_OK(io::WriteAll(model_dir.Child("metrics.json"), metrics.dump(2)));
-  metrics["output"] = options.model_dir;
-  return metrics;
+  summary.feature_model_sha256 = classifier.feature_model_sha256;
+  summary.total_seconds = SecondsSince(start);
+  ORCHARD_RETURN_NOT_OK(io::WriteAll(model_dir.Child("metrics.json"),
+                                     ToJson(summary, /*with_output=*/false).dump(2)));
+  return summary;
 }
 
-Result<json> PredictJob(const PredictJobOptions& options) {
+Result<PredictSummary> PredictJob(const PredictJobOptions& options) {
   const auto start = Clock::now();
-  const pipeline::JobOptions& job = options.job;
-  if (job.input.empty()) return Status::Invalid("no input given (--input)");
-  if (job.output.empty()) return Status::Invalid("no output given (--output)");
+  pipeline::JobOptions job = options.job;
+  job.threads = pipeline::CoreCount(job.threads);
+  ORCHARD_ASSIGN_OR_RAISE(auto where,
+                          pipeline::ResolveJobLocations(job.input, job.output, job.storage, true));
   ORCHARD_ASSIGN_OR_RAISE(auto model_dir, io::ResolveLocation(options.model_dir, job.storage));
   ORCHARD_ASSIGN_OR_RAISE(auto classifier, LoadClassifier(model_dir));
-  ORCHARD_ASSIGN_OR_RAISE(auto input, io::ResolveLocation(job.input, job.storage));
-  ORCHARD_ASSIGN_OR_RAISE(auto output, io::ResolveLocation(job.output, job.storage));
-  const int threads = pipeline::CoreCount(job.threads);
-  json summary = {{"orchard_version", kVersion},
-                  {"command", "predict"},
-                  {"input", job.input},
-                  {"output", job.output},
-                  {"classifier", options.model_dir},
-                  {"threads", threads}};
+  const io::Location& input = where.input;
+  PredictSummary summary;
+  summary.orchard_version = kVersion;
+  summary.input = job.input;
+  summary.output = job.output;
+  summary.classifier = options.model_dir;
+  summary.threads = job.threads;
 
   // An earlier output (features table + _SUCCESS) is predicted from its features.
   ORCHARD_ASSIGN_OR_RAISE(auto earlier_parts, table::ListParts(input.Child(kFeatures)));
@@ -346,8 +345,10 @@ Result<json> PredictJob(const PredictJobOptions& options) {
   std::vector<pipeline::ImageItem> items;
   std::unique_ptr<model::Embedder> embedder;
   if (from_output) {
+    summary.features_from = job.input;
+    summary.model_sha256 = RecordedModelSha256(input);
     ORCHARD_RETURN_NOT_OK(
-        CheckBackbone(classifier, RecordedModelSha256(input), "the features of " + input.display));
+        CheckBackbone(classifier, summary.model_sha256, "the features of " + input.display));
   } else {
     ORCHARD_ASSIGN_OR_RAISE(items, pipeline::ListImages(input));
     if (items.empty()) {
@@ -356,76 +357,97 @@ Result<json> PredictJob(const PredictJobOptions& options) {
                              "earlier output");
     }
     ORCHARD_ASSIGN_OR_RAISE(embedder, pipeline::LoadEmbedder(job));
-    ORCHARD_RETURN_NOT_OK(CheckBackbone(classifier, embedder->info().sha256,
+    summary.model_path = job.model;
+    summary.model_sha256 = embedder->info().sha256;
+    ORCHARD_RETURN_NOT_OK(CheckBackbone(classifier, summary.model_sha256,
                                         "the features of model '" + job.model + "'"));
     ORCHARD_RETURN_NOT_OK(
         CheckEmbeddingDim(classifier, embedder->info().output_dim, "model '" + job.model + "'"));
   }
-  ORCHARD_ASSIGN_OR_RAISE(auto committer,
-                          table::OutputCommitter::Begin(output, job.existing, "orchard-predict"));
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto committer, table::OutputCommitter::Begin(where.output, job.existing, "orchard-predict"));
   const io::Location staging = committer.staging();
-  std::vector<io::Location> feature_parts;
+  std::vector<io::Location> feature_parts = earlier_parts;
   std::vector<std::string> publish = {kPredictionsTable, kReport};
-  if (from_output) {
-    feature_parts = earlier_parts;
-    summary["features_from"] = job.input;
-    summary["model"] = {{"sha256", RecordedModelSha256(input)}};
-  } else {
-    pipeline::FeaturizeOptions featurize;
-    featurize.batch_size = job.batch_size;
-    featurize.rows_per_part = job.rows_per_part;
-    featurize.io_threads = job.io_threads;
-    featurize.preprocess.max_pixels = job.max_pixels;
-    featurize.cancel = job.cancel;
-    featurize.prep_threads = std::max(1, threads / 2);
-    pipeline::ProgressLine progress("featurize", static_cast<int64_t>(items.size()), job.progress);
-    featurize.on_progress = [&](int64_t done, int64_t failed) { progress.Update(done, failed); };
-    std::atomic<int64_t> warnings{0};
-    featurize.on_error = [&](const table::ErrorRecord& error) {
-      if (!job.warn) return;
-      const int64_t count = ++warnings;
-      if (count <= 20) {
-        job.warn(error.path + ": " + error.stage + ": " + error.message);
-      } else if (count == 21) {
-        job.warn("more failed images: see the errors table");
-      }
-    };
+  if (!from_output) {
+    pipeline::ReportedFeaturizeOptions featurize(job, static_cast<int64_t>(items.size()));
     ORCHARD_ASSIGN_OR_RAISE(auto stats,
                             pipeline::Featurize(items, input, *embedder, staging.Child(kFeatures),
-                                                staging.Child(kErrors), {}, featurize));
-    progress.Finish();
+                                                staging.Child(kErrors), {}, featurize.get()));
+    featurize.Finish();
     // An errors table even without errors, as `orchard run` writes it.
     ORCHARD_RETURN_NOT_OK(table::EnsureErrorsTable(staging.Child(kErrors)));
     ORCHARD_ASSIGN_OR_RAISE(feature_parts, table::ListParts(staging.Child(kFeatures)));
     publish.push_back(kFeatures);
     publish.push_back(kErrors);
-    summary["model"] = {{"path", job.model}, {"sha256", embedder->info().sha256}};
-    summary["images"] = {{"listed", items.size()}, {"ok", stats.ok}, {"failed", stats.failed}};
-    summary["images_per_second"] =
-        stats.wall_seconds > 0 ? static_cast<double>(stats.images) / stats.wall_seconds : 0.0;
-    summary["seconds"]["featurize"] = stats.wall_seconds;
+    summary.images = PredictSummary::Images{static_cast<int64_t>(items.size()), stats.ok,
+                                            stats.failed, stats.images_per_second()};
+    summary.seconds["featurize"] = stats.wall_seconds;
   }
 
   const auto predict_start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto counts, PredictParts(classifier, feature_parts,
-                                                    staging.Child(kPredictionsTable), threads));
-  summary["seconds"]["predict"] = SecondsSince(predict_start);
+                                                    staging.Child(kPredictionsTable), job.threads));
+  summary.seconds["predict"] = SecondsSince(predict_start);
 
-  json metrics = PredictionMetrics(classifier, counts);
-  summary["rows"] = counts.rows;
+  const json metrics = PredictionMetrics(classifier, counts);
+  summary.rows = counts.rows;
   if (metrics["labelled_rows"].get<int64_t>() > 0) {
     ORCHARD_RETURN_NOT_OK(
         io::WriteAll(staging.Child(kReport).Child("metrics.json"), metrics.dump(2)));
-    summary["accuracy"] = metrics["accuracy"];
-    summary["top5_accuracy"] = metrics["top5_accuracy"];
-    summary["labelled_rows"] = metrics["labelled_rows"];
+    summary.accuracy = PredictSummary::Accuracy{metrics["accuracy"].get<double>(),
+                                                metrics["top5_accuracy"].get<double>(),
+                                                metrics["labelled_rows"].get<int64_t>()};
   }
-  summary["seconds"]["total"] = SecondsSince(start);
-  summary["peak_rss_mib"] = pipeline::PeakRssMiB();
-  ORCHARD_RETURN_NOT_OK(
-      io::WriteAll(staging.Child(kReport).Child("summary.json"), summary.dump(2)));
+  summary.seconds["total"] = SecondsSince(start);
+  summary.peak_rss_mib = pipeline::PeakRssMiB();
+  ORCHARD_RETURN_NOT_OK(io::WriteAll(staging.Child(output::kSummaryJson), ToJson(summary).dump(2)));
   ORCHARD_RETURN_NOT_OK(committer.Publish(publish));
   return summary;
+}
+
+json ToJson(const TrainSummary& summary, bool with_output) {
+  json out = {{"orchard_version", summary.orchard_version},
+              {"command", "train"},
+              {"input", summary.input},
+              {"on", summary.on},
+              {"feature_model_sha256", summary.feature_model_sha256},
+              {"threads", summary.threads},
+              {"training", ToJson(summary.training)},
+              {"seconds_total", summary.total_seconds}};
+  out["training"]["seconds"]["read"] = summary.read_seconds;
+  if (with_output) out["output"] = summary.output;
+  return out;
+}
+
+json ToJson(const PredictSummary& summary) {
+  json out = {{"orchard_version", summary.orchard_version},
+              {"command", "predict"},
+              {"input", summary.input},
+              {"output", summary.output},
+              {"classifier", summary.classifier},
+              {"threads", summary.threads},
+              {"rows", summary.rows},
+              {"peak_rss_mib", summary.peak_rss_mib}};
+  if (summary.features_from.empty()) {
+    out["model"] = {{"path", summary.model_path}, {"sha256", summary.model_sha256}};
+  } else {
+    out["features_from"] = summary.features_from;
+    out["model"] = {{"sha256", summary.model_sha256}};
+  }
+  if (summary.images) {
+    out["images"] = {{"listed", summary.images->listed},
+                     {"ok", summary.images->ok},
+                     {"failed", summary.images->failed}};
+    out["images_per_second"] = summary.images->images_per_second;
+  }
+  for (const auto& [step, seconds] : summary.seconds) out["seconds"][step] = seconds;
+  if (summary.accuracy) {
+    out["accuracy"] = summary.accuracy->accuracy;
+    out["top5_accuracy"] = summary.accuracy->top5_accuracy;
+    out["labelled_rows"] = summary.accuracy->labelled_rows;
+  }
+  return out;
 }
 
 Result<std::vector<FilePrediction>> PredictFiles(const PredictJobOptions& options,

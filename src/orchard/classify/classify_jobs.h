@@ -1,5 +1,6 @@
 // The jobs behind `orchard train` and `orchard predict` (issue 13). Like the jobs in
-// pipeline/jobs.h, each returns a JSON summary; front ends only parse options and print.
+// pipeline/jobs.h, each returns a typed summary (JSON only at the edges, ToJson); front
+// ends only parse options and print.
 //
 //   train:   OUT/features (or OUT/pca) -> MODEL_DIR/{classifier.json, pca_model.json,
 //            metrics.json}
@@ -10,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,8 +34,24 @@ struct TrainJobOptions {
   bool overwrite = false;  ///< replace an existing classifier in model_dir
 };
 
+/// What `orchard train` did: MODEL_DIR/metrics.json (ToJson, without `output`).
+struct TrainSummary {
+  std::string orchard_version;
+  std::string input;
+  std::string output;  ///< MODEL_DIR
+  std::string on;      ///< "features" or "pca"
+  std::string feature_model_sha256;
+  int threads = 0;
+  TrainReport training;
+  double read_seconds = 0;  ///< reading the training table
+  double total_seconds = 0;
+};
+
+/// MODEL_DIR/metrics.json, plus "output" when `with_output`.
+nlohmann::json ToJson(const TrainSummary& summary, bool with_output);
+
 /// Reads the training table, trains, writes the model and MODEL_DIR/metrics.json.
-Result<nlohmann::json> TrainJob(const TrainJobOptions& options);
+Result<TrainSummary> TrainJob(const TrainJobOptions& options);
 
 struct PredictJobOptions {
   /// The embedding model, batch size, threads, storage, output and overwrite policy, as
@@ -42,8 +60,39 @@ struct PredictJobOptions {
   std::string model_dir;  ///< the classifier
 };
 
+/// What `orchard predict -i -o` did: PRED/report/summary.json (ToJson).
+struct PredictSummary {
+  std::string orchard_version;
+  std::string input;
+  std::string output;
+  std::string classifier;  ///< MODEL_DIR
+  int threads = 0;
+  std::string features_from;  ///< the earlier output predicted from; empty: images
+  std::string model_path;     ///< the embedding model; empty for an earlier output
+  std::string model_sha256;
+  struct Images {
+    int64_t listed = 0;
+    int64_t ok = 0;
+    int64_t failed = 0;
+    double images_per_second = 0;
+  };
+  std::optional<Images> images;  ///< when images were featurized
+  int64_t rows = 0;              ///< predicted rows
+  struct Accuracy {
+    double accuracy = 0;
+    double top5_accuracy = 0;
+    int64_t labelled_rows = 0;
+  };
+  std::optional<Accuracy> accuracy;  ///< when rows carry labels the classifier knows
+  /// Wall seconds per step ("featurize", "predict", "total").
+  std::map<std::string, double> seconds;
+  double peak_rss_mib = 0;
+};
+
+nlohmann::json ToJson(const PredictSummary& summary);
+
 /// Predicts every image of `job.input` (or every row of an earlier output's features).
-Result<nlohmann::json> PredictJob(const PredictJobOptions& options);
+Result<PredictSummary> PredictJob(const PredictJobOptions& options);
 
 /// What report/metrics.json is computed from: counts that add up, so that the predictions
 /// of parts (or of Spark tasks) can be counted apart and merged in any order.

@@ -11,6 +11,19 @@
 
 namespace orchard::output {
 
+Result<pca::PcaModel> ReadPcaModel(const io::Location& root) {
+  auto model_bytes = io::ReadAll(root.Child(kModelJson));
+  if (!model_bytes.ok()) {
+    return Status::Invalid("no PCA model in '", root.display, "' (", kModelJson,
+                           "): run `orchard fit-pca` first");
+  }
+  try {
+    return pca::ModelFromJson(nlohmann::json::parse((*model_bytes)->ToString()));
+  } catch (const nlohmann::json::exception& error) {
+    return Status::Invalid("cannot parse ", root.Child(kModelJson).display, ": ", error.what());
+  }
+}
+
 Result<std::shared_ptr<arrow::RecordBatch>> ComponentsBatch(const pca::PcaModel& model) {
   arrow::Int32Builder index_builder;
   arrow::DoubleBuilder variance_builder, ratio_builder, cumulative_builder;

@@ -17,6 +17,9 @@ namespace orchard::output {
 /// cumulative_explained_variance_ratio float64, vector list<float64>; k rows.
 Result<std::shared_ptr<arrow::RecordBatch>> ComponentsBatch(const pca::PcaModel& model);
 
+/// The model of root/pca_model/model.json; says to run `orchard fit-pca` when it is missing.
+Result<pca::PcaModel> ReadPcaModel(const io::Location& root);
+
 /// Writes pca_model/ and report/scree.svg below `root` (a staging folder).
 Status WritePcaModel(const pca::PcaModel& model, const io::Location& root);
 

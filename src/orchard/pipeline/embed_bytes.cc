@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <thread>
 
+#include "orchard/pipeline/prep_stage.h"
+
 namespace orchard::pipeline {
 
 std::vector<Status> EmbedWithRetry(const model::Embedder& embedder, const float* input,
@@ -34,9 +36,7 @@ Result<EmbedBytesResult> EmbedEncodedImages(const std::vector<EncodedImage>& ima
   if (options.decode_threads < 1) return Status::Invalid("decode threads must be at least 1");
   const int64_t input_size = embedder.input_size();
   const int64_t dim = embedder.info().output_dim;
-  image::PreprocessOptions preprocess = options.preprocess;
-  preprocess.width = static_cast<int>(embedder.info().width);
-  preprocess.height = static_cast<int>(embedder.info().height);
+  const image::PreprocessOptions preprocess = PreprocessFor(embedder, options.preprocess);
 
   EmbedBytesResult result;
   result.dim = dim;

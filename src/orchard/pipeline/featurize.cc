@@ -68,9 +68,7 @@ Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,
   const int64_t num_batches = (num_items + batch_size - 1) / batch_size;
   const int64_t input_size = embedder.input_size();
   const int64_t dim = embedder.info().output_dim;
-  image::PreprocessOptions preprocess = options.preprocess;
-  preprocess.width = static_cast<int>(embedder.info().width);
-  preprocess.height = static_cast<int>(embedder.info().height);
+  const image::PreprocessOptions preprocess = PreprocessFor(embedder, options.preprocess);
 
   FeaturizeStats stats;
   stats.dim = dim;

@@ -68,6 +68,11 @@ struct FeaturizeStats {
   double embed_seconds = 0;
   double write_seconds = 0;
   double wall_seconds = 0;
+
+  /// Images handled per wall second (0 before any).
+  double images_per_second() const {
+    return wall_seconds > 0 ? static_cast<double>(images) / wall_seconds : 0.0;
+  }
 };
 
 int64_t EffectiveRowsPerPart(const FeaturizeOptions& options);

@@ -1,5 +1,7 @@
 #include "orchard/pipeline/job_summary.h"
 
+#include <sys/resource.h>
+
 namespace orchard::pipeline {
 
 nlohmann::json ToJson(const JobSummary& summary) {
@@ -37,6 +39,12 @@ nlohmann::json ToJson(const JobSummary& summary) {
         {"cumulative_explained_variance_ratio", pca.cumulative_explained_variance_ratio}};
   }
   return json;
+}
+
+double PeakRssMiB() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
 }
 
 }  // namespace orchard::pipeline

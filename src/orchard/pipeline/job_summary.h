@@ -53,4 +53,7 @@ struct JobSummary {
 /// The summary as report/summary.json holds it.
 nlohmann::json ToJson(const JobSummary& summary);
 
+/// Peak resident memory of this process, in MiB.
+double PeakRssMiB();
+
 }  // namespace orchard::pipeline

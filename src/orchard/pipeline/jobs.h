@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <string>
 
 #include "orchard/io/storage.h"
@@ -46,8 +45,5 @@ Result<JobSummary> FeaturizeJob(const JobOptions& options);
 Result<JobSummary> FitPcaJob(const JobOptions& options);
 /// Projects OUT/features with OUT/pca_model into OUT/pca.
 Result<JobSummary> ProjectJob(const JobOptions& options);
-
-/// Peak resident memory of this process, in MiB.
-double PeakRssMiB();
 
 }  // namespace orchard::pipeline

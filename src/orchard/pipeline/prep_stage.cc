@@ -7,6 +7,13 @@
 #include <memory>
 
 namespace orchard::pipeline {
+
+image::PreprocessOptions PreprocessFor(const model::Embedder& embedder,
+                                       image::PreprocessOptions options) {
+  options.width = static_cast<int>(embedder.info().width);
+  options.height = static_cast<int>(embedder.info().height);
+  return options;
+}
 namespace {
 
 using Clock = std::chrono::steady_clock;

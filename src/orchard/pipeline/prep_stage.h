@@ -7,12 +7,17 @@
 
 #include "orchard/image/decode.h"
 #include "orchard/io/storage.h"
+#include "orchard/model/embedder.h"
 #include "orchard/pipeline/listing.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/status.h"
 #include "orchard/util/thread_pool.h"
 
 namespace orchard::pipeline {
+
+/// `options` resized to the model's input: what every decode for `embedder` uses.
+image::PreprocessOptions PreprocessFor(const model::Embedder& embedder,
+                                       image::PreprocessOptions options);
 
 /// A batch of decoded images, ready for the model.
 struct PreparedBatch {

@@ -1,0 +1,25 @@
+// What the CLI prints on stderr when a job ends (unless --json or --quiet): the typed
+// summaries of the jobs, a line per fact.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "orchard/classify/classify_jobs.h"
+#include "orchard/pipeline/job_summary.h"
+
+namespace orchard::cli {
+
+/// "time       list 0.01s, featurize 1.20s, ..."
+void PrintSeconds(const std::map<std::string, double>& seconds);
+
+/// run, featurize, fit-pca, project.
+void PrintSummary(const pipeline::JobSummary& summary);
+
+/// predict --input --output.
+void PrintSummary(const classify::PredictSummary& summary);
+
+/// train.
+void PrintSummary(const classify::TrainSummary& summary);
+
+}  // namespace orchard::cli
