@@ -60,13 +60,18 @@ inline std::string ReadFile(const std::string& path) {
   return content.str();
 }
 
-/// The shipped model, for tests. Under ThreadSanitizer the tests run ONNX Runtime on the
+/// ONNX Runtime threads for tests. Under ThreadSanitizer the tests run ONNX Runtime on the
 /// calling thread only (ORCHARD_TEST_ORT_THREADS=1): its thread pool is uninstrumented and
 /// its condition variables read as false reports; our own threads stay fully checked.
+inline int TestOrtThreads() {
+  const char* ort_threads = std::getenv("ORCHARD_TEST_ORT_THREADS");
+  return ort_threads != nullptr ? std::atoi(ort_threads) : 2;
+}
+
+/// The shipped model, for tests, on TestOrtThreads() threads.
 inline model::Embedder* LoadTestEmbedder() {
   model::EmbedderOptions options;
-  const char* ort_threads = std::getenv("ORCHARD_TEST_ORT_THREADS");
-  options.intra_op_threads = ort_threads != nullptr ? std::atoi(ort_threads) : 2;
+  options.intra_op_threads = TestOrtThreads();
   auto made = model::Embedder::Make(ReadFile(ModelPath()), options);
   if (!made.ok()) {
     ADD_FAILURE() << made.status().ToString();

@@ -72,7 +72,7 @@ TEST(StagedFeaturizeTest, FeaturizesIntoStagingAndSummarizes) {
   std::ofstream(dir.path() / "in" / "kiwi" / "broken.jpg") << "not an image";
   JobOptions options;
   options.model = orchard::testing::ModelPath();
-  options.threads = 2;
+  options.threads = orchard::testing::TestOrtThreads();  // the job's core count sets ORT's
   options.batch_size = 2;
   options.rows_per_part = 2;
   JobLocations where;
