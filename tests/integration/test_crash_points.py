@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import SAMPLE, run_orchard
@@ -120,3 +121,27 @@ def test_killed_at_each_step(bases, tmp_path, command, step):
     assert not (out / "_temporary").exists()
     assert_complete_and_whole(out, command, base, finished)
     assert json.loads((out / "report" / "summary.json").read_text())["command"] == command
+
+
+def test_a_kill_while_a_part_is_written_leaves_no_temporary_file_in_the_result(tmp_path):
+    """A kill mid-write leaves the writer's temporary file in staging; the resumed run must
+    not publish it (readers such as pyarrow read every file of a table's folder). Found by
+    the random-kill test of test_robustness.py when a kill landed in the PCA projection."""
+    out = tmp_path / "out"
+    args = ["run", "-i", SAMPLE, "-o", out, "--rows-per-part", 16, "--pca-k", 3, "-q"]
+    proc = run_orchard(*args, env={"ORCHARD_FAULT_AT": "parquet:writer-opened"}, check=False)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    left = [p for p in (out / "_temporary").rglob("*") if ".inprogress-" in p.name]
+    assert left, "the kill left no temporary file: the test no longer tests anything"
+
+    run_orchard(*args, "--resume")
+    assert not (out / "_temporary").exists()
+    assert [p for p in out.rglob("*") if ".inprogress-" in p.name] == []
+    clean = tmp_path / "clean"
+    run_orchard("run", "-i", SAMPLE, "-o", clean, "--rows-per-part", 16, "--pca-k", 3, "-q")
+    for table in ("features", "errors", "pca"):
+        assert sorted(p.name for p in (out / table).iterdir()) == \
+            sorted(p.name for p in (clean / table).iterdir()), table
+        assert pq.read_table(out / table).sort_by("path").equals(
+            pq.read_table(clean / table).sort_by("path")), table
+

@@ -27,6 +27,20 @@ class CommitTest : public ::testing::Test {
   io::Location out_;
 };
 
+TEST_F(CommitTest, AKilledWritersTemporaryFileIsNeverPublished) {
+  OutputCommitter committer;
+  ASSERT_OK_AND_ASSIGN(committer, Begin(ExistingOutput::kRefuse));
+  ASSERT_OK(io::WriteAll(committer.staging().Child("pca/part-00000.parquet"), "p"));
+  // What OpenAtomicOutput leaves when its process is killed before the rename.
+  ASSERT_OK(io::WriteAll(committer.staging().Child("pca/part-00001.parquet.inprogress-99-3"), ""));
+  ASSERT_OK(io::WriteAll(committer.staging().Child("report/summary.json.inprogress-99-4"), ""));
+  ASSERT_OK(committer.Publish({"pca", "report"}));
+  EXPECT_TRUE(Exists("pca/part-00000.parquet"));
+  EXPECT_FALSE(Exists("pca/part-00001.parquet.inprogress-99-3"));
+  EXPECT_FALSE(Exists("report/summary.json.inprogress-99-4"));
+  EXPECT_TRUE(Exists("_SUCCESS"));
+}
+
 TEST_F(CommitTest, PublishesStagedFoldersThenSuccess) {
   OutputCommitter committer;
   ASSERT_OK_AND_ASSIGN(committer, Begin(ExistingOutput::kRefuse));

@@ -222,6 +222,22 @@ Status WriteAll(const Location& location, std::string_view data) {
   return FinishAtomicWrite(location, output);
 }
 
+Status DeleteAbandonedTempFiles(const Location& root) {
+  if (root.is_object_store) return Status::OK();
+  arrow::fs::FileSelector selector;
+  selector.base_dir = root.path;
+  selector.recursive = true;
+  selector.allow_not_found = true;
+  ORCHARD_ASSIGN_OR_RAISE(auto infos, root.fs->GetFileInfo(selector));
+  for (const auto& info : infos) {
+    if (info.type() != arrow::fs::FileType::File) continue;
+    const std::string name = info.base_name();
+    if (name.find(std::string(kInProgressSuffix) + "-") == std::string::npos) continue;
+    ORCHARD_RETURN_NOT_OK(root.fs->DeleteFile(info.path()));
+  }
+  return Status::OK();
+}
+
 Result<bool> FileExists(const Location& location) {
   ORCHARD_ASSIGN_OR_RAISE(auto info, location.fs->GetFileInfo(location.path));
   return info.type() == arrow::fs::FileType::File;

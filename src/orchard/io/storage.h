@@ -83,6 +83,13 @@ Result<std::vector<ListedFile>> ListFiles(const Location& root);
 /// Deletes a folder and everything below it; succeeds when it does not exist.
 Status DeleteTreeIfExists(const Location& location);
 
+/// Deletes the temporary files (OpenAtomicOutput's `.inprogress-*`) below `root` that
+/// writers killed mid-write left behind; the files they were writing are not there, so the
+/// rest of the folder is whole. Local folders only (object stores have no such files); a
+/// missing folder is fine. Run before a folder is published: a reader of the published
+/// folder reads every file in it.
+Status DeleteAbandonedTempFiles(const Location& root);
+
 /// Moves every file below `from` to the same relative path below `to`, replacing files
 /// that exist. Object stores copy server-side and then delete.
 Status MoveTree(const Location& from, const Location& to);

@@ -108,6 +108,9 @@ Result<OutputCommitter> OutputCommitter::Begin(const io::Location& output, Exist
 }
 
 Status OutputCommitter::Publish(const std::vector<std::string>& entries) {
+  // A writer killed mid-write (an interrupted run this one resumed, a lost Spark task
+  // attempt) left its temporary file in staging; it must not be published with the result.
+  ORCHARD_RETURN_NOT_OK(io::DeleteAbandonedTempFiles(staging_));
   // 0. The journal: from here on the staged result is final and a crash rolls forward.
   const bool overwrite = policy_ == ExistingOutput::kOverwrite;
   std::string journal = std::string(overwrite ? kOverwriteLine : kUpdateLine) + "\n";

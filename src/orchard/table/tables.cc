@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "orchard/util/fault.h"
+
 namespace orchard::table {
 namespace {
 
@@ -121,6 +123,7 @@ Result<std::unique_ptr<ParquetFileWriter>> ParquetFileWriter::Make(
   auto impl = std::make_unique<Impl>();
   impl->location = location;
   ORCHARD_ASSIGN_OR_RAISE(impl->output, io::OpenAtomicOutput(location));
+  util::MaybeDieAt("parquet:writer-opened");  // leaves the temporary file, as a kill would
   // Snappy is Spark's default; float features barely compress, strings do.
   auto properties = parquet::WriterProperties::Builder()
                         .compression(parquet::Compression::SNAPPY)
