@@ -110,6 +110,13 @@ def _random_key(length: int) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
+def other_key(key: str) -> str:
+    """A key of the same length and alphabet that is never `key` (its first character
+    changed). A fixed replacement character would equal the real key's first character
+    once in 62 servers, and the "wrong" key would then be the right one."""
+    return ("y" if key[0] != "y" else "z") + key[1:]
+
+
 def _die_with_parent() -> None:
     """preexec_fn: SIGKILL the server if the process that started it dies.
 
@@ -350,8 +357,8 @@ class S3Server:
     def refuses_wrong_keys(self) -> tuple[bool, str]:
         """(True, "") when requests signed with a wrong secret key, and with an unknown
         access key, are both refused; else (False, what was accepted)."""
-        wrong = {"wrong secret key": dict(secret_key="y" + self.secret_key[1:]),
-                 "unknown access key": dict(access_key="NOSUCHACCESSKEY12345")}
+        wrong = {"wrong secret key": dict(secret_key=other_key(self.secret_key)),
+                 "unknown access key": dict(access_key=other_key(self.access_key))}
         for what, overrides in wrong.items():
             fs = self.filesystem(connect_timeout=2, request_timeout=5, **overrides)
             try:

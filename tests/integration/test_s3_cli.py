@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import SAMPLE, orchard_binary, s3_server_with_bucket
-from s3server import download_dir, list_files
+from s3server import download_dir, list_files, other_key
 
 BUCKET = "orchard"
 SAMPLE_LABELS = ["Apple Braeburn", "Mango", "Tomato Cherry Red"]
@@ -213,9 +213,9 @@ def test_1500_objects_under_one_prefix_are_all_listed_and_read(s3, tmp_path):
 def test_wrong_credentials_fail_cleanly(s3, sample_in_s3):
     s3.assert_auth_enforced()
     out = f"s3://{BUCKET}/out/wrong-credentials"
-    bad_secret = "x" + s3.secret_key[1:]
+    bad_secret = other_key(s3.secret_key)
     for env in (s3_env(s3, AWS_SECRET_ACCESS_KEY=bad_secret),
-                s3_env(s3, AWS_ACCESS_KEY_ID="NOSUCHACCESSKEY12345")):
+                s3_env(s3, AWS_ACCESS_KEY_ID=other_key(s3.access_key))):
         proc = run(["run", "-i", sample_in_s3, "-o", out], env=env, check=False)
         assert proc.returncode == 1, proc.stderr
         assert "error:" in proc.stderr
@@ -229,7 +229,7 @@ def test_wrong_credentials_for_the_output_only(s3, tmp_path):
     s3.assert_auth_enforced()
     out = f"s3://{BUCKET}/out/wrong-credentials-output"
     proc = run(["run", "-i", SAMPLE, "-o", out],
-               env=s3_env(s3, AWS_SECRET_ACCESS_KEY="y" + s3.secret_key[1:]), check=False)
+               env=s3_env(s3, AWS_SECRET_ACCESS_KEY=other_key(s3.secret_key)), check=False)
     assert proc.returncode == 1, proc.stderr
     assert any(w in proc.stderr.lower() for w in ("access", "credentials", "signature")), \
         proc.stderr
