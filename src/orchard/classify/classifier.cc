@@ -13,20 +13,18 @@
 #include <stdexcept>
 
 #include "orchard/pca/pca_json.h"
+#include "orchard/util/stopwatch.h"
 
 namespace orchard::classify {
 namespace {
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
+using util::SecondsSince;
 
 constexpr const char* kFormat = "orchard-classifier-1";
 constexpr const char* kClassifierFile = "classifier.json";
 constexpr const char* kPcaFile = "pca_model.json";
-
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // logits (num_rows x num_classes) -> probabilities in place; returns nothing.
 void SoftmaxRows(float* values, int64_t num_rows, int64_t num_classes) {

@@ -21,6 +21,7 @@
 #include "orchard/table/commit.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/parallel_for.h"
+#include "orchard/util/stopwatch.h"
 #include "orchard/version.h"
 
 namespace orchard::classify {
@@ -28,15 +29,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
+using util::SecondsSince;
 
 // The output contract's names (output/layout.h).
 constexpr const char* kFeatures = output::kFeaturesDir;
 constexpr const char* kErrors = output::kErrorsDir;
 constexpr const char* kReport = output::kReportDir;
-
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 Result<json> ReadJson(const io::Location& location) {
   ORCHARD_ASSIGN_OR_RAISE(auto bytes, io::ReadAll(location));

@@ -10,16 +10,14 @@
 #include "orchard/pipeline/part_writer.h"
 #include "orchard/pipeline/prep_stage.h"
 #include "orchard/pipeline/reorder_window.h"
+#include "orchard/util/stopwatch.h"
 #include "orchard/util/thread_pool.h"
 
 namespace orchard::pipeline {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+using util::SecondsSince;
 
 // The inference stage: embeds a prepared batch; an image the model fails on becomes an
 // "embed" error row. Frees the input tensor before returning (before the caller blocks on

@@ -13,22 +13,20 @@
 #include "orchard/report/html_report.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/fault.h"
+#include "orchard/util/stopwatch.h"
 #include "orchard/version.h"
 
 namespace orchard::pipeline {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using util::SecondsSince;
 
 using output::kErrorsDir;
 using output::kFeaturesDir;
 using output::kPcaDir;
 using output::kPcaModelDir;
 using output::kReportDir;
-
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // The options with the thread count worked out once, at the job's entry: from here on
 // `threads` is the number of cores the job uses.

@@ -1,4 +1,5 @@
 #include "orchard/pipeline/prep_stage.h"
+#include "orchard/util/stopwatch.h"
 
 #include <arrow/buffer.h>
 
@@ -17,10 +18,7 @@ image::PreprocessOptions PreprocessFor(const model::Embedder& embedder,
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+using util::SecondsSince;
 
 }  // namespace
 

@@ -10,11 +10,13 @@
 #include "orchard/pipeline/model_loading.h"
 #include "orchard/pipeline/shard.h"
 #include "orchard/table/tables.h"
+#include "orchard/util/stopwatch.h"
 
 namespace orchard::pipeline {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using util::SecondsSince;
 
 // A long run over a messy collection must not bury the terminal: the first warnings are
 // shown, the rest are in the errors table.
@@ -57,7 +59,7 @@ Result<StagedFeaturize> FeaturizeIntoStaging(const JobOptions& options, const Jo
   StagedFeaturize staged;
   const auto list_start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto items, ListImages(where.input));
-  staged.list_seconds = std::chrono::duration<double>(Clock::now() - list_start).count();
+  staged.list_seconds = util::SecondsSince(list_start);
   staged.listed = static_cast<int64_t>(items.size());
   if (items.empty()) {
     return Status::Invalid("no files under input '", where.input.display,
