@@ -19,7 +19,7 @@ namespace orchard::classify {
 namespace {
 
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
+using util::Clock;
 using util::SecondsSince;
 
 constexpr const char* kFormat = "orchard-classifier-1";

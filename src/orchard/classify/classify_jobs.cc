@@ -27,8 +27,8 @@
 namespace orchard::classify {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using nlohmann::json;
+using util::Clock;
 using util::SecondsSince;
 
 // The output contract's names (output/layout.h).

@@ -21,7 +21,8 @@ namespace {
 constexpr std::string_view kS3Scheme = "s3://";
 constexpr std::string_view kS3aScheme = "s3a://";  // what Hadoop/Spark users paste
 constexpr std::string_view kFileScheme = "file://";
-constexpr std::string_view kInProgressSuffix = ".inprogress";
+// Temporary names are "<target>.inprogress-<pid>-<n>"; writer and sweeper share the marker.
+constexpr std::string_view kInProgressMarker = ".inprogress-";
 
 std::string GetEnv(const char* name) {
   const char* value = std::getenv(name);
@@ -202,8 +203,8 @@ Result<AtomicOutput> OpenAtomicOutput(const Location& location) {
   std::string target = location.path;
   if (!location.is_object_store) {
     static std::atomic<uint64_t> counter{0};
-    output.temp_path = location.path + std::string(kInProgressSuffix) + "-" +
-                       std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    output.temp_path = location.path + std::string(kInProgressMarker) + std::to_string(::getpid()) +
+                       "-" + std::to_string(counter++);
     target = output.temp_path;
   }
   ORCHARD_ASSIGN_OR_RAISE(output.stream, location.fs->OpenOutputStream(target));
@@ -232,7 +233,7 @@ Status DeleteAbandonedTempFiles(const Location& root) {
   for (const auto& info : infos) {
     if (info.type() != arrow::fs::FileType::File) continue;
     const std::string name = info.base_name();
-    if (name.find(std::string(kInProgressSuffix) + "-") == std::string::npos) continue;
+    if (name.find(kInProgressMarker) == std::string::npos) continue;
     ORCHARD_RETURN_NOT_OK(root.fs->DeleteFile(info.path()));
   }
   return Status::OK();

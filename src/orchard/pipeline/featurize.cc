@@ -16,7 +16,7 @@
 namespace orchard::pipeline {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using util::Clock;
 using util::SecondsSince;
 
 // The inference stage: embeds a prepared batch; an image the model fails on becomes an

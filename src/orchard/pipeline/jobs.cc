@@ -19,7 +19,7 @@
 namespace orchard::pipeline {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using util::Clock;
 using util::SecondsSince;
 
 using output::kErrorsDir;

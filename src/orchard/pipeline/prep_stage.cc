@@ -17,7 +17,7 @@ image::PreprocessOptions PreprocessFor(const model::Embedder& embedder,
 }
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using util::Clock;
 using util::SecondsSince;
 
 }  // namespace

@@ -15,7 +15,7 @@
 namespace orchard::pipeline {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using util::Clock;
 using util::SecondsSince;
 
 // A long run over a messy collection must not bury the terminal: the first warnings are
@@ -59,7 +59,7 @@ Result<StagedFeaturize> FeaturizeIntoStaging(const JobOptions& options, const Jo
   StagedFeaturize staged;
   const auto list_start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto items, ListImages(where.input));
-  staged.list_seconds = util::SecondsSince(list_start);
+  staged.list_seconds = SecondsSince(list_start);
   staged.listed = static_cast<int64_t>(items.size());
   if (items.empty()) {
     return Status::Invalid("no files under input '", where.input.display,
