@@ -223,4 +223,3 @@ def test_other_key_always_differs():
     # real key once in 62 servers, and a test then saw its wrong key accepted.
     for key in ("yAbc", "zAbc", "xAbc", "y", "z"):
         assert other_key(key) != key and len(other_key(key)) == len(key)
-

@@ -1,11 +1,12 @@
 #include "orchard/pipeline/prep_stage.h"
-#include "orchard/util/stopwatch.h"
 
 #include <arrow/buffer.h>
 
 #include <chrono>
 #include <future>
 #include <memory>
+
+#include "orchard/util/stopwatch.h"
 
 namespace orchard::pipeline {
 
