@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
       return kExitInterrupted;
     }
     std::fprintf(stderr, "\norchard: error: %s\n", result.status().message().c_str());
-    return kExitFailure;
+    return orchard::IsUsageError(result.status()) ? kExitUsage : kExitFailure;
   }
   if (classify.printed()) return 0;
   if (json_summary) {

@@ -190,8 +190,8 @@ def plan_shards(listing, rows_per_part, num_shards):
         last = (index + 1) * num_parts // num_shards
         rows = listing[first * rows_per_part:last * rows_per_part]
         shards.append({"index": index, "first_part": first, "parts": last - first,
-                       "sources": [source for source, _ in rows],
-                       "sizes": [size for _, size in rows]})
+                       "sources": [row[0] for row in rows],
+                       "sizes": [row[1] for row in rows]})
     return shards
 
 
@@ -321,7 +321,7 @@ def run(spark, args):
     list_start = time.monotonic()
     listing = _native.list_images(args.input, **storage)
     if args.path_glob:
-        listing = [(source, size) for source, size in listing
+        listing = [(source, size, mtime) for source, size, mtime in listing
                    if fnmatch.fnmatchcase(os.fsdecode(source).rsplit("/", 1)[-1], args.path_glob)]
     if not listing:
         raise ValueError(f"no files under input '{args.input}': expected one sub-folder of "
@@ -332,13 +332,15 @@ def run(spark, args):
 
     # 2. The CLI's commit protocol: staging, fingerprint (for --resume), policy.
     fingerprint = _native.job_fingerprint(
-        args.input, [s for s, _ in listing], [z for _, z in listing], sha256, args.output_name,
+        args.input, [s for s, _, _ in listing], [z for _, z, _ in listing],
+        [m for _, _, m in listing], sha256, args.output_name,
         rows_per_part, args.batch_size, args.max_pixels)
     policy = "overwrite" if args.overwrite else "resume" if args.resume else "refuse"
-    committer = _native.OutputCommitter(args.output, policy, fingerprint, **storage)
+    committer = _native.OutputCommitter(args.output, policy, fingerprint, args.input, **storage)
     staging = committer.staging
     if committer.resuming:
-        log("resuming: parts already written are reused")
+        committer.remove_stray_staged_files((len(listing) + rows_per_part - 1) // rows_per_part)
+        log("resuming: parts already written are reused once checked")
 
     model_broadcast = sc.broadcast(model_bytes)
     del model_bytes

@@ -135,7 +135,8 @@ def run(spark, args):
                              f"expects {classifier.embedding_dim}-d embeddings")
 
     policy = "overwrite" if args.overwrite else "refuse"
-    committer = _native.OutputCommitter(args.output, policy, COMMITTER_FINGERPRINT, **storage)
+    committer = _native.OutputCommitter(args.output, policy, COMMITTER_FINGERPRINT, args.input,
+                                        **storage)
     staging = committer.staging
     publish = [PREDICTIONS_DIR, _native.REPORT_DIR]
     job = {"model_dir": args.model, "predictions_dir": _join(staging, PREDICTIONS_DIR),

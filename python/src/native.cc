@@ -124,31 +124,34 @@ std::vector<orchard::pipeline::ImageItem> ItemsOf(const std::vector<nb::bytes>& 
   return items;
 }
 
-// -> [(source bytes, size)], sorted, hidden names skipped: the CLI's listing.
-std::vector<std::pair<nb::bytes, int64_t>> ListImages(const std::string& input_uri,
-                                                      const std::string& endpoint_url,
-                                                      const std::string& region) {
+// -> [(source bytes, size, mtime_ns)], sorted, hidden names skipped: the CLI's listing.
+std::vector<std::tuple<nb::bytes, int64_t, int64_t>> ListImages(const std::string& input_uri,
+                                                                const std::string& endpoint_url,
+                                                                const std::string& region) {
   std::vector<orchard::pipeline::ImageItem> items;
   {
     nb::gil_scoped_release release;
     const auto root = Resolve(input_uri, endpoint_url, region);
     items = Unwrap(orchard::pipeline::ListImages(root));
   }
-  std::vector<std::pair<nb::bytes, int64_t>> out;
+  std::vector<std::tuple<nb::bytes, int64_t, int64_t>> out;
   out.reserve(items.size());
   for (const auto& item : items) {
-    out.emplace_back(nb::bytes(item.source.data(), item.source.size()), item.size);
+    out.emplace_back(nb::bytes(item.source.data(), item.source.size()), item.size, item.mtime_ns);
   }
   return out;
 }
 
 std::string JobFingerprint(const std::string& input_uri, const std::vector<nb::bytes>& sources,
-                           const std::vector<int64_t>& sizes, const std::string& model_sha256,
-                           const std::string& output_name, int64_t rows_per_part, int batch_size,
-                           int64_t max_pixels) {
+                           const std::vector<int64_t>& sizes, const std::vector<int64_t>& mtimes,
+                           const std::string& model_sha256, const std::string& output_name,
+                           int64_t rows_per_part, int batch_size, int64_t max_pixels) {
   const auto root = Resolve(input_uri, "", "");
-  return orchard::pipeline::JobFingerprint(ItemsOf(sources, sizes, root), model_sha256, output_name,
-                                           rows_per_part, batch_size, max_pixels);
+  auto items = ItemsOf(sources, sizes, root);
+  if (mtimes.size() != items.size()) Check(orchard::Status::Invalid("sources and mtimes differ"));
+  for (size_t idx = 0; idx < items.size(); ++idx) items[idx].mtime_ns = mtimes[idx];
+  return orchard::pipeline::JobFingerprint(items, model_sha256, output_name, rows_per_part,
+                                           batch_size, max_pixels);
 }
 
 int64_t EffectiveRowsPerPart(int64_t rows_per_part, int batch_size) {
@@ -162,12 +165,22 @@ int64_t EffectiveRowsPerPart(int64_t rows_per_part, int batch_size) {
 class PyOutputCommitter {
  public:
   PyOutputCommitter(const std::string& output_uri, const std::string& policy,
-                    const std::string& fingerprint, const std::string& endpoint_url,
-                    const std::string& region) {
+                    const std::string& fingerprint, const std::string& input_uri,
+                    const std::string& endpoint_url, const std::string& region) {
     const auto output = Resolve(output_uri, endpoint_url, region);
+    std::optional<orchard::io::Location> input;
+    if (!input_uri.empty()) input = Resolve(input_uri, endpoint_url, region);
     nb::gil_scoped_release release;
-    committer_.emplace(
-        Unwrap(orchard::table::OutputCommitter::Begin(output, PolicyFrom(policy), fingerprint)));
+    committer_.emplace(Unwrap(orchard::table::OutputCommitter::Begin(
+        output, PolicyFrom(policy), fingerprint, input ? &*input : nullptr)));
+  }
+  // RemoveStrayStagedFiles of the CLI's resume; warnings go to stderr (the driver's log).
+  void RemoveStrayStagedFiles(int64_t num_parts) {
+    nb::gil_scoped_release release;
+    Check(orchard::pipeline::RemoveStrayStagedFiles(
+        committer_->staging(), num_parts, [](const std::string& message) {
+          std::fprintf(stderr, "orchard: warning: %s\n", message.c_str());
+        }));
   }
   std::string staging() const { return committer_->staging().display; }
   bool resuming() const { return committer_->resuming(); }
@@ -294,6 +307,10 @@ class PyEmbedder {
     options.first_part_index = first_part;
     options.preprocess = options_.preprocess;
     options.prep_threads = std::max(1, threads / 2);  // as the CLI: ONNX Runtime gets all cores
+    // Into the executor's log, as the CLI prints them (a staged part --resume redoes).
+    options.on_warning = [](const std::string& message) {
+      std::fprintf(stderr, "orchard: warning: %s\n", message.c_str());
+    };
     orchard::pipeline::ShardOutcome outcome;
     {
       nb::gil_scoped_release release;
@@ -417,18 +434,23 @@ NB_MODULE(_native, m) {
                                 "The CLI's output commit protocol: stage under _temporary, "
                                 "publish, _SUCCESS last.")
       .def(nb::init<const std::string&, const std::string&, const std::string&, const std::string&,
-                    const std::string&>(),
-           nb::arg("output_uri"), nb::arg("policy"), nb::arg("fingerprint"),
-           nb::arg("endpoint_url") = "", nb::arg("region") = "")
+                    const std::string&, const std::string&>(),
+           nb::arg("output_uri"), nb::arg("policy"), nb::arg("fingerprint"), nb::arg("input_uri"),
+           nb::arg("endpoint_url") = "", nb::arg("region") = "",
+           "input_uri: the job's input (the output may not be, lie in or contain it); '' for "
+           "a job that reads only its output")
       .def_prop_ro("staging", &PyOutputCommitter::staging)
       .def_prop_ro("resuming", &PyOutputCommitter::resuming)
+      .def("remove_stray_staged_files", &PyOutputCommitter::RemoveStrayStagedFiles,
+           nb::arg("num_parts"), "before a resumed job: the CLI's clean-up of its staging")
       .def("publish", &PyOutputCommitter::Publish, nb::arg("entries"));
 
   m.def("list_images", &ListImages, nb::arg("input_uri"), nb::arg("endpoint_url") = "",
-        nb::arg("region") = "", "the CLI's listing: [(raw relative path bytes, size)], sorted");
+        nb::arg("region") = "",
+        "the CLI's listing: [(raw relative path bytes, size, mtime_ns)], sorted");
   m.def("job_fingerprint", &JobFingerprint, nb::arg("input_uri"), nb::arg("sources"),
-        nb::arg("sizes"), nb::arg("model_sha256"), nb::arg("output_name"), nb::arg("rows_per_part"),
-        nb::arg("batch_size"), nb::arg("max_pixels"));
+        nb::arg("sizes"), nb::arg("mtimes"), nb::arg("model_sha256"), nb::arg("output_name"),
+        nb::arg("rows_per_part"), nb::arg("batch_size"), nb::arg("max_pixels"));
   m.def("effective_rows_per_part", &EffectiveRowsPerPart, nb::arg("rows_per_part"),
         nb::arg("batch_size"));
   m.def("write_file", &WriteFile, nb::arg("uri"), nb::arg("data"), nb::arg("endpoint_url") = "",

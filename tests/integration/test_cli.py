@@ -91,10 +91,15 @@ def test_existing_output_is_refused_then_replaced_with_overwrite(sample_run, tmp
     assert "--overwrite" in proc.stderr
     target = tmp_path / "out"
     run_orchard("featurize", "-i", SAMPLE, "-o", target)
-    (target / "stale.txt").write_text("from an older run")
+    (target / "features" / "part-00099.parquet").write_text("from an older run")
     run_orchard("featurize", "-i", SAMPLE, "-o", target, "--overwrite")
-    assert not (target / "stale.txt").exists()
+    assert not (target / "features" / "part-00099.parquet").exists()
     assert (target / "_SUCCESS").exists()
+    # A name orchard does not write: --overwrite refuses rather than delete it.
+    (target / "notes.txt").write_text("mine")
+    proc = run_orchard("featurize", "-i", SAMPLE, "-o", target, "--overwrite", check=False)
+    assert proc.returncode == 2 and "'notes.txt'" in proc.stderr
+    assert (target / "notes.txt").read_text() == "mine" and (target / "_SUCCESS").exists()
 
 
 def test_steps_give_the_same_result_as_run(sample_run, tmp_path):

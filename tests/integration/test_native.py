@@ -82,3 +82,16 @@ def test_failures_become_orchard_errors(sample_features):
     with pytest.raises(orchard.OrchardError):
         orchard.project(orchard.fit_pca(orchard.pca_stats(sample_features), 0.99, 0),
                         np.zeros((2, 3), dtype=np.float32))
+
+
+def test_the_commit_protocol_refuses_an_output_inside_its_input(tmp_path):
+    """The Spark job begins its commit through this binding: the CLI's placement rule."""
+    from orchard import _native
+
+    data = tmp_path / "in"
+    (data / "A").mkdir(parents=True)
+    with pytest.raises(_native.OrchardError, match="inside the input"):
+        _native.OutputCommitter(str(data / "out"), "refuse", "", str(data))
+    with pytest.raises(_native.OrchardError, match="contains the input"):
+        _native.OutputCommitter(str(tmp_path), "overwrite", "", str(data))
+    assert not (data / "out").exists()

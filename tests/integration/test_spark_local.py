@@ -49,11 +49,17 @@ def test_existing_output_is_refused_then_replaced(runs, tmp_path):
     assert proc.returncode == 1 and "--overwrite" in proc.stderr
     assert (spark_out / "_SUCCESS").exists()  # untouched
     out = tmp_path / "again"
-    out.mkdir()
-    (out / "stale.txt").write_text("x")
+    (out / "features").mkdir(parents=True)
+    (out / "features" / "part-00099.parquet").write_text("x")
     run_spark("--input", input_dir, "--output", out, "--overwrite", "--pca-k", 5,
               "--partitions", 3, "--batch-size", 4)
-    assert not (out / "stale.txt").exists() and (out / "_SUCCESS").exists()
+    assert not (out / "features" / "part-00099.parquet").exists()
+    assert (out / "_SUCCESS").exists()
+    # What orchard does not write is never replaced (the CLI's rule, in the same C++).
+    (out / "notes.txt").write_text("mine")
+    proc = run_spark("--input", input_dir, "--output", out, "--overwrite", check=False)
+    assert proc.returncode != 0 and "'notes.txt'" in proc.stderr
+    assert (out / "notes.txt").read_text() == "mine"
 
 
 def test_same_part_files_as_the_cli(runs):

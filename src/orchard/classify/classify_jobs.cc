@@ -270,6 +270,7 @@ Result<TrainSummary> TrainJob(const TrainJobOptions& options) {
                                                 /*need_input=*/true));
   const io::Location& input = where.input;
   const io::Location& model_dir = where.output;
+  ORCHARD_RETURN_NOT_OK(table::CheckOutputPlacement(input, model_dir));
   ORCHARD_ASSIGN_OR_RAISE(bool exists, io::FileExists(model_dir.Child("classifier.json")));
   if (exists && !options.overwrite) {
     return Status::Invalid("'", model_dir.display,
@@ -363,7 +364,8 @@ Result<PredictSummary> PredictJob(const PredictJobOptions& options) {
         CheckEmbeddingDim(classifier, embedder->info().output_dim, "model '" + job.model + "'"));
   }
   ORCHARD_ASSIGN_OR_RAISE(
-      auto committer, table::OutputCommitter::Begin(where.output, job.existing, "orchard-predict"));
+      auto committer,
+      table::OutputCommitter::Begin(where.output, job.existing, "orchard-predict", &where.input));
   const io::Location staging = committer.staging();
   std::vector<io::Location> feature_parts = earlier_parts;
   std::vector<std::string> publish = {kPredictionsTable, kReport};

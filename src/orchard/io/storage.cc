@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -278,7 +279,10 @@ Result<std::vector<ListedFile>> ListFiles(const Location& root) {
       start = slash + 1;
     }
     if (hidden) continue;
-    files.push_back({std::move(relative), info.size()});
+    files.push_back(
+        {std::move(relative), info.size(),
+         std::chrono::duration_cast<std::chrono::nanoseconds>(info.mtime().time_since_epoch())
+             .count()});
   }
   if (!root.is_object_store) DropSymlinkLoops(root, &files);
   std::sort(files.begin(), files.end(), [](const ListedFile& lhs, const ListedFile& rhs) {
@@ -288,6 +292,17 @@ Result<std::vector<ListedFile>> ListFiles(const Location& root) {
 }
 
 Status DeleteTreeIfExists(const Location& location) {
+  if (!location.is_object_store) {
+    // std::filesystem removes a link, never what it points to, at the top and at every
+    // level below: a link planted in an output (`features -> ~/photos`) cannot make a
+    // delete reach outside it.
+    std::error_code error;
+    std::filesystem::remove_all(location.path, error);
+    if (error) {
+      return Status::IOError("cannot delete '", location.display, "': ", error.message());
+    }
+    return Status::OK();
+  }
   ORCHARD_ASSIGN_OR_RAISE(auto info, location.fs->GetFileInfo(location.path));
   switch (info.type()) {
     case arrow::fs::FileType::NotFound:

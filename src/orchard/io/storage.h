@@ -77,10 +77,14 @@ Result<bool> FileExists(const Location& location);
 struct ListedFile {
   std::string relative_path;
   int64_t size = 0;
+  /// Last modification (local mtime, S3 LastModified), ns since the epoch; 0 if unknown.
+  /// With the size it identifies the file's content for --resume.
+  int64_t mtime_ns = 0;
 };
 Result<std::vector<ListedFile>> ListFiles(const Location& root);
 
-/// Deletes a folder and everything below it; succeeds when it does not exist.
+/// Deletes a folder (or file) and everything below it; succeeds when it does not exist.
+/// Local links are removed as links: a delete never follows one.
 Status DeleteTreeIfExists(const Location& location);
 
 /// Deletes the temporary files (OpenAtomicOutput's `.inprogress-*`) below `root` that

@@ -48,6 +48,9 @@ struct FeaturizeOptions {
   std::function<void(int64_t, int64_t)> on_progress;
   /// Called once per failed image (from the writer thread).
   std::function<void(const table::ErrorRecord&)> on_error;
+  /// Called for a problem that is not one image's, e.g. a staged part that --resume cannot
+  /// reuse and redoes (FeaturizeShard). May be empty.
+  std::function<void(const std::string&)> on_warning;
   /// Set to true from any thread to stop early (the run then fails with Cancelled).
   const std::atomic<bool>* cancel = nullptr;
 };

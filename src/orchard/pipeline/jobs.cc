@@ -171,7 +171,7 @@ Result<JobSummary> FitPcaJob(const JobOptions& requested) {
   ORCHARD_ASSIGN_OR_RAISE(auto where, Locate(options, /*need_input=*/false));
   JobSummary summary = BaseSummary("fit-pca", options);
   ORCHARD_ASSIGN_OR_RAISE(auto committer, table::OutputCommitter::Begin(
-                                              where.output, table::ExistingOutput::kUpdate, ""));
+                                              where.output, table::ExistingOutput::kUpdate, "", nullptr));
   util::MaybeDieAt("fit-pca:begun");
   ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(where.output.Child(kFeaturesDir)));
   ORCHARD_ASSIGN_OR_RAISE(auto stats, StatsOfParts(parts, options.threads));
@@ -191,7 +191,7 @@ Result<JobSummary> ProjectJob(const JobOptions& requested) {
   ORCHARD_ASSIGN_OR_RAISE(auto where, Locate(options, /*need_input=*/false));
   JobSummary summary = BaseSummary("project", options);
   ORCHARD_ASSIGN_OR_RAISE(auto committer, table::OutputCommitter::Begin(
-                                              where.output, table::ExistingOutput::kUpdate, ""));
+                                              where.output, table::ExistingOutput::kUpdate, "", nullptr));
   util::MaybeDieAt("project:begun");
   ORCHARD_ASSIGN_OR_RAISE(auto model, output::ReadPcaModel(where.output));
   ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(where.output.Child(kFeaturesDir)));

@@ -67,6 +67,7 @@ Result<std::vector<ImageItem>> ListImages(const io::Location& root) {
   items.reserve(files.size());
   for (auto& file : files) {
     items.push_back(MakeImageItem(std::move(file.relative_path), file.size, root));
+    items.back().mtime_ns = file.mtime_ns;
   }
   return items;
 }

@@ -20,6 +20,7 @@ struct ImageItem {
   std::string label;   ///< name of the parent folder (escaped the same way)
   std::string source;  ///< the raw relative path, for reading the file
   int64_t size = 0;
+  int64_t mtime_ns = 0;  ///< io::ListedFile::mtime_ns (0 when not listed here)
 };
 
 /// The item of the file `source` (raw, relative to `root`).

@@ -1,15 +1,67 @@
 #include "orchard/pipeline/shard.h"
 
+#include <arrow/filesystem/filesystem.h>
+
+#include <algorithm>
+#include <cmath>
 #include <set>
 #include <string>
 #include <utility>
 
 #include "orchard/output/layout.h"
+#include "orchard/table/commit.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/parallel_for.h"
 #include "orchard/util/sha256.h"
 
 namespace orchard::pipeline {
+
+namespace {
+
+// Why the staged features part `features` (holding part `part_items` of the listing, whose
+// failures are in `errors` if that exists) cannot be reused; its statistics when it can.
+Result<pca::PcaStats> StatsOfReusablePart(const ImageItem* part_items, int64_t num_items,
+                                          const io::Location& features, const io::Location& errors,
+                                          int64_t dim) {
+  ORCHARD_ASSIGN_OR_RAISE(auto rows, table::ReadVectorFile(features, table::kFeaturesColumn));
+  if (rows.num_rows() > 0 && rows.dim != dim) {
+    return Status::Invalid("it holds ", rows.dim, "-d features; the model gives ", dim);
+  }
+  for (const float value : rows.values) {
+    if (!std::isfinite(value)) return Status::Invalid("it holds a non-finite feature value");
+  }
+  std::multiset<std::string> failed;
+  ORCHARD_ASSIGN_OR_RAISE(bool has_errors, io::FileExists(errors));
+  if (has_errors) {
+    ORCHARD_ASSIGN_OR_RAISE(auto records, table::ReadErrorsFile(errors));
+    for (auto& record : records) failed.insert(std::move(record.path));
+  }
+  // Every image of the part is a features row (in listing order) or an error row, once.
+  int64_t row = 0;
+  for (int64_t idx = 0; idx < num_items; ++idx) {
+    const ImageItem& item = part_items[idx];
+    if (row < rows.num_rows() && rows.paths[static_cast<size_t>(row)] == item.path) {
+      if (rows.labels[static_cast<size_t>(row)] != item.label) {
+        return Status::Invalid("its row for '", item.path, "' has another label");
+      }
+      ++row;
+      continue;
+    }
+    auto found = failed.find(item.path);
+    if (found == failed.end()) {
+      return Status::Invalid("it has no row for '", item.path, "' of the listing");
+    }
+    failed.erase(found);
+  }
+  if (row != rows.num_rows() || !failed.empty()) {
+    return Status::Invalid("it holds rows for images that are not its part of the listing");
+  }
+  pca::PcaStats stats(dim);
+  stats.Add(rows.values.data(), rows.num_rows());
+  return stats;
+}
+
+}  // namespace
 
 Result<ShardOutcome> FeaturizeShard(const std::vector<ImageItem>& items,
                                     const io::Location& input_root, const model::Embedder& embedder,
@@ -21,16 +73,48 @@ Result<ShardOutcome> FeaturizeShard(const std::vector<ImageItem>& items,
   const auto num_items = static_cast<int64_t>(items.size());
   const int64_t num_parts = (num_items + rows_per_part - 1) / rows_per_part;
   const int64_t first = options.first_part_index;
+  const int64_t dim = embedder.info().output_dim;
 
-  // Parts of this shard already complete (an interrupted run, an earlier task attempt).
-  std::set<int64_t> skip_parts;
-  std::vector<io::Location> reused;
+  // Parts of this shard already complete (an interrupted run, an earlier task attempt),
+  // each proven to be this shard's part before it is reused.
+  std::vector<io::Location> staged;
   ORCHARD_ASSIGN_OR_RAISE(auto existing, table::ListParts(features_dir));
   for (const auto& part : existing) {
     const int64_t index = table::PartIndex(part.path);
-    if (index < first || index >= first + num_parts) continue;
-    skip_parts.insert(index - first);
-    reused.push_back(part);
+    if (index >= first && index < first + num_parts) staged.push_back(part);
+  }
+  std::vector<Result<pca::PcaStats>> checked(staged.size(), pca::PcaStats());
+  ORCHARD_RETURN_NOT_OK(ParallelFor(staged.size(), threads, [&](size_t idx) -> Status {
+    const int64_t local = table::PartIndex(staged[idx].path) - first;
+    const int64_t begin = local * rows_per_part;
+    const int64_t count = std::min(rows_per_part, num_items - begin);
+    checked[idx] = StatsOfReusablePart(items.data() + begin, count, staged[idx],
+                                       errors_dir.Child(table::PartName(first + local)), dim);
+    return Status::OK();
+  }));
+  std::set<int64_t> skip_parts;
+  pca::PcaStats reused_stats;
+  for (size_t idx = 0; idx < staged.size(); ++idx) {
+    const int64_t index = table::PartIndex(staged[idx].path);
+    if (checked[idx].ok()) {
+      skip_parts.insert(index - first);
+      ORCHARD_RETURN_NOT_OK(reused_stats.Merge(*checked[idx]));
+      continue;
+    }
+    if (options.on_warning) {
+      options.on_warning("staged part '" + staged[idx].display + "' is not reused (" +
+                         checked[idx].status().message() + "): it is featurized again");
+    }
+    ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(staged[idx]));
+  }
+  // A part featurized again writes its errors file only when it has failures: an errors
+  // file left by an earlier attempt of it must not survive beside the new rows.
+  ORCHARD_ASSIGN_OR_RAISE(auto staged_errors, table::ListParts(errors_dir));
+  for (const auto& part : staged_errors) {
+    const int64_t index = table::PartIndex(part.path);
+    if (index >= first && index < first + num_parts && skip_parts.count(index - first) == 0) {
+      ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(part));
+    }
   }
 
   options.compute_pca_stats = true;
@@ -39,23 +123,60 @@ Result<ShardOutcome> FeaturizeShard(const std::vector<ImageItem>& items,
                                                    errors_dir, skip_parts, options));
   outcome.pca = std::move(outcome.stats.pca);
   outcome.stats.pca = pca::PcaStats();
-  if (!reused.empty()) {
-    ORCHARD_ASSIGN_OR_RAISE(auto reused_stats, StatsOfParts(reused, threads));
-    ORCHARD_RETURN_NOT_OK(outcome.pca.Merge(reused_stats));
-  }
+  ORCHARD_RETURN_NOT_OK(outcome.pca.Merge(reused_stats));
   return outcome;
+}
+
+Status RemoveStrayStagedFiles(const io::Location& staging, int64_t num_parts,
+                              const std::function<void(const std::string&)>& warn) {
+  auto remove = [&](const io::Location& where) -> Status {
+    if (warn) {
+      warn("removing '" + where.display +
+           "' from the interrupted run's staging: it is not a part this job makes");
+    }
+    return io::DeleteTreeIfExists(where);
+  };
+  arrow::fs::FileSelector top;
+  top.base_dir = staging.path;
+  top.allow_not_found = true;
+  ORCHARD_ASSIGN_OR_RAISE(auto entries, staging.fs->GetFileInfo(top));
+  for (const auto& entry : entries) {
+    const std::string name = entry.base_name();
+    const io::Location where = staging.Child(name);
+    if (name == table::kJobFingerprintFile) continue;
+    if (name != output::kFeaturesDir && name != output::kErrorsDir) {
+      // The PCA, projection and report are always made anew: nothing of theirs is kept.
+      ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(where));
+      continue;
+    }
+    arrow::fs::FileSelector below;
+    below.base_dir = where.path;
+    below.allow_not_found = true;
+    ORCHARD_ASSIGN_OR_RAISE(auto files, staging.fs->GetFileInfo(below));
+    for (const auto& file : files) {
+      const int64_t index = table::PartIndex(file.base_name());
+      const bool ours = file.type() == arrow::fs::FileType::File && index >= 0 && index < num_parts;
+      if (!ours) ORCHARD_RETURN_NOT_OK(remove(where.Child(file.base_name())));
+    }
+  }
+  return Status::OK();
 }
 
 std::string JobFingerprint(const std::vector<ImageItem>& items, const std::string& model_sha256,
                            const std::string& output_name, int64_t rows_per_part, int batch_size,
                            int64_t max_pixels) {
-  std::string text = "orchard-job-1\n";
+  // Version 2: each image is identified by its size and modification time, so a file
+  // replaced by another of the same size is featurized again.
+  std::string text = "orchard-job-2\n";
   text += "model=" + model_sha256 + " output=" + output_name + "\n";
   text += "rows_per_part=" + std::to_string(rows_per_part) +
           " batch=" + std::to_string(batch_size) + " max_pixels=" + std::to_string(max_pixels) +
           "\n";
   std::string listing;
-  for (const auto& item : items) listing += item.path + '\t' + std::to_string(item.size) + '\n';
+  for (const auto& item : items) {
+    listing +=
+        item.path + '\t' + std::to_string(item.size) + '\t' + std::to_string(item.mtime_ns) + '\n';
+  }
   text += "listing=" + Sha256Hex(listing) + " count=" + std::to_string(items.size()) + "\n";
   return text;
 }

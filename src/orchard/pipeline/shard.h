@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,8 +28,12 @@ struct ShardOutcome {
 
 /// Featurizes the shard `items` (in listing order; its first item starts part
 /// `options.first_part_index`) into `staging`/features and `staging`/errors. A part whose
-/// features file already exists is complete (see Featurize) and is reused: only read back
-/// for its statistics. `threads` bounds the threads used to read parts back.
+/// features file already exists was finished by an earlier attempt (see Featurize) and is
+/// reused, read back only for its statistics, if it proves to be this shard's part: it
+/// reads as a features table of the embedder's width with finite values, and its rows
+/// plus its errors rows are exactly the part's images of the listing, in order. A part
+/// that is not (truncated, tampered, another run's) is deleted with a warning
+/// (options.on_warning) and redone. `threads` bounds the threads used to read parts back.
 Result<ShardOutcome> FeaturizeShard(const std::vector<ImageItem>& items,
                                     const io::Location& input_root, const model::Embedder& embedder,
                                     const io::Location& staging, FeaturizeOptions options,
@@ -39,6 +44,14 @@ Result<ShardOutcome> FeaturizeShard(const std::vector<ImageItem>& items,
 std::string JobFingerprint(const std::vector<ImageItem>& items, const std::string& model_sha256,
                            const std::string& output_name, int64_t rows_per_part, int batch_size,
                            int64_t max_pixels);
+
+/// Before a resumed job featurizes: removes from `staging` every file and folder the job
+/// would not make again itself — in features/ and errors/ anything but the part files of
+/// parts 0 .. num_parts-1, and every other staged entry but the job's fingerprint (the
+/// PCA, projection and report are recomputed) — so nothing a stray or planted file holds
+/// can be published. Each removal is reported through `warn` (may be empty).
+Status RemoveStrayStagedFiles(const io::Location& staging, int64_t num_parts,
+                              const std::function<void(const std::string&)>& warn);
 
 /// Statistics of the features of `parts` (read back), merged in part order.
 Result<pca::PcaStats> StatsOfParts(const std::vector<io::Location>& parts, int threads);

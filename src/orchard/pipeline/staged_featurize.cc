@@ -10,6 +10,7 @@
 #include "orchard/pipeline/model_loading.h"
 #include "orchard/pipeline/shard.h"
 #include "orchard/table/tables.h"
+#include "orchard/util/fault.h"
 #include "orchard/util/stopwatch.h"
 
 namespace orchard::pipeline {
@@ -42,6 +43,7 @@ ReportedFeaturizeOptions::ReportedFeaturizeOptions(const JobOptions& options, in
       featurize_(FeaturizeOptionsOf(options)) {
   featurize_.on_progress = [this](int64_t done, int64_t failed) { progress_.Update(done, failed); };
   featurize_.on_error = [this](const table::ErrorRecord& error) { Warn(error); };
+  featurize_.on_warning = warn_;
 }
 
 void ReportedFeaturizeOptions::Warn(const table::ErrorRecord& error) {
@@ -74,13 +76,16 @@ Result<StagedFeaturize> FeaturizeIntoStaging(const JobOptions& options, const Jo
       auto begun, table::OutputCommitter::Begin(
                       where.output, options.existing,
                       JobFingerprint(items, embedder->info().sha256, embedder->info().output_name,
-                                     rows_per_part, options.batch_size, options.max_pixels)));
+                                     rows_per_part, options.batch_size, options.max_pixels),
+                      &where.input));
   committer->emplace(std::move(begun));
   const io::Location staging = (*committer)->staging();
   // Parts an interrupted run finished are reused (FeaturizeShard); the progress line counts
   // only the rest.
   int64_t reused_rows = 0;
   if ((*committer)->resuming()) {
+    const int64_t num_parts = (staged.listed + rows_per_part - 1) / rows_per_part;
+    ORCHARD_RETURN_NOT_OK(RemoveStrayStagedFiles(staging, num_parts, options.warn));
     ORCHARD_ASSIGN_OR_RAISE(auto done_parts, table::ListParts(staging.Child(output::kFeaturesDir)));
     reused_rows =
         std::min<int64_t>(staged.listed, static_cast<int64_t>(done_parts.size()) * rows_per_part);
@@ -92,6 +97,7 @@ Result<StagedFeaturize> FeaturizeIntoStaging(const JobOptions& options, const Jo
   staged.stats = std::move(shard.stats);
   staged.pca = std::move(shard.pca);
   ORCHARD_RETURN_NOT_OK(table::EnsureErrorsTable(staging.Child(output::kErrorsDir)));
+  util::MaybeDieAt("featurize:staged");  // every part staged, nothing published yet
   return staged;
 }
 

@@ -3,14 +3,16 @@
 #include <arrow/buffer.h>
 #include <arrow/filesystem/filesystem.h>
 
+#include <filesystem>
 #include <sstream>
+#include <string_view>
 
 #include "orchard/util/fault.h"
 
 namespace orchard::table {
 namespace {
 
-constexpr const char* kManifestFile = "job.fingerprint";
+constexpr const char* kManifestFile = kJobFingerprintFile;
 // In staging once step 2 of a publish (deleting what is replaced) is done: from then on the
 // output's copies of the entries hold only new files, so finishing the moves is safe.
 constexpr const char* kMovingMarker = "_PUBLISHING.moving";
@@ -24,10 +26,73 @@ Result<std::vector<arrow::fs::FileInfo>> ListTopLevel(const io::Location& folder
   return folder.fs->GetFileInfo(selector);
 }
 
+// True when `path` is `root` or below it ('/'-separated, no trailing slash; "/" holds all).
+bool IsWithin(std::string_view path, std::string_view root) {
+  if (root == "/") return true;
+  if (path.size() < root.size() || path.compare(0, root.size(), root) != 0) return false;
+  return path.size() == root.size() || path[root.size()] == '/';
+}
+
+// The forms under which a location's path may be reached: as written and, locally, with
+// every link of its existing part resolved (an output given through a link to the input).
+std::vector<std::string> PathForms(const io::Location& location) {
+  std::vector<std::string> forms = {location.path};
+  if (location.is_object_store) return forms;
+  std::error_code error;
+  const auto resolved = std::filesystem::weakly_canonical(location.path, error);
+  if (!error) {
+    std::string text = resolved.lexically_normal().generic_string();
+    while (text.size() > 1 && text.back() == '/') text.pop_back();
+    if (text != location.path) forms.push_back(std::move(text));
+  }
+  return forms;
+}
+
+// A publish names only the contract's entries: anything else (a path, "..", a user's
+// folder) in a journal or a Publish call is refused, never followed.
+Status CheckPublishEntries(const std::vector<std::string>& entries, const io::Location& where,
+                           const char* source) {
+  for (const auto& entry : entries) {
+    if (!output::IsPublishableEntry(entry)) {
+      return Status::Invalid(source, " of output '", where.display, "' names '", entry,
+                             "', which is not an entry of an orchard output; orchard publishes "
+                             "only its own entries and refuses to go on. Remove '",
+                             where.Child(kStagingFolder).display,
+                             "' if this output came from elsewhere");
+    }
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
+Status CheckOutputPlacement(const io::Location& input, const io::Location& output) {
+  if (input.is_object_store != output.is_object_store) return Status::OK();
+  for (const auto& in : PathForms(input)) {
+    for (const auto& out : PathForms(output)) {
+      if (in == out) {
+        return UsageError("output '", output.display, "' is the input '", input.display,
+                          "': write the results to a folder of their own, outside the input");
+      }
+      if (IsWithin(out, in)) {
+        return UsageError("output '", output.display, "' is inside the input '", input.display,
+                          "': its files would be listed as images by the next run; choose a "
+                          "folder outside the input");
+      }
+      if (IsWithin(in, out)) {
+        return UsageError("output '", output.display, "' contains the input '", input.display,
+                          "': publishing into it could replace the input; choose a folder of "
+                          "its own, outside the input");
+      }
+    }
+  }
+  return Status::OK();
+}
+
 Result<OutputCommitter> OutputCommitter::Begin(const io::Location& output, ExistingOutput policy,
-                                               const std::string& fingerprint) {
+                                               const std::string& fingerprint,
+                                               const io::Location* input) {
+  if (input != nullptr) ORCHARD_RETURN_NOT_OK(CheckOutputPlacement(*input, output));
   OutputCommitter committer;
   committer.output_ = output;
   committer.staging_ = output.Child(kStagingFolder);
@@ -44,6 +109,7 @@ Result<OutputCommitter> OutputCommitter::Begin(const io::Location& output, Exist
   bool has_success = false;
   bool has_staging = false;
   bool has_content = false;
+  std::string foreign;  // top-level names orchard does not write (hidden ones aside)
   for (const auto& entry : entries) {
     const std::string name = entry.base_name();
     if (name == kSuccessFile) has_success = true;
@@ -51,6 +117,9 @@ Result<OutputCommitter> OutputCommitter::Begin(const io::Location& output, Exist
       has_staging = true;
     } else {
       has_content = true;
+    }
+    if (!output::IsContractEntry(name) && name.front() != '.') {
+      foreign += (foreign.empty() ? "'" : ", '") + name + "'";
     }
   }
   const io::Location manifest = committer.staging_.Child(kManifestFile);
@@ -69,6 +138,13 @@ Result<OutputCommitter> OutputCommitter::Begin(const io::Location& output, Exist
       }
       break;
     case ExistingOutput::kOverwrite:
+      // Only a folder holding nothing but orchard's own entries is replaced: a user's
+      // folder given as the output by mistake is never emptied.
+      if (!foreign.empty()) {
+        return UsageError("output '", output.display, "' holds ", foreign,
+                          ", which orchard did not write: --overwrite replaces only an orchard "
+                          "output. Choose a new or empty folder, or move those away first");
+      }
       ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(committer.staging_));
       break;
     case ExistingOutput::kResume:
@@ -108,6 +184,7 @@ Result<OutputCommitter> OutputCommitter::Begin(const io::Location& output, Exist
 }
 
 Status OutputCommitter::Publish(const std::vector<std::string>& entries) {
+  ORCHARD_RETURN_NOT_OK(CheckPublishEntries(entries, output_, "the publish"));
   // A writer killed mid-write (an interrupted run this one resumed, a lost Spark task
   // attempt) left its temporary file in staging; it must not be published with the result.
   ORCHARD_RETURN_NOT_OK(io::DeleteAbandonedTempFiles(staging_));
@@ -138,6 +215,7 @@ Status OutputCommitter::RecoverPublish() {
   for (std::string entry; std::getline(lines, entry);) {
     if (!entry.empty()) entries.push_back(entry);
   }
+  ORCHARD_RETURN_NOT_OK(CheckPublishEntries(entries, output_, "the publish journal"));
   return FinishPublish(entries, policy_line == kOverwriteLine);
 }
 
@@ -149,11 +227,12 @@ Status OutputCommitter::FinishPublish(const std::vector<std::string>& entries, b
     // 1. Withdraw the old result's claim to be complete before touching it.
     ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(success));
     util::MaybeDieAt("publish:success-withdrawn");
-    // 2. Remove what the new result replaces.
+    // 2. Remove what the new result replaces: with overwrite every entry of the contract
+    // (never another name: Begin refused a folder holding any), else the published ones.
     if (overwrite) {
       ORCHARD_ASSIGN_OR_RAISE(auto existing, ListTopLevel(output_));
       for (const auto& entry : existing) {
-        if (entry.base_name() == kStagingFolder) continue;
+        if (!output::IsPublishableEntry(entry.base_name())) continue;
         ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(output_.Child(entry.base_name())));
         util::MaybeDieAt("publish:one-deleted");
       }

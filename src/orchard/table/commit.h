@@ -8,12 +8,19 @@
 // and the next Begin on that output finishes the publish (rolls it forward) before doing
 // anything else. So a killed job leaves either the old complete output (with _SUCCESS),
 // or no _SUCCESS and a journal that the next run completes, or the new complete output.
+//
+// The safety rule (docs/decisions.md "Output safety"): an output folder is orchard's or it
+// is refused. Publishing, --overwrite and recovery touch only the contract's fixed
+// top-level names (output::IsContractEntry); a folder holding anything else is refused for
+// --overwrite, a journal naming anything else is refused as corrupt, and an output equal
+// to, inside or around the job's input is refused before anything is written.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "orchard/io/storage.h"
+#include "orchard/output/layout.h"
 #include "orchard/util/status.h"
 
 namespace orchard::table {
@@ -26,19 +33,28 @@ enum class ExistingOutput {
   kUpdate,     ///< add or replace some folders of a finished output (fit-pca, project)
 };
 
-inline constexpr const char* kSuccessFile = "_SUCCESS";
-inline constexpr const char* kStagingFolder = "_temporary";
+inline constexpr const char* kSuccessFile = output::kSuccessFile;
+inline constexpr const char* kStagingFolder = output::kStagingFolder;
 /// In staging while a publish is under way (see above).
 inline constexpr const char* kPublishJournal = "_PUBLISHING";
+/// In staging: the fingerprint of the job that staged it (for --resume).
+inline constexpr const char* kJobFingerprintFile = "job.fingerprint";
+
+/// Refuses (a usage error naming both) an output that is the input, lies inside it (its
+/// files would become images of the next listing) or contains it (publishing would replace
+/// it). Local paths are compared both as written and with links resolved; object-store
+/// locations by bucket and key prefix. Locations of different kinds never overlap.
+Status CheckOutputPlacement(const io::Location& input, const io::Location& output);
 
 class OutputCommitter {
  public:
-  /// Finishes a publish an interrupted process left (kPublishJournal), then checks the
-  /// output folder against the policy and prepares the staging folder.
-  /// `fingerprint` identifies the job (input listing, model, options); kResume only
-  /// reuses staging made by the same fingerprint.
+  /// Refuses an output placed against `input` (CheckOutputPlacement; nullptr for jobs that
+  /// read only their own output), finishes a publish an interrupted process left
+  /// (kPublishJournal), then checks the output folder against the policy and prepares the
+  /// staging folder. `fingerprint` identifies the job (input listing, model, options);
+  /// kResume only reuses staging made by the same fingerprint.
   static Result<OutputCommitter> Begin(const io::Location& output, ExistingOutput policy,
-                                       const std::string& fingerprint);
+                                       const std::string& fingerprint, const io::Location* input);
 
   const io::Location& output() const { return output_; }
   /// OUT/_temporary: stage every file here.
@@ -46,9 +62,10 @@ class OutputCommitter {
   /// True when kResume found staging of the same job to continue from.
   bool resuming() const { return resuming_; }
 
-  /// Moves the given top-level folders (and files) from staging into the output, replacing
-  /// what was there (with kOverwrite: replacing everything), writes _SUCCESS, and removes
-  /// staging. Crash-safe: see the top of this file.
+  /// Moves the given top-level entries (output::IsPublishableEntry names only) from staging
+  /// into the output, replacing what was there (with kOverwrite: replacing every contract
+  /// entry, never another name), writes _SUCCESS, and removes staging. Crash-safe: see the
+  /// top of this file.
   Status Publish(const std::vector<std::string>& entries);
 
  private:

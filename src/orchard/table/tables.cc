@@ -22,13 +22,23 @@ Result<std::shared_ptr<arrow::Array>> MakeStringArray(const std::vector<std::str
   return builder.Finish();
 }
 
-Result<std::shared_ptr<arrow::Table>> ReadTable(const io::Location& location) {
+Result<std::shared_ptr<arrow::Table>> ReadTableUnnamed(const io::Location& location) {
   ORCHARD_ASSIGN_OR_RAISE(auto file, location.fs->OpenInputFile(location.path));
   ORCHARD_ASSIGN_OR_RAISE(auto reader,
                           parquet::arrow::OpenFile(file, arrow::default_memory_pool()));
   std::shared_ptr<arrow::Table> table;
   ORCHARD_RETURN_NOT_OK(reader->ReadTable(&table));
   return table->CombineChunks();
+}
+
+// Parquet's and Arrow's messages do not say which file they are about.
+Result<std::shared_ptr<arrow::Table>> ReadTable(const io::Location& location) {
+  auto table = ReadTableUnnamed(location);
+  if (!table.ok()) {
+    return table.status().WithMessage("cannot read the Parquet file '", location.display,
+                                      "': ", table.status().message());
+  }
+  return table;
 }
 
 Result<std::vector<std::string>> ReadStrings(const arrow::Table& table, const char* column,
