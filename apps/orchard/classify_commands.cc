@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "orchard/model/embedder.h"
+#include "orchard/util/text.h"
 #include "summary_output.h"
 
 namespace orchard::cli {
@@ -134,30 +135,41 @@ Result<nlohmann::json> ClassifyCommands::Run(const pipeline::JobOptions& shared)
     }
     ORCHARD_ASSIGN_OR_RAISE(auto predictions,
                             classify::PredictFiles(predict_options_, files_, top_k_));
+    // stdout is a TSV with a header: path, rank, label, probability, error (one row per
+    // class, or one row with only path and error). Fields are written ForTerminal of their
+    // table form, so none holds a tab, a line break or a control sequence, and the path
+    // still decodes to the file's name (util::UnescapeName). --json writes the same as
+    // ASCII-only JSON.
+    if (!json_summary_) std::printf("path\trank\tlabel\tprobability\terror\n");
     nlohmann::json out = nlohmann::json::array();
     int64_t failed = 0;
     for (const auto& prediction : predictions) {
-      nlohmann::json entry = {{"path", prediction.path}};
+      const std::string path = util::EscapeName(prediction.path);
+      nlohmann::json entry = {{"path", path}};
       if (!prediction.error.empty()) {
         ++failed;
-        entry["error"] = prediction.error;
-        if (!json_summary_)
-          std::printf("%s\terror: %s\n", prediction.path.c_str(), prediction.error.c_str());
+        const std::string error = util::ValidUtf8(prediction.error);
+        entry["error"] = error;
+        if (!json_summary_) {
+          std::printf("%s\t\t\t\t%s\n", util::ForTerminal(path).c_str(),
+                      util::ForTerminal(error).c_str());
+        }
       } else {
         nlohmann::json top = nlohmann::json::array();
         for (size_t rank = 0; rank < prediction.labels.size(); ++rank) {
-          top.push_back({{"label", prediction.labels[rank]},
-                         {"probability", prediction.probabilities[rank]}});
+          // Class names are labels in their table form already (escaped at the listing).
+          const std::string& label = prediction.labels[rank];
+          top.push_back({{"label", label}, {"probability", prediction.probabilities[rank]}});
           if (!json_summary_) {
-            std::printf("%s\t%zu\t%s\t%.4f\n", prediction.path.c_str(), rank + 1,
-                        prediction.labels[rank].c_str(), prediction.probabilities[rank]);
+            std::printf("%s\t%zu\t%s\t%.4f\t\n", util::ForTerminal(path).c_str(), rank + 1,
+                        util::ForTerminal(label).c_str(), prediction.probabilities[rank]);
           }
         }
         entry["top"] = top;
       }
       out.push_back(entry);
     }
-    if (json_summary_) std::cout << out.dump(2) << std::endl;
+    if (json_summary_) std::cout << util::DumpJson(out, 2, util::JsonChars::kAscii) << std::endl;
     std::fflush(stdout);
     printed_ = true;
     if (failed > 0) {

@@ -18,6 +18,7 @@
 #include "orchard/io/storage.h"
 #include "orchard/model/embedder.h"
 #include "orchard/pipeline/jobs.h"
+#include "orchard/util/text.h"
 #include "orchard/version.h"
 #include "summary_output.h"
 
@@ -146,7 +147,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     if (error.get_exit_code() == 0) return app.exit(error);  // --help, --version
-    std::cerr << "orchard: " << error.what() << " (see `orchard "
+    std::cerr << "orchard: " << orchard::util::ForTerminal(error.what()) << " (see `orchard "
               << (app.get_subcommands().empty()
                       ? std::string("--help")
                       : app.get_subcommands().front()->get_name() + " --help")
@@ -162,8 +163,13 @@ int main(int argc, char** argv) {
   }
   options.progress = !quiet && isatty(STDERR_FILENO);
   if (!quiet) {
-    options.warn = [](const std::string& message) {
-      std::fprintf(stderr, "\r\033[Kwarning: %s\n", message.c_str());
+    // The message names files: printed as one inert line (no escape sequence, no line
+    // break, no bidi override from a file name reaches the terminal). Only a terminal
+    // showing the progress line gets the sequence that clears it; a log gets plain text.
+    const bool clear_progress_line = options.progress;
+    options.warn = [clear_progress_line](const std::string& message) {
+      std::fprintf(stderr, "%swarning: %s\n", clear_progress_line ? "\r\033[K" : "",
+                   orchard::util::ForTerminal(message).c_str());
     };
   }
   options.cancel = &g_cancel;
@@ -198,12 +204,13 @@ int main(int argc, char** argv) {
                    "\norchard: interrupted; nothing was published (re-run with --resume)\n");
       return kExitInterrupted;
     }
-    std::fprintf(stderr, "\norchard: error: %s\n", result.status().message().c_str());
+    std::fprintf(stderr, "\norchard: error: %s\n",
+                 orchard::util::ForTerminal(result.status().message()).c_str());
     return orchard::IsUsageError(result.status()) ? kExitUsage : kExitFailure;
   }
   if (classify.printed()) return 0;
   if (json_summary) {
-    std::cout << result->dump(2) << std::endl;
+    std::cout << orchard::util::DumpJson(*result, 2, orchard::util::JsonChars::kAscii) << std::endl;
   } else if (job_summary) {
     orchard::cli::PrintSummary(*job_summary);
   }

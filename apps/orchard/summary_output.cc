@@ -2,13 +2,17 @@
 
 #include <cstdio>
 
+#include "orchard/util/text.h"
+
+// Every string printed here may hold a user's path: each goes through util::ForTerminal.
 namespace orchard::cli {
 
 void PrintSeconds(const std::map<std::string, double>& seconds) {
   std::string line;
   for (const auto& [stage, value] : seconds) {
     char part[64];
-    std::snprintf(part, sizeof(part), "%s%s %.2fs", line.empty() ? "" : ", ", stage.c_str(), value);
+    std::snprintf(part, sizeof(part), "%s%s %.2fs", line.empty() ? "" : ", ",
+                  util::ForTerminal(stage).c_str(), value);
     line += part;
   }
   std::fprintf(stderr, "time       %s\n", line.c_str());
@@ -31,7 +35,7 @@ void PrintTail(const std::map<std::string, double>& seconds, double peak_rss_mib
                const std::string& output) {
   if (!seconds.empty()) PrintSeconds(seconds);
   std::fprintf(stderr, "peak RSS   %.0f MiB\n", peak_rss_mib);
-  std::fprintf(stderr, "output     %s\n", output.c_str());
+  std::fprintf(stderr, "output     %s\n", util::ForTerminal(output).c_str());
 }
 
 }  // namespace
@@ -68,14 +72,15 @@ void PrintSummary(const classify::TrainSummary& summary) {
   const classify::TrainReport& training = summary.training;
   std::fprintf(stderr, "trained    %lld rows, %lld classes, %lld-d %s, C=%g\n",
                static_cast<long long>(training.rows), static_cast<long long>(training.classes),
-               static_cast<long long>(training.dim), summary.on.c_str(), training.c);
+               static_cast<long long>(training.dim), util::ForTerminal(summary.on).c_str(),
+               training.c);
   if (training.validation_accuracy) {
     std::fprintf(stderr, "validation %.2f %% accuracy (%lld rows)\n",
                  100 * *training.validation_accuracy,
                  static_cast<long long>(training.validation_rows));
   }
   std::fprintf(stderr, "time       %.2fs\n", summary.total_seconds);
-  std::fprintf(stderr, "model      %s\n", summary.output.c_str());
+  std::fprintf(stderr, "model      %s\n", util::ForTerminal(summary.output).c_str());
 }
 
 }  // namespace orchard::cli

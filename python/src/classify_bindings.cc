@@ -18,6 +18,7 @@
 #include "orchard/io/storage.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/status.h"
+#include "orchard/util/text.h"
 
 namespace nb = nanobind;
 
@@ -151,7 +152,7 @@ std::string PredictParts(const nb::object& model, const std::string& features_di
                                              Resolve(predictions_dir_uri, endpoint_url, region),
                                              std::max(1, threads));
   }
-  return Unwrap(std::move(counts)).ToJson().dump();
+  return orchard::util::DumpJson(Unwrap(std::move(counts)).ToJson());
 }
 
 // Merges counts (JSON, from predict_parts) -> report/metrics.json (JSON), as the CLI.
@@ -170,7 +171,8 @@ std::string PredictionMetrics(const nb::object& model, const std::vector<std::st
     }
     Check(total.Merge(Unwrap(orchard::classify::PredictionCounts::FromJson(parsed))));
   }
-  return orchard::classify::PredictionMetrics(*handle.classifier, total).dump(2);
+  return orchard::util::DumpJson(orchard::classify::PredictionMetrics(*handle.classifier, total),
+                                 2);
 }
 
 }  // namespace

@@ -35,6 +35,7 @@
 #include "orchard/table/commit.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/status.h"
+#include "orchard/util/text.h"
 #include "orchard/version.h"
 #include "report_bindings.h"
 
@@ -51,7 +52,8 @@ class OrchardError : public std::runtime_error {
 // The one place where a failed Status becomes a Python exception.
 void Check(const orchard::Status& status) {
   // The message says what failed and what to do; the status code name adds nothing.
-  if (!status.ok()) throw OrchardError(status.message());
+  // Valid UTF-8: Python decodes the text of an exception, and a message may quote a raw name.
+  if (!status.ok()) throw OrchardError(orchard::util::ValidUtf8(status.message()));
 }
 
 template <typename T>
@@ -378,7 +380,7 @@ std::string FitPca(const nb::bytes& stats_bytes, double variance_threshold, int6
   options.variance_threshold = variance_threshold;
   options.k = k;
   const auto model = Unwrap(orchard::pca::FitPca(stats, options));
-  return orchard::pca::ModelToJson(model).dump();
+  return orchard::util::DumpJson(orchard::pca::ModelToJson(model));
 }
 
 NumpyArray<float> Project(const std::string& model_json, const FloatMatrix& rows) {

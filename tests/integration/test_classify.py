@@ -132,8 +132,9 @@ def test_predict_single_photos_prints_top5(bench):
     photos = [bench["test"] / "Mango" / sorted(os.listdir(bench["test"] / "Mango"))[0],
               bench["test"] / "Banana" / sorted(os.listdir(bench["test"] / "Banana"))[0]]
     proc = run_orchard("predict", "-m", bench["model"], *photos)
-    lines = [line.split("\t") for line in proc.stdout.strip().splitlines()]
-    assert len(lines) == 10
+    header, *lines = [line.split("\t") for line in proc.stdout.rstrip("\n").split("\n")]
+    assert header == ["path", "rank", "label", "probability", "error"]
+    assert len(lines) == 10 and all(len(line) == 5 and line[4] == "" for line in lines)
     assert [line[1] for line in lines] == ["1", "2", "3", "4", "5"] * 2
     assert lines[0][0] == str(photos[0]) and lines[0][2] == "Mango"
     assert lines[5][0] == str(photos[1]) and lines[5][2] == "Banana"
@@ -141,7 +142,9 @@ def test_predict_single_photos_prints_top5(bench):
     bad = run_orchard("predict", "-m", bench["model"], photos[0],
                       bench["test"] / "Apple Braeburn" / "zz_not_an_image.jpg", check=False)
     assert bad.returncode == 1
-    assert "error" in bad.stdout.splitlines()[-1]
+    last = bad.stdout.splitlines()[-1].split("\t")
+    assert last[0] == str(bench["test"] / "Apple Braeburn" / "zz_not_an_image.jpg")
+    assert last[1:4] == ["", "", ""] and last[4].startswith("decode")
 
 
 def test_train_on_pca_and_refusals(bench):

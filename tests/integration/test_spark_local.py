@@ -79,12 +79,14 @@ def test_non_utf8_names_are_escaped_as_the_cli_does(tmp_path):
     (root / "Mango").mkdir(parents=True)
     for idx, src in enumerate(sorted((SAMPLE / "Mango").iterdir())[:3]):
         shutil.copy(src, os.path.join(os.fsencode(root / "Mango"), b"caf\xe9 %d.jpg" % idx))
+    # A name that is literally the escape of another: '%' is escaped too, so it stays distinct.
+    shutil.copy(sorted((SAMPLE / "Mango").iterdir())[3], root / "Mango" / "caf%E9 0.jpg")
     spark_out, cli_out = tmp_path / "spark", tmp_path / "cli"
     run_spark("--input", root, "--output", spark_out, "--pca-k", 1)
     run_orchard("run", "-i", root, "-o", cli_out, "--pca-k", 1, "-q")
     paths = sorted(pq.read_table(spark_out / "features").column("path").to_pylist())
     assert paths == sorted(pq.read_table(cli_out / "features").column("path").to_pylist())
-    assert paths == [f"Mango/caf%E9 {idx}.jpg" for idx in range(3)]
+    assert paths == sorted(["Mango/caf%25E9 0.jpg"] + [f"Mango/caf%E9 {idx}.jpg" for idx in range(3)])
 
 
 def test_resume_after_the_driver_is_killed(tmp_path):

@@ -132,7 +132,8 @@ TEST_F(HtmlReportTest, FullRunHasEveryFigureAndEscapesEverything) {
   EXPECT_NE(html.find("<td>decode</td><td class=\"num\">100</td>"), std::string::npos);
   EXPECT_NE(html.find("<td>read</td><td class=\"num\">50</td>"), std::string::npos);
   EXPECT_EQ(CountOf(html, "<tr><td class=\"mono\">in/bad/"), 100u);
-  EXPECT_NE(html.find("in/bad/0\xEF\xBF\xBD.jpg"), std::string::npos);
+  // The errors table itself holds only valid UTF-8 (table::MakeErrorsBatch escapes the byte).
+  EXPECT_NE(html.find("in/bad/0%FF.jpg"), std::string::npos);
   EXPECT_NE(html.find("broken &lt;i&gt;file&lt;/i&gt;"), std::string::npos);
   EXPECT_LT(html.size(), 400u * 1024);
   // All 300 points with hover titles; the large class 0 is highlighted in the class chart.

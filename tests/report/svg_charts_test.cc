@@ -26,6 +26,16 @@ TEST(EscapeXmlTest, EscapesMarkupAndRepairsUtf8) {
   EXPECT_EQ(XmlError("<t>" + EscapeXml(kHostile) + "</t>"), "");
 }
 
+TEST(EscapeXmlTest, ShowsBidiControlsAsEscapes) {
+  // A right-to-left override would show "gpj.\u202Eexe" as "gpj.exe" reversed on the page.
+  EXPECT_EQ(EscapeXml("gpj.\xE2\x80\xAE"
+                      "exe"),
+            "gpj.%E2%80%AEexe");
+  EXPECT_EQ(EscapeXml("\xE2\x81\xA6x\xE2\x81\xA9\xE2\x80\x8F"), "%E2%81%A6x%E2%81%A9%E2%80%8F");
+  EXPECT_EQ(EscapeXml("\xE2\x80\x94 \xE2\x80\xA6"),
+            "\xE2\x80\x94 \xE2\x80\xA6");  // other U+20xx kept
+}
+
 TEST(EscapeXmlTest, TruncatesAtCharacterBoundaries) {
   EXPECT_EQ(TruncateUtf8("short", 10), "short");
   EXPECT_EQ(TruncateUtf8("abcdef", 3), "abc\xE2\x80\xA6");

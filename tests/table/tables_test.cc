@@ -54,6 +54,43 @@ TEST(TablesTest, EmptyTablesAndErrorsRoundTrip) {
   EXPECT_EQ(back.num_rows(), 0);
 }
 
+// Parquet strings must be UTF-8: free text quoting a raw name is made valid on the way in,
+// and a table written elsewhere with invalid strings reads back as valid text.
+TEST(TablesTest, StringsWrittenAndReadAreValidUtf8) {
+  orchard::testing::TempDir dir;
+  io::Location root;
+  ASSERT_OK_AND_ASSIGN(root, io::ResolveLocation(dir.str(), io::StorageOptions{}));
+  std::shared_ptr<arrow::RecordBatch> batch;
+  ASSERT_OK_AND_ASSIGN(batch, MakeErrorsBatch({{"a/%FF.jpg", "read", "cannot open 'a/\xFF.jpg'"}}));
+  ASSERT_OK(batch->ValidateFull());  // Arrow's full validation checks UTF-8
+  ASSERT_OK(WriteParquet(root.Child("e.parquet"), *batch));
+  std::vector<ErrorRecord> errors;
+  ASSERT_OK_AND_ASSIGN(errors, ReadErrorsFile(root.Child("e.parquet")));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].path, "a/%FF.jpg");
+  EXPECT_EQ(errors[0].message, "cannot open 'a/%FF.jpg'");
+
+  VectorRows rows;
+  rows.dim = 1;
+  rows.paths = {"x/1.jpg", "y/2.jpg"};
+  rows.labels = {"x", "y"};
+  rows.values = {1, 2};
+  ASSERT_OK_AND_ASSIGN(batch, MakeVectorBatch(kFeaturesColumn, rows));
+  // A foreign writer's labels: the same bytes viewed as strings, one not UTF-8.
+  arrow::BinaryBuilder raw_labels;
+  ASSERT_OK(raw_labels.Append(std::string("col\xFFx")));
+  ASSERT_OK(raw_labels.Append(std::string("\xED\xA0\x80")));
+  std::shared_ptr<arrow::Array> binary;
+  ASSERT_OK(raw_labels.Finish(&binary));
+  std::shared_ptr<arrow::Array> invalid;
+  ASSERT_OK_AND_ASSIGN(invalid, binary->View(arrow::utf8()));
+  ASSERT_OK_AND_ASSIGN(batch, batch->SetColumn(1, batch->schema()->field(1), invalid));
+  ASSERT_OK(WriteParquet(root.Child("f.parquet"), *batch));
+  VectorRows back;
+  ASSERT_OK_AND_ASSIGN(back, ReadVectorFile(root.Child("f.parquet"), kFeaturesColumn));
+  EXPECT_EQ(back.labels, (std::vector<std::string>{"col%FFx", "%ED%A0%80"}));
+}
+
 TEST(TablesTest, ListPartsIgnoresUnfinishedAndForeignFiles) {
   orchard::testing::TempDir dir;
   io::Location root;

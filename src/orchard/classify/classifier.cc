@@ -14,6 +14,7 @@
 
 #include "orchard/pca/pca_json.h"
 #include "orchard/util/stopwatch.h"
+#include "orchard/util/text.h"
 
 namespace orchard::classify {
 namespace {
@@ -483,9 +484,9 @@ Status SaveClassifier(const Classifier& classifier, const io::Location& model_di
               {"weights", weights}};
   if (classifier.pca) {
     ORCHARD_RETURN_NOT_OK(
-        io::WriteAll(model_dir.Child(kPcaFile), pca::ModelToJson(*classifier.pca).dump()));
+        io::WriteAll(model_dir.Child(kPcaFile), util::DumpJson(pca::ModelToJson(*classifier.pca))));
   }
-  return io::WriteAll(model_dir.Child(kClassifierFile), out.dump());
+  return io::WriteAll(model_dir.Child(kClassifierFile), util::DumpJson(out));
 }
 
 Result<Classifier> LoadClassifier(const io::Location& model_dir) {

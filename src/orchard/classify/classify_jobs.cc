@@ -22,6 +22,7 @@
 #include "orchard/table/tables.h"
 #include "orchard/util/parallel_for.h"
 #include "orchard/util/stopwatch.h"
+#include "orchard/util/text.h"
 #include "orchard/version.h"
 
 namespace orchard::classify {
@@ -315,7 +316,7 @@ Result<TrainSummary> TrainJob(const TrainJobOptions& options) {
   summary.feature_model_sha256 = classifier.feature_model_sha256;
   summary.total_seconds = SecondsSince(start);
   ORCHARD_RETURN_NOT_OK(io::WriteAll(model_dir.Child("metrics.json"),
-                                     ToJson(summary, /*with_output=*/false).dump(2)));
+                                     util::DumpJson(ToJson(summary, /*with_output=*/false), 2)));
   return summary;
 }
 
@@ -394,14 +395,15 @@ Result<PredictSummary> PredictJob(const PredictJobOptions& options) {
   summary.rows = counts.rows;
   if (metrics["labelled_rows"].get<int64_t>() > 0) {
     ORCHARD_RETURN_NOT_OK(
-        io::WriteAll(staging.Child(kReport).Child("metrics.json"), metrics.dump(2)));
+        io::WriteAll(staging.Child(kReport).Child("metrics.json"), util::DumpJson(metrics, 2)));
     summary.accuracy = PredictSummary::Accuracy{metrics["accuracy"].get<double>(),
                                                 metrics["top5_accuracy"].get<double>(),
                                                 metrics["labelled_rows"].get<int64_t>()};
   }
   summary.seconds["total"] = SecondsSince(start);
   summary.peak_rss_mib = pipeline::PeakRssMiB();
-  ORCHARD_RETURN_NOT_OK(io::WriteAll(staging.Child(output::kSummaryJson), ToJson(summary).dump(2)));
+  ORCHARD_RETURN_NOT_OK(
+      io::WriteAll(staging.Child(output::kSummaryJson), util::DumpJson(ToJson(summary), 2)));
   ORCHARD_RETURN_NOT_OK(committer.Publish(publish));
   return summary;
 }

@@ -16,6 +16,8 @@
 #include <map>
 #include <mutex>
 
+#include "orchard/util/text.h"
+
 namespace orchard::io {
 namespace {
 
@@ -99,7 +101,7 @@ Result<Location> ResolveS3(const std::string& uri, std::string_view scheme,
   Location location;
   location.fs = std::move(fs);
   location.path = path;
-  location.display = std::string(kS3Scheme) + path;
+  location.display = util::ValidUtf8(std::string(kS3Scheme) + path);
   location.is_object_store = true;
   return location;
 }
@@ -158,7 +160,7 @@ Location Location::Child(std::string_view relative) const {
   while (!relative.empty() && relative.front() == '/') relative.remove_prefix(1);
   if (relative.empty()) return child;
   child.path = path.empty() ? std::string(relative) : path + "/" + std::string(relative);
-  child.display = display + "/" + std::string(relative);
+  child.display = display + "/" + util::ValidUtf8(relative);  // valid text for messages
   return child;
 }
 
@@ -180,7 +182,7 @@ Result<Location> ResolveLocation(const std::string& uri_or_path, const StorageOp
   Location location;
   location.fs = std::make_shared<arrow::fs::LocalFileSystem>();
   location.path = normalized;
-  location.display = uri_or_path;
+  location.display = util::ValidUtf8(uri_or_path);  // valid text for messages and JSON
   while (location.display.size() > 1 && location.display.back() == '/') {
     location.display.pop_back();
   }

@@ -8,6 +8,7 @@
 #include "orchard/pca/pca_json.h"
 #include "orchard/report/report.h"
 #include "orchard/table/tables.h"
+#include "orchard/util/text.h"
 
 namespace orchard::output {
 
@@ -60,7 +61,7 @@ Result<std::shared_ptr<arrow::RecordBatch>> ComponentsBatch(const pca::PcaModel&
 
 Status WritePcaModel(const pca::PcaModel& model, const io::Location& root) {
   ORCHARD_RETURN_NOT_OK(
-      io::WriteAll(root.Child(output::kModelJson), pca::ModelToJson(model).dump()));
+      io::WriteAll(root.Child(output::kModelJson), util::DumpJson(pca::ModelToJson(model))));
   ORCHARD_ASSIGN_OR_RAISE(auto components, ComponentsBatch(model));
   ORCHARD_RETURN_NOT_OK(table::WriteParquet(root.Child(output::kComponentsParquet), *components));
   const std::string title = "PCA of " + std::to_string(model.count) +

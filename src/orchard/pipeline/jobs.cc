@@ -14,6 +14,7 @@
 #include "orchard/table/tables.h"
 #include "orchard/util/fault.h"
 #include "orchard/util/stopwatch.h"
+#include "orchard/util/text.h"
 #include "orchard/version.h"
 
 namespace orchard::pipeline {
@@ -80,7 +81,7 @@ void AddFeaturizeSummary(const StagedFeaturize& staged, JobSummary* summary) {
 Status WriteSummary(const io::Location& staging, JobSummary* summary, Clock::time_point start) {
   summary->seconds["total"] = SecondsSince(start);
   summary->peak_rss_mib = PeakRssMiB();
-  return io::WriteAll(staging.Child(output::kSummaryJson), ToJson(*summary).dump(2));
+  return io::WriteAll(staging.Child(output::kSummaryJson), util::DumpJson(ToJson(*summary), 2));
 }
 
 Result<pca::PcaModel> FitFromStats(const pca::PcaStats& stats, const JobOptions& options,

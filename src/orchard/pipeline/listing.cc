@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "orchard/util/text.h"
+
 namespace orchard::pipeline {
 namespace {
 
@@ -19,43 +21,10 @@ std::string ParentFolderName(const std::string& relative_path, const io::Locatio
 
 }  // namespace
 
-std::string EscapeInvalidUtf8(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  size_t pos = 0;
-  while (pos < text.size()) {
-    const auto lead = static_cast<unsigned char>(text[pos]);
-    size_t length = 0;
-    if (lead < 0x80)
-      length = 1;
-    else if ((lead >> 5) == 0x6 && lead >= 0xC2)
-      length = 2;
-    else if ((lead >> 4) == 0xE)
-      length = 3;
-    else if ((lead >> 3) == 0x1E && lead <= 0xF4)
-      length = 4;
-    bool valid = length > 0 && pos + length <= text.size();
-    for (size_t idx = 1; valid && idx < length; ++idx) {
-      valid = (static_cast<unsigned char>(text[pos + idx]) >> 6) == 0x2;
-    }
-    if (valid) {
-      out.append(text, pos, length);
-      pos += length;
-    } else {
-      static constexpr char kHex[] = "0123456789ABCDEF";
-      out += '%';
-      out += kHex[lead >> 4];
-      out += kHex[lead & 0xF];
-      ++pos;
-    }
-  }
-  return out;
-}
-
 ImageItem MakeImageItem(std::string source, int64_t size, const io::Location& root) {
   ImageItem item;
-  item.label = EscapeInvalidUtf8(ParentFolderName(source, root));
-  item.path = EscapeInvalidUtf8(source);
+  item.label = util::EscapeName(ParentFolderName(source, root));
+  item.path = util::EscapeName(source);
   item.source = std::move(source);
   item.size = size;
   return item;

@@ -14,11 +14,12 @@ namespace orchard::pipeline {
 
 /// One input image: where it is (relative to the input root) and its label.
 struct ImageItem {
-  /// Relative to the input root, '/'-separated; bytes that are not valid UTF-8 are
-  /// written as %XX so every table value is valid UTF-8.
+  /// Relative to the input root, '/'-separated, in its table form util::EscapeName: valid
+  /// UTF-8, '%' written as %25 and each byte that is not UTF-8 as %XX, so distinct files
+  /// keep distinct paths and util::UnescapeName(path) joined with the root finds the file.
   std::string path;
   std::string label;   ///< name of the parent folder (escaped the same way)
-  std::string source;  ///< the raw relative path, for reading the file
+  std::string source;  ///< the raw relative path (UnescapeName(path)), for reading the file
   int64_t size = 0;
   int64_t mtime_ns = 0;  ///< io::ListedFile::mtime_ns (0 when not listed here)
 };
@@ -29,9 +30,5 @@ ImageItem MakeImageItem(std::string source, int64_t size, const io::Location& ro
 /// Lists the input root (sorted; hidden names skipped, see io::ListFiles); label = name of
 /// each file's parent folder.
 Result<std::vector<ImageItem>> ListImages(const io::Location& root);
-
-/// Valid UTF-8 passes through; any other byte becomes %XX ('%' itself stays as is, so
-/// valid names are unchanged).
-std::string EscapeInvalidUtf8(const std::string& text);
 
 }  // namespace orchard::pipeline

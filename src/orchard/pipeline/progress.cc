@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "orchard/util/text.h"
+
 namespace orchard::pipeline {
 namespace {
 
@@ -22,7 +24,7 @@ std::string FormatDuration(double seconds) {
 }  // namespace
 
 ProgressLine::ProgressLine(std::string stage, int64_t total, bool enabled)
-    : stage_(std::move(stage)),
+    : stage_(util::ForTerminal(stage)),  // drawn on the terminal as is
       total_(total),
       enabled_(enabled),
       start_(std::chrono::steady_clock::now()),

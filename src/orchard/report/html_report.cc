@@ -18,6 +18,7 @@
 #include "orchard/report/report.h"
 #include "orchard/report/svg_charts.h"
 #include "orchard/table/tables.h"
+#include "orchard/util/text.h"
 
 namespace orchard::report {
 namespace {
@@ -352,7 +353,7 @@ std::string Text(const json* value) {
   if (value->is_string()) return value->get<std::string>();
   if (value->is_number_integer()) return Thousands(value->get<int64_t>());
   if (value->is_number()) return FormatFixed(value->get<double>(), 2);
-  return value->dump();
+  return util::DumpJson(*value);
 }
 
 double Number(const json* value, double fallback = std::nan("")) {
@@ -718,7 +719,7 @@ std::vector<std::string> MetricClasses(const json& metrics) {
   if (!names) names = Find(metrics, {"confusion_matrix", "labels"});
   if (names && names->is_array()) {
     for (const auto& name : *names)
-      classes.push_back(name.is_string() ? name.get<std::string>() : name.dump());
+      classes.push_back(name.is_string() ? name.get<std::string>() : util::DumpJson(name));
   }
   return classes;
 }

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <limits>
 
+#include "orchard/util/text.h"
+
 namespace orchard::report {
 namespace {
 
@@ -96,9 +98,16 @@ std::string EscapeXml(std::string_view text) {
       continue;
     }
     const size_t length = Utf8SequenceLength(text, pos);
+    char32_t code_point = 0;
     if (length == 0) {
       out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
       ++pos;
+    } else if (util::DecodeUtf8(text, pos, &code_point) == length &&
+               util::IsBidiControl(code_point)) {
+      // A bidi override in a file name would reorder the page's text around it (and show
+      // "gpj.exe" as "exe.jpg"): it is shown as its escape, as on the terminal.
+      out += util::ForTerminal(text.substr(pos, length));
+      pos += length;
     } else {
       out.append(text.substr(pos, length));
       pos += length;

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "orchard/util/fault.h"
+#include "orchard/util/text.h"
 
 namespace orchard::table {
 namespace {
@@ -18,7 +19,16 @@ namespace {
 Result<std::shared_ptr<arrow::Array>> MakeStringArray(const std::vector<std::string>& values) {
   arrow::StringBuilder builder;
   ORCHARD_RETURN_NOT_OK(builder.Reserve(static_cast<int64_t>(values.size())));
-  for (const auto& value : values) ORCHARD_RETURN_NOT_OK(builder.Append(value));
+  for (const auto& value : values) {
+    // Parquet strings must be valid UTF-8 (pyarrow refuses to read the rest). Names arrive
+    // escaped (util::EscapeName, so this is a no-op on them); free text such as an error
+    // message may quote a raw file name, which becomes %XX here.
+    if (util::IsValidUtf8(value)) {
+      ORCHARD_RETURN_NOT_OK(builder.Append(value));
+    } else {
+      ORCHARD_RETURN_NOT_OK(builder.Append(util::ValidUtf8(value)));
+    }
+  }
   return builder.Finish();
 }
 
@@ -51,7 +61,12 @@ Result<std::vector<std::string>> ReadStrings(const arrow::Table& table, const ch
   values.reserve(static_cast<size_t>(table.num_rows()));
   for (const auto& chunk : chunked->chunks()) {
     const auto& strings = static_cast<const arrow::StringArray&>(*chunk);
-    for (int64_t row = 0; row < strings.length(); ++row) values.emplace_back(strings.GetView(row));
+    for (int64_t row = 0; row < strings.length(); ++row) {
+      // A table written elsewhere (or by an older orchard) may hold invalid UTF-8; what
+      // is read from it is made valid before it can reach a model file, JSON or a page.
+      const std::string_view value = strings.GetView(row);
+      values.push_back(util::IsValidUtf8(value) ? std::string(value) : util::ValidUtf8(value));
+    }
   }
   return values;
 }
