@@ -174,8 +174,9 @@ std::string JobFingerprint(const std::vector<ImageItem>& items, const std::strin
           "\n";
   std::string listing;
   for (const auto& item : items) {
-    listing +=
-        item.path + '\t' + std::to_string(item.size) + '\t' + std::to_string(item.mtime_ns) + '\n';
+    // Length-prefixed: a name may hold tabs and newlines, so no separator is safe.
+    listing += std::to_string(item.path.size()) + ':' + item.path + '\t' +
+               std::to_string(item.size) + '\t' + std::to_string(item.mtime_ns) + '\n';
   }
   text += "listing=" + Sha256Hex(listing) + " count=" + std::to_string(items.size()) + "\n";
   return text;
