@@ -15,6 +15,11 @@
 
 namespace orchard::io {
 
+/// The largest JSON model file orchard reads (pca_model/model.json, a classifier's
+/// classifier.json and pca_model.json): 1 GiB holds a 4096 x 4096 PCA, far above real ones
+/// (MobileNetV2's full 1280 x 1280 PCA is about 40 MB), and bounds the parser's memory.
+inline constexpr int64_t kMaxModelJsonBytes = int64_t{1} << 30;
+
 /// Reads `location` whole when it is a regular file (an object, on an object store) of at
 /// most `max_bytes`. Fails without opening it when it does not exist, is a folder, or is
 /// anything else (FIFO, socket, device; links are followed), and without reading it when it

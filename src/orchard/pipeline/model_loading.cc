@@ -30,9 +30,7 @@ Result<std::unique_ptr<model::Embedder>> LoadEmbedder(const JobOptions& options)
   ORCHARD_RETURN_NOT_OK(CheckThreadCount(options.threads));
   ORCHARD_ASSIGN_OR_RAISE(auto location, io::ResolveLocation(options.model, options.storage));
   auto bytes = io::ReadRegularFile(location, kMaxModelBytes, "model '" + options.model + "'");
-  if (!bytes.ok()) {
-    return Status(bytes.status().code(), "cannot read " + bytes.status().message());
-  }
+  ORCHARD_RETURN_NOT_OK(bytes.status());  // names the model and what is wrong with it
   model::EmbedderOptions embedder_options;
   embedder_options.output_name = options.output_name;
   embedder_options.intra_op_threads = CoreCount(options.threads);
