@@ -279,12 +279,12 @@ class ClassifierReader {
       const json& item = value[idx];
       const double number = item.is_number() ? item.get<double>() : std::nan("");
       if (!std::isfinite(number)) {
-        return Fail(field, "[" + std::to_string(idx) + "] is not a finite number");
+        return Status::Invalid(source_, ": '", field, "'[", idx, "] is not a finite number");
       }
       if (std::abs(number) < low || std::abs(number) > high) {
-        return Fail(field, "[" + std::to_string(idx) + "] is " + std::to_string(number) +
-                               ", out of range (its magnitude must be in [" + std::to_string(low) +
-                               ", " + std::to_string(high) + "])");
+        return Status::Invalid(source_, ": '", field, "'[", idx, "] is ", number,
+                               ", out of range: its magnitude must be between ", low, " and ",
+                               high);
       }
       numbers.push_back(number);
     }

@@ -2,13 +2,16 @@
 
 #include <onnxruntime_c_api.h>
 
+#include <algorithm>
 #include <array>
 #include <mutex>
+#include <thread>
 #include <new>
 #include <string>
 #include <vector>
 
 #include "orchard/util/sha256.h"
+#include "orchard/util/start_thread.h"
 
 namespace orchard::model {
 namespace {
@@ -192,6 +195,14 @@ Result<std::unique_ptr<Embedder>> Embedder::MakeUnguarded(const std::string& mod
       Check(Api().AddSessionConfigEntry(session_options.get(), "session.intra_op.allow_spinning",
                                         options.allow_spinning ? "1" : "0"),
             "session options"));
+  // ONNX Runtime starts intra_op_threads - 1 threads for the session, and hangs (joining
+  // a pool it could not finish) when the system refuses one: check that they can start.
+  const int ort_threads =
+      options.intra_op_threads > 0
+          ? options.intra_op_threads
+          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  ORCHARD_RETURN_NOT_OK(util::CheckThreadsAvailable(
+      ort_threads, "ONNX Runtime's " + std::to_string(ort_threads) + " threads for model " + name));
   OrtSession* raw_session = nullptr;
   ORCHARD_RETURN_NOT_OK(
       Check(Api().CreateSessionFromArray(env, model_bytes.data(), model_bytes.size(),

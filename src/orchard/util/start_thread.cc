@@ -1,7 +1,10 @@
 #include "orchard/util/start_thread.h"
 
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "orchard/util/fault.h"
 
@@ -26,6 +29,34 @@ Result<std::thread> StartThread(std::string_view what, std::function<void()> bod
   } catch (const std::system_error& error) {
     return CannotStart(what, error.what());
   }
+}
+
+Status CheckThreadsAvailable(int count, std::string_view what) {
+  std::mutex mutex;
+  std::condition_variable all_started;
+  bool release = false;
+  std::vector<std::thread> probes;
+  Status status;
+  for (int thread_idx = 0; thread_idx < count; ++thread_idx) {
+    // Each probe stays alive until the last one started, so that `count` threads exist at
+    // once, as they will in the library's pool.
+    auto thread = StartThread(what, [&] {
+      std::unique_lock lock(mutex);
+      all_started.wait(lock, [&] { return release; });
+    });
+    if (!thread.ok()) {
+      status = thread.status();
+      break;
+    }
+    probes.push_back(std::move(thread).ValueOrDie());
+  }
+  {
+    std::lock_guard lock(mutex);
+    release = true;
+  }
+  all_started.notify_all();
+  for (auto& probe : probes) probe.join();
+  return status;
 }
 
 }  // namespace orchard::util

@@ -18,4 +18,12 @@ namespace orchard::util {
 /// ORCHARD_FAULT_THREADS (util/fault.h) makes it fail as the system would. Thread-safe.
 Result<std::thread> StartThread(std::string_view what, std::function<void()> body);
 
+/// Fails (as StartThread) unless `count` more threads can be started now: starts them, each
+/// waiting until all are up, then ends and joins them. For libraries whose own thread
+/// creation cannot fail cleanly: ONNX Runtime, when its intra-op pool cannot start every
+/// thread, waits forever while tearing the pool down. Racy by nature (another process may
+/// take the threads after the probe), but it turns the common case, a limit below what
+/// -j asks for, into a message.
+Status CheckThreadsAvailable(int count, std::string_view what);
+
 }  // namespace orchard::util
