@@ -134,10 +134,10 @@ Result<Classifier> LoadClassifier(const io::Location& model_dir);
 /// for a classifier trained on PCA vectors, of its pca_model.json (`pca_json`, nullptr when
 /// there is none; `pca_source` names it). Every field is checked, so that a loaded
 /// classifier always gives finite probabilities for finite inputs: known format and input;
-/// 1 <= dim <= pca::kMaxPcaDim; 2 to 2^20 distinct non-empty class names; at most 2^28
-/// weights; c > 0; mean, bias and weights finite with magnitudes <= FLT_MAX; scale in
-/// [1e-12, FLT_MAX]; every list as long as dim and the class count say; a PCA model valid
-/// for pca::ModelFromJson keeping dim components. Messages name the file and the field.
+/// a digest of at most 128 characters; 1 <= dim <= pca::kMaxPcaDim; 2 to 2^20 distinct non-empty
+/// class names; at most 2^28 weights; c > 0; mean, bias and weights finite with magnitudes <=
+/// FLT_MAX; scale in [1e-12, FLT_MAX]; every list as long as dim and the class count say; a PCA
+/// model valid for pca::ModelFromJson keeping dim components. Messages name the file and the field.
 /// Never throws.
 Result<Classifier> ParseClassifier(const std::string& classifier_json, const std::string& source,
                                    const std::string* pca_json, const std::string& pca_source);

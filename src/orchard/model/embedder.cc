@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <array>
 #include <mutex>
-#include <thread>
 #include <new>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "orchard/util/sha256.h"
@@ -197,10 +197,9 @@ Result<std::unique_ptr<Embedder>> Embedder::MakeUnguarded(const std::string& mod
             "session options"));
   // ONNX Runtime starts intra_op_threads - 1 threads for the session, and hangs (joining
   // a pool it could not finish) when the system refuses one: check that they can start.
-  const int ort_threads =
-      options.intra_op_threads > 0
-          ? options.intra_op_threads
-          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int ort_threads = options.intra_op_threads > 0
+                              ? options.intra_op_threads
+                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   ORCHARD_RETURN_NOT_OK(util::CheckThreadsAvailable(
       ort_threads, "ONNX Runtime's " + std::to_string(ort_threads) + " threads for model " + name));
   OrtSession* raw_session = nullptr;
@@ -311,8 +310,7 @@ Result<std::vector<float>> Embedder::RunOutput(const float* input, int64_t num_i
     ORCHARD_ASSIGN_OR_RAISE(auto shape, ReadShape(type.get(), "output " + output_name));
     if (shape.dims.size() != 2 || shape.dims[1] <= 0 || shape.dims[1] > kMaxOutputDim) {
       return Status::Invalid("output '", output_name, "' of model ", impl_->model_name, " is ",
-                             ShapeText(shape.dims), ", not [N,D] with 1 <= D <= ",
-                             kMaxOutputDim);
+                             ShapeText(shape.dims), ", not [N,D] with 1 <= D <= ", kMaxOutputDim);
     }
     *output_dim = shape.dims[1];
     std::vector<float> result;

@@ -15,12 +15,11 @@ Status CheckBatchFits(const model::Embedder& embedder, int64_t batch_size) {
   const int64_t image_bytes = embedder.input_size() * static_cast<int64_t>(sizeof(float));
   const int64_t largest = std::max<int64_t>(1, kMaxBatchInputBytes / image_bytes);
   if (batch_size <= largest) return Status::OK();
-  return Status::Invalid("a batch of ", batch_size, " images of model ",
-                         embedder.info().model_name, "'s input [", embedder.info().channels,
-                         ",", embedder.info().height, ",", embedder.info().width, "] needs ",
-                         batch_size * image_bytes >> 20, " MiB, more than orchard's bound of ",
-                         kMaxBatchInputBytes >> 20, " MiB per batch: use -b/--batch-size ",
-                         largest, " or less");
+  return Status::Invalid("a batch of ", batch_size, " images of model ", embedder.info().model_name,
+                         "'s input [", embedder.info().channels, ",", embedder.info().height, ",",
+                         embedder.info().width, "] needs ", batch_size * image_bytes >> 20,
+                         " MiB, more than orchard's bound of ", kMaxBatchInputBytes >> 20,
+                         " MiB per batch: use -b/--batch-size ", largest, " or less");
 }
 
 namespace {
@@ -39,9 +38,9 @@ Status CheckFinite(const float* row, int64_t dim, const std::string& output_name
     if (first_bad < 0) first_bad = col;
   }
   if (first_bad < 0) return Status::OK();
-  return Status::Invalid("the model's output '", output_name, "' is not finite for this image: ",
-                         nan_count, " NaN and ", infinite_count, " infinite of ", dim,
-                         " values (the first at index ", first_bad, ")");
+  return Status::Invalid("the model's output '", output_name,
+                         "' is not finite for this image: ", nan_count, " NaN and ", infinite_count,
+                         " infinite of ", dim, " values (the first at index ", first_bad, ")");
 }
 
 std::vector<Status> EmbedRows(const model::Embedder& embedder, const float* input, int64_t count,
@@ -132,9 +131,8 @@ Result<EmbedBytesResult> EmbedEncodedImages(const std::vector<EncodedImage>& ima
       Status started;
       for (int64_t begin = 0; begin < count && started.ok(); begin += per_thread) {
         const int64_t end = std::min(count, begin + per_thread);
-        auto thread = util::StartThread("image decoding", [&, begin, end] {
-          decode_range(begin, end);
-        });
+        auto thread =
+            util::StartThread("image decoding", [&, begin, end] { decode_range(begin, end); });
         if (thread.ok()) {
           pool.push_back(std::move(thread).ValueOrDie());
         } else {

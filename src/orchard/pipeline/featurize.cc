@@ -55,8 +55,8 @@ Result<PreparedBatch> PrepareOrOutOfMemory(const PrepStage& prep,
   try {
     return prep.Prepare(batch_idx, first, count, times);
   } catch (const std::bad_alloc&) {
-    return Status::OutOfMemory("out of memory preparing the batch of ", count,
-                               " images from '", items[static_cast<size_t>(first)].path,
+    return Status::OutOfMemory("out of memory preparing the batch of ", count, " images from '",
+                               items[static_cast<size_t>(first)].path,
                                "'; lower -b/--batch-size or -j/--threads");
   }
 }
@@ -218,11 +218,10 @@ Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,
     try {
       embedded = InferenceStage(embedder, items, std::move(*batch), &embed_seconds);
     } catch (const std::bad_alloc&) {
-      fail(Status::OutOfMemory("out of memory embedding the batch of images from '",
-                               items[static_cast<size_t>(work[static_cast<size_t>(work_idx)] *
-                                                         batch_size)]
-                                   .path,
-                               "'; lower -b/--batch-size or -j/--threads"));
+      fail(Status::OutOfMemory(
+          "out of memory embedding the batch of images from '",
+          items[static_cast<size_t>(work[static_cast<size_t>(work_idx)] * batch_size)].path,
+          "'; lower -b/--batch-size or -j/--threads"));
       break;
     }
     if (!to_writer.Push(std::move(embedded))) break;

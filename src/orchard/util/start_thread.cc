@@ -21,8 +21,8 @@ Status CannotStart(std::string_view what, const std::string& reason) {
 
 Result<std::thread> StartThread(std::string_view what, std::function<void()> body) {
   if (ThreadStartRefused()) {
-    return CannotStart(what, "Resource temporarily unavailable (" + std::string(kFaultThreadsEnv) +
-                                 " test hook)");
+    return CannotStart(
+        what, "Resource temporarily unavailable (" + std::string(kFaultThreadsEnv) + " test hook)");
   }
   try {
     return std::thread(std::move(body));
