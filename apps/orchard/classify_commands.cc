@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "orchard/model/embedder.h"
+#include "orchard/pipeline/model_loading.h"
 #include "orchard/util/text.h"
 #include "summary_output.h"
 
@@ -21,6 +22,17 @@ void AddStorage(CLI::App* command, io::StorageOptions* storage) {
 }
 
 }  // namespace
+
+CLI::Validator ThreadCountValidator() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        int threads = 0;
+        if (!CLI::detail::lexical_cast(value, threads)) return "not an integer: " + value;
+        const Status status = pipeline::CheckThreadCount(threads);
+        return status.ok() ? std::string() : status.message();
+      },
+      "0.." + std::to_string(pipeline::MaxThreads()));
+}
 
 ClassifyCommands::ClassifyCommands(CLI::App* app, const std::string& default_model)
     : default_model_(default_model) {
@@ -57,7 +69,7 @@ ClassifyCommands::ClassifyCommands(CLI::App* app, const std::string& default_mod
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   train_->add_option("-j,--threads", train_options_.train.threads, "cores to use (default: all)")
-      ->check(CLI::Range(0, 1024));
+      ->check(ThreadCountValidator());
   train_->add_flag("--overwrite", train_options_.overwrite, "replace an existing classifier");
   train_->add_flag("-q,--quiet", quiet_, "no summary on stderr");
   train_->add_flag("--json", json_summary_, "print the training metrics as JSON on stdout");
@@ -102,7 +114,7 @@ ClassifyCommands::ClassifyCommands(CLI::App* app, const std::string& default_mod
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
   predict_->add_option("-j,--threads", predict_options_.job.threads, "cores to use (default: all)")
-      ->check(CLI::Range(0, 1024));
+      ->check(ThreadCountValidator());
   predict_->add_flag("--overwrite", overwrite_, "replace an existing output");
   predict_->add_flag("-q,--quiet", quiet_, "no progress line or warnings");
   predict_->add_flag("--json", json_summary_, "print the summary as JSON on stdout");

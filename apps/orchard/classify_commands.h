@@ -12,6 +12,10 @@
 
 namespace orchard::cli {
 
+/// The check of every -j/--threads flag: 0 (every core) up to pipeline::MaxThreads(), a
+/// usage error (exit 2) otherwise.
+CLI::Validator ThreadCountValidator();
+
 class ClassifyCommands {
  public:
   /// Adds the `train` and `predict` subcommands to `app`. `default_model` is the

@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
   auto add_common = [&](CLI::App* command) {
     command->add_option("-o,--output", options.output, "output folder or s3:// prefix")->required();
     command->add_option("-j,--threads", options.threads, "cores to use (default: all)")
-        ->check(CLI::Range(0, 1024));
+        ->check(orchard::cli::ThreadCountValidator());
     command->add_flag("-q,--quiet", quiet, "no progress line or warnings");
     command->add_flag("--json", json_summary, "print the run summary as JSON on stdout");
     add_storage(command);

@@ -1,6 +1,9 @@
 #include "orchard/classify/classifier.h"
 
 #include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -224,6 +227,75 @@ TEST(ClassifyJobsTest, TrainAndPredictFromOutputsAndRefuseAnotherBackbone) {
   ASSERT_OK_AND_ASSIGN(classifier, LoadClassifier(root.Child("model")));
   EXPECT_TRUE(CheckBackbone(classifier, "sha-of-backbone-a", "x").ok());
   EXPECT_FALSE(CheckBackbone(classifier, "sha-of-backbone-b", "x").ok());
+}
+
+// A trained classifier's classifier.json, tampered one field at a time: each is refused
+// with a message naming the file and the field.
+TEST(ClassifierTest, ParseClassifierValidatesEveryField) {
+  Classifier classifier;
+  ASSERT_OK_AND_ASSIGN(classifier, Train(Blobs(3, 10, 4, 5), TrainOptions{0, 1, 1.0}, nullptr));
+  orchard::testing::TempDir dir;
+  ASSERT_OK_AND_ASSIGN(auto root, io::ResolveLocation(dir.str(), {}));
+  ASSERT_OK(SaveClassifier(classifier, root));
+  const auto good =
+      nlohmann::json::parse(orchard::testing::ReadFile(dir.str() + "/classifier.json"));
+  ASSERT_TRUE(ParseClassifier(good.dump(), "c.json", nullptr, "p.json").ok());
+  const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> cases = {
+      {[](auto& j) { j["scale"][0] = 0.0; }, "'scale'[0]"},
+      {[](auto& j) { j["scale"][1] = -2.0; }, "scale[1]"},
+      {[](auto& j) { j["mean"][0] = nullptr; }, "'mean'[0]"},
+      {[](auto& j) { j["weights"][0][0] = 1e300; }, "'weights[0]'[0]"},
+      {[](auto& j) { j["weights"][2].erase(0); }, "'weights[2]'"},
+      {[](auto& j) { j["weights"].erase(0); }, "'weights'"},
+      {[](auto& j) { j["bias"][0] = "1"; }, "'bias'[0]"},
+      {[](auto& j) { j["classes"][2] = j["classes"][0]; }, "classes[2]"},
+      {[](auto& j) { j["classes"][1] = ""; }, "classes[1]"},
+      {[](auto& j) { j["classes"] = {"one"}; }, "'classes'"},
+      {[](auto& j) { j["dim"] = 0; }, "'dim'"},
+      {[](auto& j) { j["dim"] = 5; }, "'mean'"},
+      {[](auto& j) { j["c"] = -1.0; }, "'c'"},
+      {[](auto& j) { j["input"] = "pixels"; }, "'input'"},
+      {[](auto& j) { j["feature_model_sha256"] = std::string(200, 'a'); },
+       "'feature_model_sha256'"},
+      {[](auto& j) { j["input"] = "pca"; }, "p.json"},
+  };
+  for (const auto& [tamper, field] : cases) {
+    nlohmann::json bad = good;
+    tamper(bad);
+    auto parsed = ParseClassifier(bad.dump(), "c.json", nullptr, "p.json");
+    ASSERT_FALSE(parsed.ok()) << field;
+    EXPECT_NE(parsed.status().message().find("c.json"), std::string::npos) << parsed.status();
+    EXPECT_NE(parsed.status().message().find(field), std::string::npos) << parsed.status();
+  }
+  EXPECT_FALSE(ParseClassifier("{\"format\": [", "c.json", nullptr, "p.json").ok());
+}
+
+// Logits far beyond float range (weights near FLT_MAX, inputs near FLT_MAX) and
+// non-finite inputs: probabilities stay finite, in [0, 1], and sum to 1.
+TEST(ClassifierTest, ProbabilitiesAreFiniteForExtremeWeightsAndInputs) {
+  Classifier classifier;
+  classifier.classes = {"a", "b", "c"};
+  classifier.dim = 2;
+  classifier.mean = {0, 0};
+  classifier.scale = {1e-12, 1};
+  const float big = std::numeric_limits<float>::max();
+  classifier.weights = {big, -big, -big, big, big, big};
+  classifier.bias = {big, 0, -big};
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> rows = {big, big, -big, 1, 0, 0, std::nanf(""), 1, inf, -inf};
+  std::vector<float> probabilities(5 * 3);
+  classifier.Probabilities(rows.data(), 5, probabilities.data());
+  for (int row = 0; row < 5; ++row) {
+    double sum = 0;
+    for (int col = 0; col < 3; ++col) {
+      const float value = probabilities[static_cast<size_t>(row * 3 + col)];
+      EXPECT_TRUE(std::isfinite(value) && value >= 0 && value <= 1) << row << "," << col;
+      sum += value;
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-6) << row;
+  }
+  // The first row: class c's logit is 2*big*1e12*big - big, far above the others.
+  EXPECT_NEAR(probabilities[2], 1.0, 1e-6);
 }
 
 }  // namespace

@@ -2,6 +2,9 @@
 #include "orchard/pca/pca.h"
 
 #include <Eigen/Dense>
+#include <cstring>
+#include <functional>
+#include <limits>
 #include <random>
 
 #include "../test_util.h"
@@ -143,6 +146,61 @@ TEST(PcaTest, JsonRoundTripsTheModelExactly) {
   EXPECT_EQ(back.mean, model.mean);
   EXPECT_EQ(back.components, model.components);
   EXPECT_EQ(back.explained_variance_ratio, model.explained_variance_ratio);
+}
+
+TEST(PcaTest, RefusesNonFiniteStatisticsByName) {
+  RowMatrixF data = MakeData(20, 4, 7);
+  data(3, 2) = std::numeric_limits<float>::quiet_NaN();
+  auto fit = FitPca(StatsOf(data), PcaFitOptions{});
+  ASSERT_FALSE(fit.ok());
+  EXPECT_NE(fit.status().message().find("not finite"), std::string::npos) << fit.status();
+  EXPECT_EQ(fit.status().message().find("dsyevd"), std::string::npos) << fit.status();
+  data(3, 2) = std::numeric_limits<float>::infinity();
+  EXPECT_FALSE(FitPca(StatsOf(data), PcaFitOptions{}).ok());
+}
+
+// Every field of a fitted model's JSON, tampered one at a time: each is refused with a
+// message naming the source and the field; the untouched JSON loads.
+TEST(PcaTest, JsonValidationNamesTheFileAndTheField) {
+  PcaModel model;
+  ASSERT_OK_AND_ASSIGN(model, FitPca(StatsOf(MakeData(100, 6, 8)), PcaFitOptions{0.99, 3}));
+  const nlohmann::json good = ModelToJson(model);
+  ASSERT_TRUE(ModelFromJson(good, "m.json").ok());
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> cases = {
+      {[](auto& j) { j["k"] = 0; }, "'k'"},
+      {[](auto& j) { j["k"] = 7; }, "'k'"},
+      {[](auto& j) { j["k"] = 2.5; }, "'k'"},
+      {[](auto& j) { j["dim"] = 1 << 20; }, "'dim'"},
+      {[](auto& j) { j["n"] = 1; }, "'n'"},
+      {[](auto& j) { j["variance_threshold"] = 2.0; }, "'variance_threshold'"},
+      {[&](auto& j) { j["mean"][0] = nan; }, "'mean'[0]"},
+      {[](auto& j) { j["mean"].erase(0); }, "'mean'"},
+      {[](auto& j) { j["explained_variance"][1] = -1.0; }, "'explained_variance'[1]"},
+      {[](auto& j) { j["explained_variance_ratio"][0] = 1.5; }, "'explained_variance_ratio'[0]"},
+      {[](auto& j) { j["components"][1][0] = 1e300; }, "'components'[1]"},
+      {[](auto& j) { j["components"][0][0] = "x"; }, "'components'[0][0]"},
+      {[](auto& j) { j["components"].erase(0); }, "'components'"},
+      {[](auto& j) { j["format"] = 1; }, "format"},
+      {[](auto& j) { j = nlohmann::json::array(); }, "not a JSON object"},
+  };
+  for (const auto& [tamper, field] : cases) {
+    nlohmann::json bad = good;
+    tamper(bad);
+    auto loaded = ModelFromJson(bad, "m.json");
+    ASSERT_FALSE(loaded.ok()) << field;
+    EXPECT_NE(loaded.status().message().find("m.json"), std::string::npos) << loaded.status();
+    EXPECT_NE(loaded.status().message().find(field), std::string::npos) << loaded.status();
+  }
+  EXPECT_FALSE(ModelFromJsonText("{not json", "m.json").ok());
+}
+
+TEST(PcaTest, DeserializeRefusesANegativeCount) {
+  PcaStats stats(2);
+  std::string bytes = stats.Serialize();
+  const int64_t negative = -5;
+  std::memcpy(bytes.data() + 16, &negative, 8);
+  EXPECT_FALSE(PcaStats::Deserialize(bytes).ok());
 }
 
 }  // namespace

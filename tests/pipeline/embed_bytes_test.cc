@@ -4,11 +4,16 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <atomic>
 #include <cmath>
 #include <fstream>
 #include <sstream>
 
 #include "../test_util.h"
+#include "orchard/util/fault.h"
+#include "orchard/util/parallel_for.h"
+#include "orchard/util/start_thread.h"
+#include "orchard/util/thread_pool.h"
 
 namespace orchard::pipeline {
 namespace {
@@ -125,6 +130,30 @@ TEST_F(EmbedBytesTest, EmptyFileIsADecodeError) {
   ASSERT_EQ(result.errors.size(), 1u);
   EXPECT_EQ(result.errors[0].stage, "decode");
   EXPECT_TRUE(result.ok_indices.empty());
+}
+
+// Thread starts the system refuses (the ORCHARD_FAULT_THREADS hook, set in-process): every
+// place that starts threads returns the error, after joining the threads it did start.
+TEST(ThreadStartTest, RefusedThreadsAreErrorsNeverACrashOrAHang) {
+  util::SetThreadStartBudgetForTesting(1);
+  std::atomic<int> done{0};
+  const Status parallel = ParallelFor(100, 4, [&](size_t) {
+    ++done;
+    return Status::OK();
+  });
+  EXPECT_FALSE(parallel.ok());
+  EXPECT_NE(parallel.message().find("cannot start a thread"), std::string::npos) << parallel;
+
+  util::SetThreadStartBudgetForTesting(2);
+  EXPECT_FALSE(ThreadPool::Make(3).ok());
+  util::SetThreadStartBudgetForTesting(0);
+  ThreadPool no_threads(2);  // got none: runs each task inside Submit
+  EXPECT_FALSE(no_threads.start_status().ok());
+  EXPECT_EQ(no_threads.Submit([] { return 7; }).get(), 7);
+  EXPECT_FALSE(util::CheckThreadsAvailable(2, "probe").ok());
+  util::SetThreadStartBudgetForTesting(-1);
+  EXPECT_TRUE(util::CheckThreadsAvailable(2, "probe").ok());
+  EXPECT_TRUE(ParallelFor(10, 4, [](size_t) { return Status::OK(); }).ok());
 }
 
 }  // namespace

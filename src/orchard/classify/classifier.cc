@@ -1,17 +1,23 @@
 #include "orchard/classify/classifier.h"
 
 #include <arrow/buffer.h>
+#include <arrow/filesystem/filesystem.h>
 #include <cblas.h>
 
 #include <LBFGS.h>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <map>
+#include <new>
 #include <numeric>
+#include <optional>
 #include <random>
+#include <set>
 #include <stdexcept>
 
+#include "orchard/io/regular_file.h"
 #include "orchard/pca/pca_json.h"
 #include "orchard/util/stopwatch.h"
 #include "orchard/util/text.h"
@@ -27,18 +33,37 @@ constexpr const char* kFormat = "orchard-classifier-1";
 constexpr const char* kClassifierFile = "classifier.json";
 constexpr const char* kPcaFile = "pca_model.json";
 
-// logits (num_rows x num_classes) -> probabilities in place; returns nothing.
-void SoftmaxRows(float* values, int64_t num_rows, int64_t num_classes) {
-  for (int64_t row_idx = 0; row_idx < num_rows; ++row_idx) {
-    float* row = values + row_idx * num_classes;
-    const float max_logit = *std::max_element(row, row + num_classes);
-    double sum = 0;
+// Logits (float64) -> probabilities: finite, in [0, 1], summing to 1, whatever the logits.
+// The max is subtracted before exp (no overflow for huge logits). Rows whose logits are not
+// all finite (only non-finite inputs can give them: LoadClassifier bounds every number)
+// take the limit: the classes at +infinity share the probability; NaN logits count as
+// -infinity; a row with no usable logit is uniform.
+void SoftmaxRow(const double* logits, int64_t num_classes, float* probabilities) {
+  double max_logit = -std::numeric_limits<double>::infinity();
+  for (int64_t class_idx = 0; class_idx < num_classes; ++class_idx) {
+    if (!std::isnan(logits[class_idx])) max_logit = std::max(max_logit, logits[class_idx]);
+  }
+  if (!std::isfinite(max_logit)) {
+    // Every logit NaN or -inf (uniform), or some +inf (those classes share it).
+    int64_t shared = 0;
+    for (int64_t class_idx = 0; class_idx < num_classes; ++class_idx)
+      shared += max_logit > 0 ? logits[class_idx] == max_logit : 1;
     for (int64_t class_idx = 0; class_idx < num_classes; ++class_idx) {
-      row[class_idx] = std::exp(row[class_idx] - max_logit);
-      sum += row[class_idx];
+      const bool takes = max_logit > 0 ? logits[class_idx] == max_logit : true;
+      probabilities[class_idx] = takes ? static_cast<float>(1.0 / static_cast<double>(shared)) : 0;
     }
-    const float inverse = static_cast<float>(1.0 / sum);
-    for (int64_t class_idx = 0; class_idx < num_classes; ++class_idx) row[class_idx] *= inverse;
+    return;
+  }
+  double sum = 0;
+  for (int64_t class_idx = 0; class_idx < num_classes; ++class_idx) {
+    sum += std::isnan(logits[class_idx]) ? 0.0 : std::exp(logits[class_idx] - max_logit);
+  }
+  // sum >= 1: the max's own term is exp(0).
+  for (int64_t class_idx = 0; class_idx < num_classes; ++class_idx) {
+    probabilities[class_idx] =
+        std::isnan(logits[class_idx])
+            ? 0.0f
+            : static_cast<float>(std::exp(logits[class_idx] - max_logit) / sum);
   }
 }
 
@@ -205,19 +230,168 @@ double Accuracy(const Classifier& classifier, const float* standardized_rows, co
   return static_cast<double>(correct) / static_cast<double>(num_rows);
 }
 
-template <typename T>
-Result<std::vector<T>> VectorFromJson(const json& value, const char* name, size_t expected) {
-  std::vector<T> out;
-  try {
-    out = value.at(name).get<std::vector<T>>();
-  } catch (const json::exception& error) {
-    return Status::Invalid("classifier.json: bad '", name, "': ", error.what());
+// The fields of classifier.json, read and checked one by one; every message starts with
+// the file's name and names the field.
+class ClassifierReader {
+ public:
+  ClassifierReader(const json& in, std::string source) : in_(in), source_(std::move(source)) {}
+
+  Status Fail(const std::string& field, const std::string& problem) const {
+    return Status::Invalid(source_, ": '", field, "' ", problem);
   }
-  if (out.size() != expected) {
-    return Status::Invalid("classifier.json: '", name, "' has ", out.size(), " values, expected ",
-                           expected);
+
+  Result<const json*> Field(const char* name) const {
+    if (!in_.contains(name)) return Status::Invalid(source_, ": no '", name, "'");
+    return &in_.at(name);
   }
-  return out;
+
+  Result<std::string> String(const char* name) const {
+    ORCHARD_ASSIGN_OR_RAISE(const json* value, Field(name));
+    if (!value->is_string()) return Fail(name, "is not a string");
+    return value->get<std::string>();
+  }
+
+  Result<int64_t> Integer(const char* name, int64_t low, int64_t high) const {
+    ORCHARD_ASSIGN_OR_RAISE(const json* value, Field(name));
+    if (!value->is_number_integer()) return Fail(name, "is not an integer");
+    if (value->is_number_unsigned() && value->get<uint64_t>() > static_cast<uint64_t>(high)) {
+      return Fail(name, "is out of range " + std::to_string(low) + ".." + std::to_string(high));
+    }
+    const auto parsed = value->get<int64_t>();
+    if (parsed < low || parsed > high) {
+      return Fail(name, "is " + std::to_string(parsed) + ", out of range " + std::to_string(low) +
+                            ".." + std::to_string(high));
+    }
+    return parsed;
+  }
+
+  // Exactly `expected` finite numbers with low <= |value| <= high (NaN and infinities are
+  // written as null by nlohmann, so any non-number is refused too).
+  Result<std::vector<double>> Numbers(const json& value, const std::string& field, size_t expected,
+                                      double low, double high) const {
+    if (!value.is_array()) return Fail(field, "is not a list of numbers");
+    if (value.size() != expected) {
+      return Fail(field, "has " + std::to_string(value.size()) + " values, expected " +
+                             std::to_string(expected));
+    }
+    std::vector<double> numbers;
+    numbers.reserve(expected);
+    for (size_t idx = 0; idx < expected; ++idx) {
+      const json& item = value[idx];
+      const double number = item.is_number() ? item.get<double>() : std::nan("");
+      if (!std::isfinite(number)) {
+        return Status::Invalid(source_, ": '", field, "'[", idx, "] is not a finite number");
+      }
+      if (std::abs(number) < low || std::abs(number) > high) {
+        return Status::Invalid(source_, ": '", field, "'[", idx, "] is ", number,
+                               ", out of range: its magnitude must be between ", low, " and ",
+                               high);
+      }
+      numbers.push_back(number);
+    }
+    return numbers;
+  }
+
+  Result<std::vector<double>> Numbers(const char* name, size_t expected, double low,
+                                      double high) const {
+    ORCHARD_ASSIGN_OR_RAISE(const json* value, Field(name));
+    return Numbers(*value, name, expected, low, high);
+  }
+
+ private:
+  const json& in_;
+  std::string source_;
+};
+
+// The largest magnitude of a weight, bias or mean: what float32 can hold. With these
+// bounds and scale >= kMinScale the float64 logits of Probabilities cannot overflow.
+constexpr double kMaxMagnitude = std::numeric_limits<float>::max();
+// Train replaces a scale below 1e-12 by 1, so a smaller scale was not written by orchard.
+constexpr double kMinScale = 1e-12;
+// Bounds on the shape; a classifier.json within kMaxModelJsonBytes stays far below them.
+constexpr int64_t kMaxClasses = int64_t{1} << 20;
+constexpr int64_t kMaxWeights = int64_t{1} << 28;
+
+Result<Classifier> ValidatedClassifier(const json& in, const std::string& source,
+                                       const std::string* pca_json, const std::string& pca_source) {
+  if (!in.is_object()) return Status::Invalid(source, ": not a JSON object");
+  const ClassifierReader read(in, source);
+  Classifier classifier;
+  ORCHARD_ASSIGN_OR_RAISE(auto format, read.String("format"));
+  if (format != kFormat) {
+    return Status::Invalid(source, ": unknown format '", format, "' (expected ", kFormat, ")");
+  }
+  ORCHARD_ASSIGN_OR_RAISE(classifier.input, read.String("input"));
+  if (classifier.input != "features" && classifier.input != "pca") {
+    return read.Fail("input", "is '" + classifier.input + "', not 'features' or 'pca'");
+  }
+  ORCHARD_ASSIGN_OR_RAISE(classifier.feature_model_sha256, read.String("feature_model_sha256"));
+  // Only compared for equality with the backbone's digest (CheckBackbone); bounded so that
+  // a message quoting it stays short.
+  if (classifier.feature_model_sha256.size() > 128) {
+    return read.Fail("feature_model_sha256", "is longer than a digest");
+  }
+  ORCHARD_ASSIGN_OR_RAISE(classifier.dim, read.Integer("dim", 1, pca::kMaxPcaDim));
+  ORCHARD_ASSIGN_OR_RAISE(const json* c, read.Field("c"));
+  classifier.c = c->is_number() ? c->get<double>() : std::nan("");
+  if (!(std::isfinite(classifier.c) && classifier.c > 0)) {
+    return read.Fail("c", "is not a positive finite number");
+  }
+  ORCHARD_ASSIGN_OR_RAISE(const json* classes, read.Field("classes"));
+  if (!classes->is_array() || classes->size() < 2 ||
+      classes->size() > static_cast<size_t>(kMaxClasses)) {
+    return read.Fail("classes", "is not a list of 2 to " + std::to_string(kMaxClasses) + " names");
+  }
+  std::set<std::string> seen;
+  for (size_t class_idx = 0; class_idx < classes->size(); ++class_idx) {
+    const json& name = (*classes)[class_idx];
+    const std::string field = "classes[" + std::to_string(class_idx) + "]";
+    if (!name.is_string() || name.get<std::string>().empty()) {
+      return read.Fail(field, "is not a non-empty string");
+    }
+    if (!seen.insert(name.get<std::string>()).second) {
+      return read.Fail(field, "repeats the class '" + name.get<std::string>() + "'");
+    }
+    classifier.classes.push_back(name.get<std::string>());
+  }
+  const auto k = static_cast<size_t>(classifier.num_classes());
+  const auto d = static_cast<size_t>(classifier.dim);
+  if (classifier.num_classes() * classifier.dim > kMaxWeights) {
+    return Status::Invalid(source, ": ", k, " classes x ", d, " inputs is more than ", kMaxWeights,
+                           " weights");
+  }
+  ORCHARD_ASSIGN_OR_RAISE(classifier.mean, read.Numbers("mean", d, 0, kMaxMagnitude));
+  ORCHARD_ASSIGN_OR_RAISE(classifier.scale, read.Numbers("scale", d, kMinScale, kMaxMagnitude));
+  for (size_t col = 0; col < d; ++col) {
+    if (classifier.scale[col] < 0) {
+      return read.Fail("scale[" + std::to_string(col) + "]", "is negative");
+    }
+  }
+  ORCHARD_ASSIGN_OR_RAISE(auto bias, read.Numbers("bias", k, 0, kMaxMagnitude));
+  classifier.bias.assign(bias.begin(), bias.end());
+  ORCHARD_ASSIGN_OR_RAISE(const json* weights, read.Field("weights"));
+  if (!weights->is_array() || weights->size() != k) {
+    return read.Fail("weights", "is not a list of " + std::to_string(k) + " rows (one per class)");
+  }
+  classifier.weights.reserve(k * d);
+  for (size_t class_idx = 0; class_idx < k; ++class_idx) {
+    ORCHARD_ASSIGN_OR_RAISE(
+        auto row, read.Numbers((*weights)[class_idx], "weights[" + std::to_string(class_idx) + "]",
+                               d, 0, kMaxMagnitude));
+    classifier.weights.insert(classifier.weights.end(), row.begin(), row.end());
+  }
+  if (classifier.input == "pca") {
+    if (pca_json == nullptr) {
+      return Status::Invalid(source, " was trained on PCA vectors but ", pca_source, " is missing");
+    }
+    ORCHARD_ASSIGN_OR_RAISE(auto pca_model, pca::ModelFromJsonText(*pca_json, pca_source));
+    if (pca_model.k != classifier.dim) {
+      return Status::Invalid(pca_source, " keeps ", pca_model.k, " components but ", source,
+                             " expects ", classifier.dim, " inputs ('dim')");
+    }
+    classifier.pca = std::move(pca_model);
+  }
+  return classifier;
 }
 
 }  // namespace
@@ -264,25 +438,38 @@ void Classifier::Probabilities(const float* rows, int64_t num_rows, float* proba
   if (num_rows == 0) return;
   const int64_t k = num_classes(), d = dim;
   // Fold the standardization into the weights: W (x - m) / s + b = (W / s) x + (b - (W / s) m).
-  std::vector<float> folded(weights.size());
-  std::vector<float> folded_bias(bias.begin(), bias.end());
+  // In float64: with the bounds LoadClassifier checks (|w|, |m| <= FLT_MAX, s >= 1e-12) and
+  // float inputs, no logit can overflow, so the softmax below always sees finite logits
+  // for finite inputs (float32 logits overflowed for large weights and gave NaN).
+  std::vector<double> folded(weights.size());
+  std::vector<double> folded_bias(bias.begin(), bias.end());
   for (int64_t class_idx = 0; class_idx < k; ++class_idx) {
     double shift = 0;
     for (int64_t col = 0; col < d; ++col) {
       const size_t idx = static_cast<size_t>(class_idx * d + col);
       const double weight = weights[idx] / scale[static_cast<size_t>(col)];
-      folded[idx] = static_cast<float>(weight);
+      folded[idx] = weight;
       shift += weight * mean[static_cast<size_t>(col)];
     }
-    folded_bias[static_cast<size_t>(class_idx)] -= static_cast<float>(shift);
+    folded_bias[static_cast<size_t>(class_idx)] -= shift;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(num_rows),
-              static_cast<int>(k), static_cast<int>(d), 1.0f, rows, static_cast<int>(d),
-              folded.data(), static_cast<int>(d), 0.0f, probabilities, static_cast<int>(k));
-  for (int64_t row_idx = 0; row_idx < num_rows; ++row_idx)
-    for (int64_t class_idx = 0; class_idx < k; ++class_idx)
-      probabilities[row_idx * k + class_idx] += folded_bias[static_cast<size_t>(class_idx)];
-  SoftmaxRows(probabilities, num_rows, k);
+  // Blocks of rows widened to float64: bounded temporaries whatever num_rows is.
+  constexpr int64_t kRowsPerBlock = 1024;
+  std::vector<double> block, logits;
+  for (int64_t start = 0; start < num_rows; start += kRowsPerBlock) {
+    const int64_t count = std::min(kRowsPerBlock, num_rows - start);
+    block.assign(rows + start * d, rows + (start + count) * d);
+    logits.resize(static_cast<size_t>(count * k));
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(count),
+                static_cast<int>(k), static_cast<int>(d), 1.0, block.data(), static_cast<int>(d),
+                folded.data(), static_cast<int>(d), 0.0, logits.data(), static_cast<int>(k));
+    for (int64_t row_idx = 0; row_idx < count; ++row_idx) {
+      double* row = logits.data() + row_idx * k;
+      for (int64_t class_idx = 0; class_idx < k; ++class_idx)
+        row[class_idx] += folded_bias[static_cast<size_t>(class_idx)];
+      SoftmaxRow(row, k, probabilities + (start + row_idx) * k);
+    }
+  }
 }
 
 void Classifier::ProbabilitiesFromEmbeddings(const float* rows, int64_t num_rows,
@@ -489,71 +676,38 @@ Status SaveClassifier(const Classifier& classifier, const io::Location& model_di
   return io::WriteAll(model_dir.Child(kClassifierFile), util::DumpJson(out));
 }
 
+Result<Classifier> ParseClassifier(const std::string& classifier_json, const std::string& source,
+                                   const std::string* pca_json, const std::string& pca_source) {
+  try {
+    return ValidatedClassifier(json::parse(classifier_json), source, pca_json, pca_source);
+  } catch (const json::exception& error) {
+    return Status::Invalid("cannot parse ", source, ": ", error.what());
+  } catch (const std::bad_alloc&) {
+    return Status::OutOfMemory("out of memory reading ", source);
+  }
+}
+
 Result<Classifier> LoadClassifier(const io::Location& model_dir) {
-  auto bytes = io::ReadAll(model_dir.Child(kClassifierFile));
-  if (!bytes.ok()) {
+  const io::Location classifier_file = model_dir.Child(kClassifierFile);
+  const io::Location pca_file = model_dir.Child(kPcaFile);
+  ORCHARD_ASSIGN_OR_RAISE(auto classifier_info,
+                          classifier_file.fs->GetFileInfo(classifier_file.path));
+  if (classifier_info.type() == arrow::fs::FileType::NotFound) {
     return Status::Invalid("no classifier in '", model_dir.display,
                            "' (classifier.json): train one with `orchard train`");
   }
-  json in;
-  try {
-    in = json::parse((*bytes)->ToString());
-  } catch (const json::exception& error) {
-    return Status::Invalid("cannot parse ", model_dir.display, "/classifier.json: ", error.what());
+  ORCHARD_ASSIGN_OR_RAISE(auto bytes, io::ReadRegularFile(classifier_file, io::kMaxModelJsonBytes,
+                                                          classifier_file.display));
+  // pca_model.json is read when it is there; ParseClassifier says whether it is needed.
+  std::optional<std::string> pca_json;
+  ORCHARD_ASSIGN_OR_RAISE(auto pca_info, pca_file.fs->GetFileInfo(pca_file.path));
+  if (pca_info.type() != arrow::fs::FileType::NotFound) {
+    ORCHARD_ASSIGN_OR_RAISE(
+        auto pca_bytes, io::ReadRegularFile(pca_file, io::kMaxModelJsonBytes, pca_file.display));
+    pca_json = pca_bytes->ToString();
   }
-  Classifier classifier;
-  try {
-    if (in.at("format").get<std::string>() != kFormat) {
-      return Status::Invalid(model_dir.display, "/classifier.json: unknown format '",
-                             in.at("format").get<std::string>(), "'");
-    }
-    classifier.input = in.at("input").get<std::string>();
-    classifier.feature_model_sha256 = in.at("feature_model_sha256").get<std::string>();
-    classifier.dim = in.at("dim").get<int64_t>();
-    classifier.c = in.at("c").get<double>();
-    classifier.classes = in.at("classes").get<std::vector<std::string>>();
-  } catch (const json::exception& error) {
-    return Status::Invalid(model_dir.display, "/classifier.json: ", error.what());
-  }
-  const auto k = static_cast<size_t>(classifier.num_classes());
-  const auto d = static_cast<size_t>(classifier.dim);
-  if (k < 2 || d == 0) return Status::Invalid(model_dir.display, "/classifier.json: empty model");
-  ORCHARD_ASSIGN_OR_RAISE(classifier.mean, VectorFromJson<double>(in, "mean", d));
-  ORCHARD_ASSIGN_OR_RAISE(classifier.scale, VectorFromJson<double>(in, "scale", d));
-  ORCHARD_ASSIGN_OR_RAISE(classifier.bias, VectorFromJson<float>(in, "bias", k));
-  std::vector<std::vector<float>> weights;
-  try {
-    weights = in.at("weights").get<std::vector<std::vector<float>>>();
-  } catch (const json::exception& error) {
-    return Status::Invalid(model_dir.display, "/classifier.json: bad 'weights': ", error.what());
-  }
-  if (weights.size() != k) return Status::Invalid("classifier.json: weights/classes mismatch");
-  for (const auto& row : weights) {
-    if (row.size() != d)
-      return Status::Invalid("classifier.json: a weight row is not ", d, " long");
-    classifier.weights.insert(classifier.weights.end(), row.begin(), row.end());
-  }
-  if (classifier.input == "pca") {
-    auto pca_bytes = io::ReadAll(model_dir.Child(kPcaFile));
-    if (!pca_bytes.ok()) {
-      return Status::Invalid("the classifier in '", model_dir.display,
-                             "' was trained on PCA vectors but has no pca_model.json");
-    }
-    try {
-      ORCHARD_ASSIGN_OR_RAISE(auto pca_model,
-                              pca::ModelFromJson(json::parse((*pca_bytes)->ToString())));
-      classifier.pca = std::move(pca_model);
-    } catch (const json::exception& error) {
-      return Status::Invalid("cannot parse ", model_dir.display, "/pca_model.json: ", error.what());
-    }
-    if (classifier.pca->k != classifier.dim) {
-      return Status::Invalid("pca_model.json keeps ", classifier.pca->k,
-                             " components but the classifier expects ", classifier.dim);
-    }
-  } else if (classifier.input != "features") {
-    return Status::Invalid("classifier.json: unknown input '", classifier.input, "'");
-  }
-  return classifier;
+  return ParseClassifier(bytes->ToString(), classifier_file.display,
+                         pca_json ? &*pca_json : nullptr, pca_file.display);
 }
 
 Status CheckBackbone(const Classifier& classifier, const std::string& embedding_sha256,

@@ -73,7 +73,10 @@ struct Classifier {
   int64_t embedding_dim() const { return pca ? pca->dim : dim; }
 
   /// Class probabilities of `num_rows` inputs (num_rows x dim, row-major) into
-  /// `probabilities` (num_rows x classes). Thread-safe (const).
+  /// `probabilities` (num_rows x classes): always finite, in [0, 1], summing to 1 per row
+  /// (computed in float64 from the bounds ParseClassifier checks; a row with non-finite
+  /// inputs gets the limit: its +infinite classes share the probability, else uniform).
+  /// Thread-safe (const).
   void Probabilities(const float* rows, int64_t num_rows, float* probabilities) const;
   /// Same, from embeddings: projects with `pca` first when the model has one.
   void ProbabilitiesFromEmbeddings(const float* rows, int64_t num_rows, float* probabilities) const;
@@ -122,9 +125,22 @@ Result<Classifier> Train(const table::VectorRows& rows, const TrainOptions& opti
 /// MODEL_DIR/classifier.json (everything, weights included) and, for PCA models,
 /// MODEL_DIR/pca_model.json. Files are written atomically; metrics.json is the caller's.
 Status SaveClassifier(const Classifier& classifier, const io::Location& model_dir);
-/// Reads what SaveClassifier wrote; fails with a clear message on a missing or damaged
-/// model folder.
+/// Reads what SaveClassifier wrote. Both files must be regular files of at most
+/// io::kMaxModelJsonBytes (checked before they are opened). Fails with a clear message on a
+/// missing or damaged model folder (ParseClassifier checks every field).
 Result<Classifier> LoadClassifier(const io::Location& model_dir);
+
+/// The classifier in the text of a classifier.json (`source` names it in messages) and,
+/// for a classifier trained on PCA vectors, of its pca_model.json (`pca_json`, nullptr when
+/// there is none; `pca_source` names it). Every field is checked, so that a loaded
+/// classifier always gives finite probabilities for finite inputs: known format and input;
+/// a digest of at most 128 characters; 1 <= dim <= pca::kMaxPcaDim; 2 to 2^20 distinct non-empty
+/// class names; at most 2^28 weights; c > 0; mean, bias and weights finite with magnitudes <=
+/// FLT_MAX; scale in [1e-12, FLT_MAX]; every list as long as dim and the class count say; a PCA
+/// model valid for pca::ModelFromJson keeping dim components. Messages name the file and the field.
+/// Never throws.
+Result<Classifier> ParseClassifier(const std::string& classifier_json, const std::string& source,
+                                   const std::string* pca_json, const std::string& pca_source);
 
 /// Fails unless the embedding model's sha256 is the one the classifier was trained on
 /// (predicting with another backbone would give meaningless answers).

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "orchard/io/regular_file.h"
 #include "orchard/model/embedder.h"
 #include "orchard/output/layout.h"
 #include "orchard/output/pca_files.h"
@@ -31,6 +32,10 @@ namespace {
 using nlohmann::json;
 using util::Clock;
 using util::SecondsSince;
+
+// The largest photo `orchard predict PHOTO...` reads (far above real photos; the same
+// bound as the listing's default --max-file-bytes).
+constexpr int64_t kMaxPhotoBytes = int64_t{256} << 20;
 
 // The output contract's names (output/layout.h).
 constexpr const char* kFeatures = output::kFeaturesDir;
@@ -266,6 +271,7 @@ Result<TrainSummary> TrainJob(const TrainJobOptions& options) {
   if (options.on != kFeatures && options.on != table::kPcaColumn) {
     return Status::Invalid("--on must be 'features' or 'pca', got '", options.on, "'");
   }
+  ORCHARD_RETURN_NOT_OK(pipeline::CheckThreadCount(options.train.threads));
   ORCHARD_ASSIGN_OR_RAISE(
       auto where, pipeline::ResolveJobLocations(options.input, options.model_dir, options.storage,
                                                 /*need_input=*/true));
@@ -323,6 +329,7 @@ Result<TrainSummary> TrainJob(const TrainJobOptions& options) {
 Result<PredictSummary> PredictJob(const PredictJobOptions& options) {
   const auto start = Clock::now();
   pipeline::JobOptions job = options.job;
+  ORCHARD_RETURN_NOT_OK(pipeline::CheckThreadCount(job.threads));
   job.threads = pipeline::CoreCount(job.threads);
   ORCHARD_ASSIGN_OR_RAISE(auto where,
                           pipeline::ResolveJobLocations(job.input, job.output, job.storage, true));
@@ -456,6 +463,7 @@ Result<std::vector<FilePrediction>> PredictFiles(const PredictJobOptions& option
                                                  const std::vector<std::string>& files,
                                                  int64_t top_k) {
   const pipeline::JobOptions& job = options.job;
+  ORCHARD_RETURN_NOT_OK(pipeline::CheckThreadCount(job.threads));
   ORCHARD_ASSIGN_OR_RAISE(auto model_dir, io::ResolveLocation(options.model_dir, job.storage));
   ORCHARD_ASSIGN_OR_RAISE(auto classifier, LoadClassifier(model_dir));
   ORCHARD_ASSIGN_OR_RAISE(auto embedder, pipeline::LoadEmbedder(job));
@@ -471,8 +479,10 @@ Result<std::vector<FilePrediction>> PredictFiles(const PredictJobOptions& option
   for (size_t file_idx = 0; file_idx < files.size(); ++file_idx) {
     predictions[file_idx].path = files[file_idx];
     auto location = io::ResolveLocation(files[file_idx], job.storage);
+    // A FIFO, folder or device named on the command line is refused before it is opened
+    // (opening a FIFO blocks forever), and a huge file before it is read.
     Result<std::shared_ptr<arrow::Buffer>> bytes =
-        location.ok() ? io::ReadAll(*location)
+        location.ok() ? io::ReadRegularFile(*location, kMaxPhotoBytes, "'" + files[file_idx] + "'")
                       : Result<std::shared_ptr<arrow::Buffer>>(location.status());
     if (!bytes.ok()) {
       predictions[file_idx].error = "read: " + bytes.status().message();

@@ -2,10 +2,16 @@
 
 #include <onnxruntime_c_api.h>
 
+#include <algorithm>
 #include <array>
 #include <mutex>
+#include <new>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "orchard/util/sha256.h"
+#include "orchard/util/start_thread.h"
 
 namespace orchard::model {
 namespace {
@@ -79,6 +85,16 @@ Result<TensorShape> ReadShape(const OrtTypeInfo* type_info, const std::string& w
   return shape;
 }
 
+// "[N,3,224,224]": a declared shape as the user would write it (dynamic dims as N/-1).
+std::string ShapeText(const std::vector<int64_t>& dims) {
+  std::string text = "[";
+  for (size_t idx = 0; idx < dims.size(); ++idx) {
+    if (idx > 0) text += ",";
+    text += idx == 0 && dims[idx] < 0 ? std::string("N") : std::to_string(dims[idx]);
+  }
+  return text + "]";
+}
+
 }  // namespace
 
 struct Embedder::Impl {
@@ -113,9 +129,17 @@ struct Embedder::Impl {
     const char* output_names[] = {output_name.c_str()};
     OrtValue* inputs[] = {input_value.get()};
     OrtValue* outputs[] = {output_value.get()};
-    return Check(
-        Api().Run(session.get(), nullptr, input_names, inputs, 1, output_names, 1, outputs),
-        "running " + model_name);
+    // ONNX Runtime reports its own allocation failures as a status; the guard is for any
+    // exception that escapes it (a C API must not throw, but a failed allocation of ours
+    // or of a custom op would otherwise end the process).
+    try {
+      return Check(
+          Api().Run(session.get(), nullptr, input_names, inputs, 1, output_names, 1, outputs),
+          "running " + model_name);
+    } catch (const std::bad_alloc&) {
+      return Status::OutOfMemory("running ", model_name, " on ", num_images,
+                                 " images: out of memory; lower -b/--batch-size");
+    }
   }
 };
 
@@ -130,9 +154,22 @@ int64_t Embedder::input_size() const {
 
 Result<std::unique_ptr<Embedder>> Embedder::Make(const std::string& model_bytes,
                                                  const EmbedderOptions& options) {
+  // ONNX Runtime's C API returns its failures as statuses; a failed allocation of ours
+  // (the session's copies, names, shapes) is turned into one here.
+  try {
+    return MakeUnguarded(model_bytes, options);
+  } catch (const std::bad_alloc&) {
+    return Status::OutOfMemory("loading model ", options.model_name, " (", model_bytes.size(),
+                               " bytes): out of memory");
+  }
+}
+
+Result<std::unique_ptr<Embedder>> Embedder::MakeUnguarded(const std::string& model_bytes,
+                                                          const EmbedderOptions& options) {
   const std::string& name = options.model_name;
   auto impl = std::make_unique<Impl>();
   impl->model_name = name;
+  impl->info.model_name = name;
   impl->info.sha256 = Sha256Hex(model_bytes);
   if (!options.expected_sha256.empty() && impl->info.sha256 != options.expected_sha256) {
     return Status::Invalid("model ", name, " has sha256 ", impl->info.sha256, ", expected ",
@@ -158,6 +195,13 @@ Result<std::unique_ptr<Embedder>> Embedder::Make(const std::string& model_bytes,
       Check(Api().AddSessionConfigEntry(session_options.get(), "session.intra_op.allow_spinning",
                                         options.allow_spinning ? "1" : "0"),
             "session options"));
+  // ONNX Runtime starts intra_op_threads - 1 threads for the session, and hangs (joining
+  // a pool it could not finish) when the system refuses one: check that they can start.
+  const int ort_threads = options.intra_op_threads > 0
+                              ? options.intra_op_threads
+                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  ORCHARD_RETURN_NOT_OK(util::CheckThreadsAvailable(
+      ort_threads, "ONNX Runtime's " + std::to_string(ort_threads) + " threads for model " + name));
   OrtSession* raw_session = nullptr;
   ORCHARD_RETURN_NOT_OK(
       Check(Api().CreateSessionFromArray(env, model_bytes.data(), model_bytes.size(),
@@ -192,6 +236,16 @@ Result<std::unique_ptr<Embedder>> Embedder::Make(const std::string& model_bytes,
   // Dynamic spatial dimensions (-1) fall back to 224x224.
   impl->info.height = input_shape.dims[2] > 0 ? input_shape.dims[2] : 224;
   impl->info.width = input_shape.dims[3] > 0 ? input_shape.dims[3] : 224;
+  // Each image of a batch takes channels x height x width floats, allocated per batch:
+  // a declared [N,3,65536,65536] would be 48 GiB per image. Refused here, by name. (Each
+  // side is at most kMaxInputPixels, so the product cannot overflow.)
+  if (impl->info.height > kMaxInputPixels || impl->info.width > kMaxInputPixels ||
+      impl->info.height * impl->info.width > kMaxInputPixels) {
+    return Status::Invalid("model ", name, " declares input '", impl->info.input_name, "' ",
+                           ShapeText(input_shape.dims), ": ", impl->info.height, "x",
+                           impl->info.width, " pixels per image, more than orchard's bound of ",
+                           kMaxInputPixels, " (4096x4096); use a model with a smaller input");
+  }
 
   size_t output_count = 0;
   ORCHARD_RETURN_NOT_OK(
@@ -214,6 +268,12 @@ Result<std::unique_ptr<Embedder>> Embedder::Make(const std::string& model_bytes,
         output_shape.dims[1] <= 0) {
       return Status::Invalid("model ", name, " output '", options.output_name,
                              "' must be float32 [N,D] with a fixed D");
+    }
+    if (output_shape.dims[1] > kMaxOutputDim) {
+      return Status::Invalid("model ", name, " declares output '", options.output_name, "' ",
+                             ShapeText(output_shape.dims), ": ", output_shape.dims[1],
+                             " values per image, more than orchard's bound of ", kMaxOutputDim,
+                             "; choose a narrower output with --output-name");
     }
     impl->info.output_dim = output_shape.dims[1];
     found = true;
@@ -248,11 +308,18 @@ Result<std::vector<float>> Embedder::RunOutput(const float* input, int64_t num_i
         Api().SessionGetOutputTypeInfo(impl_->session.get(), output_idx, &raw_type), "output"));
     TypeInfoPtr type(raw_type);
     ORCHARD_ASSIGN_OR_RAISE(auto shape, ReadShape(type.get(), "output " + output_name));
-    if (shape.dims.size() != 2 || shape.dims[1] <= 0) {
-      return Status::Invalid("output '", output_name, "' is not [N,D]");
+    if (shape.dims.size() != 2 || shape.dims[1] <= 0 || shape.dims[1] > kMaxOutputDim) {
+      return Status::Invalid("output '", output_name, "' of model ", impl_->model_name, " is ",
+                             ShapeText(shape.dims), ", not [N,D] with 1 <= D <= ", kMaxOutputDim);
     }
     *output_dim = shape.dims[1];
-    std::vector<float> result(static_cast<size_t>(num_images * shape.dims[1]));
+    std::vector<float> result;
+    try {
+      result.resize(static_cast<size_t>(num_images * shape.dims[1]));
+    } catch (const std::bad_alloc&) {
+      return Status::OutOfMemory("out of memory for output '", output_name, "' of ", num_images,
+                                 " images of model ", impl_->model_name);
+    }
     ORCHARD_RETURN_NOT_OK(impl_->Run(input, num_images, output_name, shape.dims[1], result.data()));
     return result;
   }

@@ -29,8 +29,19 @@ struct EmbedderOptions {
   std::string model_name = "model";
 };
 
+/// The largest image input a model may declare: height x width <= 4096 x 4096 pixels (3
+/// channels: 192 MiB of float32 per image; the shipped MobileNetV2 takes 224 x 224). A
+/// larger declared input is refused when the model is loaded, before any buffer of that
+/// size is allocated; a dynamic (-1) height or width counts as the 224 orchard would use.
+inline constexpr int64_t kMaxInputPixels = int64_t{4096} * 4096;
+/// The widest embedding (D of the [N, D] output) a model may declare: the PCA statistics
+/// hold D x D float64 values (32 GiB at this bound; MobileNetV2's D is 1280).
+inline constexpr int64_t kMaxOutputDim = int64_t{1} << 16;
+
 /// What the model expects and produces, read from the model itself.
 struct ModelInfo {
+  /// The model's name for messages (EmbedderOptions::model_name).
+  std::string model_name;
   std::string input_name;
   int64_t channels = 3;
   int64_t height = 224;
@@ -46,8 +57,10 @@ struct ModelInfo {
 class Embedder {
  public:
   /// Loads a model from its serialized bytes. Fails when the bytes are not a valid ONNX
-  /// model, the checksum differs, or the model breaks the contract (one 4-D float input
-  /// [N, 3, H, W]; the named output is [N, D] float32).
+  /// model, the checksum differs, the model breaks the contract (one 4-D float input
+  /// [N, 3, H, W]; the named output is [N, D] float32), declares an input larger than
+  /// kMaxInputPixels or an output wider than kMaxOutputDim, or memory runs out; every
+  /// message names the model (and the shape, for a shape it refuses). Never throws.
   static Result<std::unique_ptr<Embedder>> Make(const std::string& model_bytes,
                                                 const EmbedderOptions& options);
   ~Embedder();
@@ -58,7 +71,8 @@ class Embedder {
   int64_t input_size() const;
 
   /// Runs `num_images` preprocessed images (contiguous NCHW) and writes num_images *
-  /// output_dim floats of the embedding output to `output`.
+  /// output_dim floats of the embedding output to `output`. ONNX Runtime's failures
+  /// (allocation failures included) are a Status naming the model; never throws.
   Status Embed(const float* input, int64_t num_images, float* output) const;
 
   /// Runs and returns any 2-D float output by name (e.g. "logits"), with its width.
@@ -68,6 +82,8 @@ class Embedder {
  private:
   struct Impl;
   explicit Embedder(std::unique_ptr<Impl> impl);
+  static Result<std::unique_ptr<Embedder>> MakeUnguarded(const std::string& model_bytes,
+                                                         const EmbedderOptions& options);
   std::unique_ptr<Impl> impl_;
 };
 

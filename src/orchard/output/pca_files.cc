@@ -1,9 +1,11 @@
 #include "orchard/output/pca_files.h"
 
 #include <arrow/api.h>
+#include <arrow/filesystem/filesystem.h>
 
 #include <string>
 
+#include "orchard/io/regular_file.h"
 #include "orchard/output/layout.h"
 #include "orchard/pca/pca_json.h"
 #include "orchard/report/report.h"
@@ -13,16 +15,15 @@
 namespace orchard::output {
 
 Result<pca::PcaModel> ReadPcaModel(const io::Location& root) {
-  auto model_bytes = io::ReadAll(root.Child(kModelJson));
+  const io::Location file = root.Child(kModelJson);
+  auto model_bytes = io::ReadRegularFile(file, io::kMaxModelJsonBytes, file.display);
   if (!model_bytes.ok()) {
+    ORCHARD_ASSIGN_OR_RAISE(auto info, file.fs->GetFileInfo(file.path));
+    if (info.type() != arrow::fs::FileType::NotFound) return model_bytes.status();
     return Status::Invalid("no PCA model in '", root.display, "' (", kModelJson,
                            "): run `orchard fit-pca` first");
   }
-  try {
-    return pca::ModelFromJson(nlohmann::json::parse((*model_bytes)->ToString()));
-  } catch (const nlohmann::json::exception& error) {
-    return Status::Invalid("cannot parse ", root.Child(kModelJson).display, ": ", error.what());
-  }
+  return pca::ModelFromJsonText((*model_bytes)->ToString(), file.display);
 }
 
 Result<std::shared_ptr<arrow::RecordBatch>> ComponentsBatch(const pca::PcaModel& model) {

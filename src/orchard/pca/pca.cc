@@ -84,6 +84,7 @@ Result<PcaStats> PcaStats::Deserialize(const std::string& bytes) {
   if (dim < 0 || dim > (1 << 16) || bytes.size() != 24 + 8 * static_cast<size_t>(dim + dim * dim)) {
     return Status::Invalid("serialized PCA statistics have a bad size");
   }
+  if (count < 0) return Status::Invalid("serialized PCA statistics have a negative row count");
   PcaStats stats(dim);
   stats.count_ = count;
   std::memcpy(stats.sum_.data(), bytes.data() + 24, 8 * static_cast<size_t>(dim));
@@ -129,6 +130,18 @@ Result<PcaModel> FitPca(const PcaStats& stats, const PcaFitOptions& options) {
                            " is out of range (0, 1]");
   }
   const int64_t dim = stats.dim();
+  // A NaN or an infinity in any feature row makes every sum non-finite, and LAPACK then
+  // fails with an info code that says nothing to the user: refuse by name here.
+  const auto not_finite = [](const std::vector<double>& values) {
+    return std::find_if_not(values.begin(), values.end(),
+                            [](double value) { return std::isfinite(value); }) != values.end();
+  };
+  if (not_finite(stats.sum()) || not_finite(stats.cross())) {
+    return Status::Invalid("PCA statistics of ", stats.count(),
+                           " feature rows are not finite: a feature value is NaN or infinite, "
+                           "or too large to square in float64. Check the features table (or "
+                           "the model that wrote it)");
+  }
   const auto n = static_cast<double>(stats.count());
   PcaModel model;
   model.dim = dim;
@@ -143,6 +156,10 @@ Result<PcaModel> FitPca(const PcaStats& stats, const PcaFitOptions& options) {
   covariance.noalias() -= n * mean * mean.transpose();
   covariance /= (n - 1);
   covariance = covariance.selfadjointView<Eigen::Lower>();
+  if (!covariance.allFinite()) {
+    return Status::Invalid("the covariance of ", stats.count(),
+                           " feature rows overflows float64: feature values are too large");
+  }
 
   // LAPACK's divide-and-conquer symmetric eigensolver: eigenvalues ascending, the
   // eigenvectors overwrite the matrix column by column.
@@ -150,8 +167,9 @@ Result<PcaModel> FitPca(const PcaStats& stats, const PcaFitOptions& options) {
   const lapack_int info =
       LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', static_cast<lapack_int>(dim), covariance.data(),
                      static_cast<lapack_int>(dim), values.data());
-  if (info != 0) {
-    return Status::ExecutionError("PCA eigen-decomposition failed (LAPACK dsyevd info=", info, ")");
+  if (info != 0 || !values.allFinite() || !covariance.allFinite()) {
+    return Status::ExecutionError("PCA eigen-decomposition of the ", dim, "x", dim,
+                                  " covariance did not converge (LAPACK dsyevd info=", info, ")");
   }
   const Eigen::MatrixXd& vectors = covariance;
   double total = 0;

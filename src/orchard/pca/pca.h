@@ -68,8 +68,9 @@ struct PcaModel {
   double CumulativeRatio(int64_t num_components) const;
 };
 
-/// Fits from statistics. Fails when there are fewer than 2 rows or the options are out
-/// of range; a fixed k larger than the dimension is an error.
+/// Fits from statistics. Fails when there are fewer than 2 rows, the options are out of
+/// range (a fixed k larger than the dimension is an error), or the statistics are not
+/// finite (a NaN or infinite feature value: the message says so, not a LAPACK code).
 Result<PcaModel> FitPca(const PcaStats& stats, const PcaFitOptions& options);
 
 }  // namespace orchard::pca

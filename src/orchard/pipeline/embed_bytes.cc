@@ -1,32 +1,97 @@
 #include "orchard/pipeline/embed_bytes.h"
 
 #include <algorithm>
+#include <cmath>
+#include <new>
+#include <string>
 #include <thread>
 
 #include "orchard/pipeline/prep_stage.h"
+#include "orchard/util/start_thread.h"
 
 namespace orchard::pipeline {
 
-std::vector<Status> EmbedWithRetry(const model::Embedder& embedder, const float* input,
-                                   int64_t count, std::vector<float>* features) {
+Status CheckBatchFits(const model::Embedder& embedder, int64_t batch_size) {
+  const int64_t image_bytes = embedder.input_size() * static_cast<int64_t>(sizeof(float));
+  const int64_t largest = std::max<int64_t>(1, kMaxBatchInputBytes / image_bytes);
+  if (batch_size <= largest) return Status::OK();
+  return Status::Invalid("a batch of ", batch_size, " images of model ", embedder.info().model_name,
+                         "'s input [", embedder.info().channels, ",", embedder.info().height, ",",
+                         embedder.info().width, "] needs ", batch_size * image_bytes >> 20,
+                         " MiB, more than orchard's bound of ", kMaxBatchInputBytes >> 20,
+                         " MiB per batch: use -b/--batch-size ", largest, " or less");
+}
+
+namespace {
+
+// Why a row of embeddings is not usable, or OK: NaN and infinities would poison the PCA
+// statistics (and every component) of the whole run, so they are this image's error.
+Status CheckFinite(const float* row, int64_t dim, const std::string& output_name) {
+  int64_t nan_count = 0, infinite_count = 0, first_bad = -1;
+  for (int64_t col = 0; col < dim; ++col) {
+    if (std::isfinite(row[col])) continue;
+    if (std::isnan(row[col])) {
+      ++nan_count;
+    } else {
+      ++infinite_count;
+    }
+    if (first_bad < 0) first_bad = col;
+  }
+  if (first_bad < 0) return Status::OK();
+  return Status::Invalid("the model's output '", output_name,
+                         "' is not finite for this image: ", nan_count, " NaN and ", infinite_count,
+                         " infinite of ", dim, " values (the first at index ", first_bad, ")");
+}
+
+std::vector<Status> EmbedRows(const model::Embedder& embedder, const float* input, int64_t count,
+                              std::vector<float>* features) {
   const int64_t dim = embedder.info().output_dim;
+  const std::string& output_name = embedder.info().output_name;
   std::vector<Status> statuses(static_cast<size_t>(count));
   if (count == 0) return statuses;
   const size_t before = features->size();
   features->resize(before + static_cast<size_t>(count * dim));
-  const Status status = embedder.Embed(input, count, features->data() + before);
-  if (status.ok()) return statuses;
+  Status status = embedder.Embed(input, count, features->data() + before);
+  if (status.ok()) {
+    // Keep the finite rows, in order, squeezing out the others.
+    size_t kept = before;
+    for (int64_t row = 0; row < count; ++row) {
+      const float* values = features->data() + before + static_cast<size_t>(row * dim);
+      statuses[static_cast<size_t>(row)] = CheckFinite(values, dim, output_name);
+      if (!statuses[static_cast<size_t>(row)].ok()) continue;
+      if (values != features->data() + kept) std::copy_n(values, dim, features->data() + kept);
+      kept += static_cast<size_t>(dim);
+    }
+    features->resize(kept);
+    return statuses;
+  }
   // One bad batch must not sink the others: retry image by image.
   features->resize(before);
   std::vector<float> single(static_cast<size_t>(dim));
   for (int64_t row = 0; row < count; ++row) {
-    statuses[static_cast<size_t>(row)] =
-        embedder.Embed(input + row * embedder.input_size(), 1, single.data());
-    if (statuses[static_cast<size_t>(row)].ok()) {
-      features->insert(features->end(), single.begin(), single.end());
-    }
+    Status& row_status = statuses[static_cast<size_t>(row)];
+    row_status = embedder.Embed(input + row * embedder.input_size(), 1, single.data());
+    if (row_status.ok()) row_status = CheckFinite(single.data(), dim, output_name);
+    if (row_status.ok()) features->insert(features->end(), single.begin(), single.end());
   }
   return statuses;
+}
+
+}  // namespace
+
+std::vector<Status> EmbedWithRetry(const model::Embedder& embedder, const float* input,
+                                   int64_t count, std::vector<float>* features) {
+  const size_t before = features->size();
+  try {
+    return EmbedRows(embedder, input, count, features);
+  } catch (const std::bad_alloc&) {
+    // The output buffers of this call: every image of it fails, the run goes on.
+    features->resize(before);
+    return std::vector<Status>(
+        static_cast<size_t>(count),
+        Status::OutOfMemory("out of memory for the model's output of ", count, " images of ",
+                            embedder.info().output_dim, " values; lower -b/--batch-size"));
+  }
 }
 
 Result<EmbedBytesResult> EmbedEncodedImages(const std::vector<EncodedImage>& images,
@@ -34,6 +99,7 @@ Result<EmbedBytesResult> EmbedEncodedImages(const std::vector<EncodedImage>& ima
                                             const EmbedBytesOptions& options) {
   if (options.batch_size < 1) return Status::Invalid("batch size must be at least 1");
   if (options.decode_threads < 1) return Status::Invalid("decode threads must be at least 1");
+  ORCHARD_RETURN_NOT_OK(CheckBatchFits(embedder, options.batch_size));
   const int64_t input_size = embedder.input_size();
   const int64_t dim = embedder.info().output_dim;
   const image::PreprocessOptions preprocess = PreprocessFor(embedder, options.preprocess);
@@ -62,10 +128,19 @@ Result<EmbedBytesResult> EmbedEncodedImages(const std::vector<EncodedImage>& ima
     } else {
       std::vector<std::thread> pool;
       const int64_t per_thread = (count + threads - 1) / threads;
-      for (int64_t begin = 0; begin < count; begin += per_thread) {
-        pool.emplace_back(decode_range, begin, std::min(count, begin + per_thread));
+      Status started;
+      for (int64_t begin = 0; begin < count && started.ok(); begin += per_thread) {
+        const int64_t end = std::min(count, begin + per_thread);
+        auto thread =
+            util::StartThread("image decoding", [&, begin, end] { decode_range(begin, end); });
+        if (thread.ok()) {
+          pool.push_back(std::move(thread).ValueOrDie());
+        } else {
+          started = thread.status();
+        }
       }
       for (auto& thread : pool) thread.join();
+      ORCHARD_RETURN_NOT_OK(started);
     }
 
     std::vector<int64_t> batch_ok;

@@ -48,8 +48,22 @@ struct EmbedBytesResult {
   std::vector<EmbedError> errors;
 };
 
+/// The most bytes one batch's input tensor may take (batch size x channels x height x
+/// width floats): 4 GiB holds the CLI's largest batch (4096) of 224x224 images, and a
+/// batch of the largest model input (model::kMaxInputPixels) of up to 21 images.
+inline constexpr int64_t kMaxBatchInputBytes = int64_t{4} << 30;
+
+/// Fails (naming the model, the batch size and the largest batch that fits) when a batch
+/// of `batch_size` images of the model's input would exceed kMaxBatchInputBytes: the
+/// buffers are allocated per batch, and such a batch would exhaust memory instead of
+/// failing with a message.
+Status CheckBatchFits(const model::Embedder& embedder, int64_t batch_size);
+
 /// Embeds `count` preprocessed images (contiguous NCHW). When the whole call fails, the
 /// images are retried one by one so that only those the model itself rejects fail.
+/// An image whose embedding holds a NaN or an infinity fails too (its Status names the
+/// output and how many values were not finite): such rows never reach the features
+/// table or the PCA statistics. A failed allocation fails every image of the call.
 /// Appends the features of the good rows, in order, to `features`; returns one Status
 /// per image. Shared by Featurize and EmbedEncodedImages.
 std::vector<Status> EmbedWithRetry(const model::Embedder& embedder, const float* input,
@@ -57,7 +71,8 @@ std::vector<Status> EmbedWithRetry(const model::Embedder& embedder, const float*
 
 /// Decodes, preprocesses and embeds `images`. A bad image becomes an EmbedError; when a
 /// whole inference batch fails, its images are retried one by one so that only the
-/// images the model itself rejects fail (as in Featurize). Fails only for bad options.
+/// images the model itself rejects fail (as in Featurize). Fails only for bad options, a
+/// batch too large for CheckBatchFits, or a decode thread the system refuses to start.
 Result<EmbedBytesResult> EmbedEncodedImages(const std::vector<EncodedImage>& images,
                                             const model::Embedder& embedder,
                                             const EmbedBytesOptions& options);

@@ -4,12 +4,14 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <thread>
 
 #include "orchard/pipeline/embed_bytes.h"
 #include "orchard/pipeline/part_writer.h"
 #include "orchard/pipeline/prep_stage.h"
 #include "orchard/pipeline/reorder_window.h"
+#include "orchard/util/start_thread.h"
 #include "orchard/util/stopwatch.h"
 #include "orchard/util/thread_pool.h"
 
@@ -44,6 +46,21 @@ EmbeddedBatch InferenceStage(const model::Embedder& embedder, const std::vector<
   return embedded;  // `batch` (and its input tensor) is freed here
 }
 
+// PrepStage::Prepare, with a failed allocation of the batch (its input tensor, the bytes
+// read) turned into an error naming the batch's first image: an exception must not leave a
+// prep thread (std::terminate).
+Result<PreparedBatch> PrepareOrOutOfMemory(const PrepStage& prep,
+                                           const std::vector<ImageItem>& items, int64_t batch_idx,
+                                           int64_t first, int64_t count, PrepTimes* times) {
+  try {
+    return prep.Prepare(batch_idx, first, count, times);
+  } catch (const std::bad_alloc&) {
+    return Status::OutOfMemory("out of memory preparing the batch of ", count, " images from '",
+                               items[static_cast<size_t>(first)].path,
+                               "'; lower -b/--batch-size or -j/--threads");
+  }
+}
+
 }  // namespace
 
 int64_t EffectiveRowsPerPart(const FeaturizeOptions& options) {
@@ -59,6 +76,7 @@ Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,
                                  const FeaturizeOptions& options) {
   const auto wall_start = Clock::now();
   if (options.batch_size < 1) return Status::Invalid("batch size must be at least 1");
+  ORCHARD_RETURN_NOT_OK(CheckBatchFits(embedder, options.batch_size));
   const int64_t batch_size = options.batch_size;
   const int64_t rows_per_part = EffectiveRowsPerPart(options);
   const int64_t batches_per_part = rows_per_part / batch_size;
@@ -92,7 +110,9 @@ Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,
                              ? options.io_threads
                              : (input_root.is_object_store ? 16 : 0);  // 0: read inline
   std::unique_ptr<ThreadPool> io_pool;
-  if (io_threads > 0) io_pool = std::make_unique<ThreadPool>(io_threads);
+  if (io_threads > 0) {
+    ORCHARD_ASSIGN_OR_RAISE(io_pool, ThreadPool::Make(io_threads));
+  }
 
   FirstError first_error;
   // Two batches queued per prep thread keep the model busy without growing memory.
@@ -117,7 +137,8 @@ Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,
       if (!window.WaitForSlot(work_idx)) break;
       const int64_t batch_idx = work[static_cast<size_t>(work_idx)];
       const int64_t first = batch_idx * batch_size;
-      auto batch = prep.Prepare(batch_idx, first, std::min(batch_size, num_items - first), &times);
+      auto batch = PrepareOrOutOfMemory(prep, items, batch_idx, first,
+                                        std::min(batch_size, num_items - first), &times);
       if (!batch.ok()) {
         fail(batch.status());
         break;
@@ -142,7 +163,14 @@ Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,
     while (auto batch = to_writer.Pop()) {
       if (first_error.failed()) continue;  // drain
       const int64_t part_idx = batch->batch_idx / batches_per_part;
-      if (Status status = part_writer.Add(part_idx, std::move(*batch)); !status.ok()) {
+      Status status;
+      try {
+        status = part_writer.Add(part_idx, std::move(*batch));
+      } catch (const std::bad_alloc&) {
+        status = Status::OutOfMemory("out of memory writing part ", part_idx,
+                                     " of the features; lower -b/--batch-size or -j/--threads");
+      }
+      if (!status.ok()) {
         fail(status);
         continue;
       }
@@ -155,29 +183,54 @@ Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,
     }
   };
 
+  // A stage thread the system refuses to create fails the run (fail() wakes the stages
+  // that did start, and they are joined below): never std::terminate, never a stage
+  // waiting for one that does not exist.
   std::vector<std::thread> prep_pool;
-  for (int thread_idx = 0; thread_idx < prep_threads; ++thread_idx) {
-    prep_pool.emplace_back(prep_worker);
+  for (int thread_idx = 0; thread_idx < prep_threads && !first_error.failed(); ++thread_idx) {
+    auto thread = util::StartThread("image decoding", prep_worker);
+    if (!thread.ok()) {
+      fail(thread.status());
+      break;
+    }
+    prep_pool.push_back(std::move(thread).ValueOrDie());
   }
-  std::thread writer_thread(writer);
+  std::thread writer_thread;
+  if (!first_error.failed()) {
+    auto thread = util::StartThread("part writer", writer);
+    if (thread.ok()) {
+      writer_thread = std::move(thread).ValueOrDie();
+    } else {
+      fail(thread.status());
+    }
+  }
 
   // Inference runs on this thread, one batch at a time, in order.
   double embed_seconds = 0;
-  for (int64_t work_idx = 0; work_idx < num_work; ++work_idx) {
+  for (int64_t work_idx = 0; work_idx < num_work && !first_error.failed(); ++work_idx) {
     if (cancelled()) {
       fail(Status::Cancelled("interrupted"));
       break;
     }
     auto batch = window.TakeNext();
     if (!batch || first_error.failed()) break;
-    EmbeddedBatch embedded = InferenceStage(embedder, items, std::move(*batch), &embed_seconds);
+    EmbeddedBatch embedded;
+    try {
+      embedded = InferenceStage(embedder, items, std::move(*batch), &embed_seconds);
+    } catch (const std::bad_alloc&) {
+      fail(Status::OutOfMemory(
+          "out of memory embedding the batch of images from '",
+          items[static_cast<size_t>(work[static_cast<size_t>(work_idx)] * batch_size)].path,
+          "'; lower -b/--batch-size or -j/--threads"));
+      break;
+    }
     if (!to_writer.Push(std::move(embedded))) break;
   }
   if (first_error.failed()) window.Stop();
   for (auto& thread : prep_pool) thread.join();
   window.Stop();
   to_writer.Close();
-  writer_thread.join();
+  if (writer_thread.joinable()) writer_thread.join();
   stats.ok = part_writer.rows_done() - part_writer.rows_failed();
   stats.failed = part_writer.rows_failed();
   stats.write_seconds = part_writer.write_seconds();

@@ -16,4 +16,17 @@ inline constexpr const char* kFaultAtEnv = "ORCHARD_FAULT_AT";
 /// tests/integration/test_crash_points.py lists them. Thread-safe.
 void MaybeDieAt(std::string_view step);
 
+/// The environment variable that limits thread starts (test hook, not a user setting): with
+/// ORCHARD_FAULT_THREADS=N, the first N threads started through util::StartThread start and
+/// every later start fails as if the system had run out of threads. Unset: no limit.
+inline constexpr const char* kFaultThreadsEnv = "ORCHARD_FAULT_THREADS";
+
+/// Test hook behind util::StartThread: true when this thread start must fail (the
+/// ORCHARD_FAULT_THREADS budget is spent). Counts every call. Thread-safe.
+bool ThreadStartRefused();
+
+/// Unit tests: as if ORCHARD_FAULT_THREADS=budget were set now (a negative budget: no
+/// limit), with the count of started threads reset.
+void SetThreadStartBudgetForTesting(long long budget);
+
 }  // namespace orchard::util

@@ -6,6 +6,8 @@
 #include <thread>
 #include <vector>
 
+#include "orchard/util/start_thread.h"
+
 namespace orchard {
 
 Status ParallelFor(size_t count, int threads, const std::function<Status(size_t)>& fn) {
@@ -30,7 +32,17 @@ Status ParallelFor(size_t count, int threads, const std::function<Status(size_t)
   }
   std::vector<std::thread> pool;
   pool.reserve(static_cast<size_t>(workers));
-  for (int thread_idx = 0; thread_idx < workers; ++thread_idx) pool.emplace_back(worker);
+  for (int thread_idx = 0; thread_idx < workers; ++thread_idx) {
+    auto thread = util::StartThread("parallel work", worker);
+    if (!thread.ok()) {
+      // Stop handing out work; the threads that did start finish their item and exit.
+      std::lock_guard lock(mutex);
+      if (first.ok()) first = thread.status();
+      next = count;
+      break;
+    }
+    pool.push_back(std::move(thread).ValueOrDie());
+  }
   for (auto& thread : pool) thread.join();
   return first;
 }

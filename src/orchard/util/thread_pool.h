@@ -7,11 +7,14 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "orchard/util/status.h"
 
 namespace orchard {
 
@@ -63,6 +66,13 @@ class BoundedQueue {
 /// and joins. Thread-safe.
 class ThreadPool {
  public:
+  /// A pool of `num_threads` threads (at least one); fails when the system refuses to
+  /// create them (util::StartThread), after joining those that did start.
+  static Result<std::unique_ptr<ThreadPool>> Make(int num_threads);
+
+  /// Starts as many of `num_threads` threads as the system allows; start_status() says
+  /// whether all started. A pool that got no thread runs each task inside Submit, so a
+  /// refused thread never leaves a task (and its future) waiting forever. Prefer Make.
   explicit ThreadPool(int num_threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -73,6 +83,10 @@ class ThreadPool {
     using R = decltype(fn());
     auto task = std::make_shared<std::packaged_task<R()>>(std::forward<F>(fn));
     std::future<R> result = task->get_future();
+    if (threads_.empty()) {
+      (*task)();
+      return result;
+    }
     {
       std::lock_guard lock(mutex_);
       tasks_.emplace_back([task] { (*task)(); });
@@ -82,6 +96,8 @@ class ThreadPool {
   }
 
   int size() const { return static_cast<int>(threads_.size()); }
+  /// OK when every requested thread started; else why the first refused one did not.
+  const Status& start_status() const { return start_status_; }
 
  private:
   void WorkerLoop();
@@ -91,6 +107,7 @@ class ThreadPool {
   std::deque<std::function<void()>> tasks_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
+  Status start_status_;
 };
 
 }  // namespace orchard
