@@ -26,6 +26,8 @@ pca::PcaModel SmallModel(int64_t k) {
   model.variance_threshold = 0.9;
   model.mean.assign(4, 0);
   model.components.assign(static_cast<size_t>(k * 4), 0);
+  // Unit-length components, as a fit gives (the model file's reader checks them).
+  for (int64_t row = 0; row < k; ++row) model.components[static_cast<size_t>(row * 4 + row)] = 1;
   model.explained_variance = {7, 2.5, 0.4, 0.1};
   model.explained_variance_ratio = {0.7, 0.25, 0.04, 0.01};
   return model;
