@@ -468,7 +468,7 @@ Result<std::vector<FilePrediction>> PredictFiles(const PredictJobOptions& option
     predictions[file_idx].path = files[file_idx];
     auto location = io::ResolveLocation(files[file_idx], job.storage);
     Result<std::shared_ptr<arrow::Buffer>> bytes =
-        location.ok() ? io::ReadAll(*location)
+        location.ok() ? io::ReadBounded(*location, job.max_file_bytes)
                       : Result<std::shared_ptr<arrow::Buffer>>(location.status());
     if (!bytes.ok()) {
       predictions[file_idx].error = "read: " + bytes.status().message();
@@ -482,6 +482,7 @@ Result<std::vector<FilePrediction>> PredictFiles(const PredictJobOptions& option
   embed_options.batch_size = job.batch_size;
   embed_options.decode_threads = std::max(1, pipeline::CoreCount(job.threads) / 2);
   embed_options.preprocess.max_pixels = job.max_pixels;
+  embed_options.preprocess.max_file_bytes = job.max_file_bytes;
   ORCHARD_ASSIGN_OR_RAISE(auto embedded,
                           pipeline::EmbedEncodedImages(images, *embedder, embed_options));
   for (const auto& error : embedded.errors) {

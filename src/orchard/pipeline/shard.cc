@@ -48,12 +48,12 @@ Result<ShardOutcome> FeaturizeShard(const std::vector<ImageItem>& items,
 
 std::string JobFingerprint(const std::vector<ImageItem>& items, const std::string& model_sha256,
                            const std::string& output_name, int64_t rows_per_part, int batch_size,
-                           int64_t max_pixels) {
+                           int64_t max_pixels, int64_t max_file_bytes) {
   std::string text = "orchard-job-1\n";
   text += "model=" + model_sha256 + " output=" + output_name + "\n";
   text += "rows_per_part=" + std::to_string(rows_per_part) +
           " batch=" + std::to_string(batch_size) + " max_pixels=" + std::to_string(max_pixels) +
-          "\n";
+          " max_file_bytes=" + std::to_string(max_file_bytes) + "\n";
   std::string listing;
   for (const auto& item : items) listing += item.path + '\t' + std::to_string(item.size) + '\n';
   text += "listing=" + Sha256Hex(listing) + " count=" + std::to_string(items.size()) + "\n";
