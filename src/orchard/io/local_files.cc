@@ -45,6 +45,7 @@ struct FoundEntry {
   int links = 0;        ///< symbolic links followed to reach it
   bool has_id = false;  ///< stat worked: `id` is the entry's (device, inode)
   FileId id;
+  bool is_link = false;  ///< a symbolic link to a file (or to what is no folder)
 };
 
 // The walk of one local root. Directories are claimed by (device, inode) when they are
@@ -161,7 +162,7 @@ class LocalWalk {
     struct stat target;
     if (::stat(FullPath(link).c_str(), &target) != 0) {
       // Broken, looping or forbidden: its read says which, as an error row.
-      found_.push_back({std::move(link), 0, links, false, {}});
+      found_.push_back({std::move(link), 0, links, false, {}, /*is_link=*/true});
       return;
     }
     if (S_ISDIR(target.st_mode)) {
@@ -171,19 +172,25 @@ class LocalWalk {
       return;
     }
     const int64_t size = S_ISREG(target.st_mode) ? target.st_size : 0;
-    found_.push_back({std::move(link), size, links, true, IdOf(target)});
+    found_.push_back({std::move(link), size, links, true, IdOf(target), /*is_link=*/true});
   }
 
-  // Each file once: the path with the fewest links wins, then the first in path order.
+  // Every entry of every folder read is listed (folders are read once, so each entry once;
+  // hard links are entries of their own, as tools that copy collections make them). A link
+  // to a file adds it only if nothing listed it yet: the file's own entry wins, then the
+  // link with the fewest links on its path, then the first in path order.
   std::vector<ListedFile> TakeFiles() {
+    FileIdSet listed;
+    for (const auto& entry : found_) {
+      if (!entry.is_link && entry.has_id) listed.insert(entry.id);
+    }
     std::sort(found_.begin(), found_.end(), [](const FoundEntry& lhs, const FoundEntry& rhs) {
       return lhs.links != rhs.links ? lhs.links < rhs.links : lhs.relative < rhs.relative;
     });
-    FileIdSet seen_files;
     std::vector<ListedFile> files;
     files.reserve(found_.size());
     for (auto& entry : found_) {
-      if (entry.has_id && !seen_files.insert(entry.id).second) continue;
+      if (entry.is_link && entry.has_id && !listed.insert(entry.id).second) continue;
       files.push_back({std::move(entry.relative), entry.size});
     }
     found_.clear();

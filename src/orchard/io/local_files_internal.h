@@ -24,9 +24,10 @@ inline bool IsSkippedName(std::string_view name) {
 
 /// Lists the local folder `root_path` (absolute, normalized) with the symlink policy of
 /// docs/decisions.md ("Listing that terminates"): links are followed, each directory is
-/// read once by (device, inode), each file is listed once by (device, inode) under the path
-/// with the fewest links (then the first in path order), and links to the root or to one of
-/// its ancestors are not followed. Entries that are not regular files (FIFOs, sockets,
+/// read once by (device, inode) and each of its entries listed once, a link to a file adds
+/// it only when no entry lists it yet (by device and inode; its own entry wins, then the
+/// path with the fewest links, then the first in path order), and links to the root or to
+/// one of its ancestors are not followed. Entries that are not regular files (FIFOs, sockets,
 /// devices, broken links, folders that cannot be read) are listed too, with size 0: the
 /// read of each fails with its reason, so each becomes an error row. Time and memory grow
 /// with the number of distinct entries. Fails only when the root itself cannot be listed;

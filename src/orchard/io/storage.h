@@ -88,9 +88,11 @@ Result<bool> FileExists(const Location& location);
 /// Lists files (not folders) below `root`, recursively, sorted by path. Paths in the
 /// result are relative to root, with '/' separators. Names that start with '.' or '_'
 /// (hidden files, `_SUCCESS`, `_temporary`) are skipped at any depth, as Spark and Hadoop do.
-/// Local folders: symbolic links are followed, each directory is read once and each file
-/// listed once (by device and inode; the path with the fewest links wins, then the first in
-/// path order), links to the root or its ancestors are not followed; entries that cannot be
+/// Local folders: symbolic links are followed, each directory is read once (by device and
+/// inode) and each of its entries listed once; a link to a file adds it only when no entry
+/// lists it yet (the file's own entry wins, then the path with the fewest links, then path
+/// order); hard links are entries of their own; links to the root or its ancestors are not
+/// followed; entries that cannot be
 /// images (FIFOs, sockets, devices, broken links, folders that cannot be read) are listed
 /// with size 0 so that their read (ReadBounded) makes an error row. Time and memory grow with
 /// the number of distinct entries (docs/decisions.md, "Listing that terminates"). Object
