@@ -1,9 +1,9 @@
 #include "orchard/image/decode.h"
 
+#include <zlib.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <zlib.h>
 
 #include <cmath>
 #include <cstring>
@@ -460,8 +460,8 @@ std::vector<uint8_t> WithChunk(const std::vector<uint8_t>& png, const std::strin
   put32(0, static_cast<uint32_t>(data.size()));
   std::memcpy(chunk.data() + 4, kind.data(), 4);
   if (!data.empty()) std::memcpy(chunk.data() + 8, data.data(), data.size());
-  put32(8 + data.size(), static_cast<uint32_t>(crc32(0, chunk.data() + 4,
-                                                     static_cast<uInt>(4 + data.size()))));
+  put32(8 + data.size(),
+        static_cast<uint32_t>(crc32(0, chunk.data() + 4, static_cast<uInt>(4 + data.size()))));
   constexpr size_t kAfterIhdr = 33;
   std::vector<uint8_t> out(png.size() + chunk.size());
   std::memcpy(out.data(), png.data(), kAfterIhdr);
@@ -488,7 +488,8 @@ TEST_F(DecodeTest, PngTextAndProfileBombsAreSkipped) {
   const auto png = Encode(NoisyImage(20, 10), ".png");
   ASSERT_OK(Decode(png));
   const std::vector<float> expected = out_;
-  for (const auto& bomb : {WithChunk(png, "zTXt", compressed_text), WithChunk(png, "iCCP", profile)}) {
+  for (const auto& bomb :
+       {WithChunk(png, "zTXt", compressed_text), WithChunk(png, "iCCP", profile)}) {
     std::fill(out_.begin(), out_.end(), 0.0f);
     ASSERT_OK(Decode(bomb));
     EXPECT_EQ(out_, expected);

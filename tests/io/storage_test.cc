@@ -124,7 +124,6 @@ TEST(StorageTest, MoveTreeMovesEveryFileAndDeleteTreeRemovesIt) {
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "to"));
 }
 
-
 // ---------------------------------------------------------------------------------------
 // The listing's symlink policy (docs/decisions.md, "Listing that terminates").
 
@@ -264,11 +263,13 @@ TEST(ListingLinksTest, EntriesThatAreNotImagesAreListedAndTheirReadSaysWhy) {
   ASSERT_OK_AND_ASSIGN(files, ListFiles(root));
   Paths paths;
   for (const auto& file : files) paths.push_back(file.relative_path);
-  EXPECT_EQ(paths, (Paths{"A/a.jpg", "A/dangling.jpg", "A/loop.jpg", "A/pipe.jpg",
-                          "A/socket.jpg", "A/zero.jpg"}));
+  EXPECT_EQ(paths, (Paths{"A/a.jpg", "A/dangling.jpg", "A/loop.jpg", "A/pipe.jpg", "A/socket.jpg",
+                          "A/zero.jpg"}));
   const std::vector<std::pair<std::string, std::string>> reasons = {
-      {"A/dangling.jpg", "broken symbolic link"}, {"A/loop.jpg", "symbolic link loop"},
-      {"A/pipe.jpg", "FIFO"},                     {"A/socket.jpg", "socket"},
+      {"A/dangling.jpg", "broken symbolic link"},
+      {"A/loop.jpg", "symbolic link loop"},
+      {"A/pipe.jpg", "FIFO"},
+      {"A/socket.jpg", "socket"},
       {"A/zero.jpg", "character device"}};
   for (const auto& [path, reason] : reasons) {
     auto bytes = ReadBounded(root.Child(path), 1 << 20);
@@ -347,8 +348,7 @@ TEST(ReadBoundedTest, AFileOverTheLimitIsRefusedFromItsSize) {
   ASSERT_OK_AND_ASSIGN(root, ResolveLocation(dir.str(), StorageOptions{}));
   auto refused = ReadBounded(root.Child("big.bin"), 999);
   ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.status().message().find("1000 bytes, over the limit of 999"),
-            std::string::npos)
+  EXPECT_NE(refused.status().message().find("1000 bytes, over the limit of 999"), std::string::npos)
       << refused.status().ToString();
   EXPECT_NE(refused.status().message().find("--max-file-bytes"), std::string::npos);
   // The listing's size is enough to refuse it.

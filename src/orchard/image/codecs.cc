@@ -123,10 +123,10 @@ int ReadExifOrientation(const uint8_t* tiff, size_t tiff_size) {
 // Returns false after a libjpeg error (message in error->message). `*pixels_done` tells
 // whether every scanline had been read when the error came (an error in the trailer is
 // ignored, as cv::imdecode did).
-bool RunJpegDecoder(jpeg_decompress_struct* cinfo, JpegErrorManager* error,
-                    JpegProgress* progress, const uint8_t* data, size_t size, int64_t max_pixels,
-                    RgbImage* out, std::vector<uint8_t>* cmyk_row, Status* status,
-                    int* orientation, volatile bool* pixels_done) {
+bool RunJpegDecoder(jpeg_decompress_struct* cinfo, JpegErrorManager* error, JpegProgress* progress,
+                    const uint8_t* data, size_t size, int64_t max_pixels, RgbImage* out,
+                    std::vector<uint8_t>* cmyk_row, Status* status, int* orientation,
+                    volatile bool* pixels_done) {
   if (setjmp(error->jump)) {
     jpeg_destroy_decompress(cinfo);
     return false;
@@ -361,9 +361,9 @@ Status DecodePng(const uint8_t* data, size_t size, int64_t max_pixels, RgbImage*
   // Text, colour profiles and suggested palettes never change the decoded pixels (no colour
   // management is applied, as cv::imdecode applied none): they are skipped unread instead
   // of inflated.
-  static constexpr png_byte kIgnoredChunks[] = {'i', 'C', 'C', 'P', '\0', 'i', 'T', 'X', 't', '\0',
-                                               's', 'P', 'L', 'T', '\0', 't', 'E', 'X', 't', '\0',
-                                               'z', 'T', 'X', 't', '\0'};
+  static constexpr png_byte kIgnoredChunks[] = {'i',  'C',  'C', 'P', '\0', 'i',  'T', 'X', 't',
+                                                '\0', 's',  'P', 'L', 'T',  '\0', 't', 'E', 'X',
+                                                't',  '\0', 'z', 'T', 'X',  't',  '\0'};
   png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, kIgnoredChunks,
                               static_cast<int>(sizeof(kIgnoredChunks) / 5));
   std::vector<png_bytep> rows;

@@ -132,7 +132,8 @@ class LocalWalk {
         }
         const std::string_view name(entry->d_name);
         if (name == "." || name == ".." || IsSkippedName(name)) continue;
-        std::string child = relative.empty() ? std::string(name) : relative + "/" + std::string(name);
+        std::string child =
+            relative.empty() ? std::string(name) : relative + "/" + std::string(name);
         struct stat child_info;
         if (::fstatat(::dirfd(dir), entry->d_name, &child_info, AT_SYMLINK_NOFOLLOW) != 0) {
           // Deleted since readdir: not there any more. Anything else: an error row.
@@ -209,8 +210,9 @@ class LocalWalk {
 
 Status NotRegularFile(mode_t mode) {
   if (S_ISDIR(mode)) {
-    return Status::IOError("a folder, not a file: the listing could not read it (check its "
-                           "permissions)");
+    return Status::IOError(
+        "a folder, not a file: the listing could not read it (check its "
+        "permissions)");
   }
   const char* kind = S_ISFIFO(mode)   ? "a FIFO (named pipe)"
                      : S_ISSOCK(mode) ? "a socket"

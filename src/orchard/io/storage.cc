@@ -152,7 +152,8 @@ Result<std::vector<ListedFile>> ListObjectStoreFiles(const Location& root) {
       return Status::Invalid("input '", root.display,
                              "' is a file: give the folder that holds one sub-folder per label");
     }
-    return Status::IOError("input '", root.display, "' does not exist: no object is listed under it");
+    return Status::IOError("input '", root.display,
+                           "' does not exist: no object is listed under it");
   }
   std::sort(files.begin(), files.end(), [](const ListedFile& lhs, const ListedFile& rhs) {
     return lhs.relative_path < rhs.relative_path;

@@ -44,7 +44,8 @@ Result<PreparedBatch> PrepStage::Prepare(int64_t batch_idx, int64_t first, int64
   // latency overlaps, while the listed bytes in flight or in hand stay within the read-ahead
   // budget (one read may always start, whatever its size). Files over the size limit are
   // never read.
-  std::vector<std::future<Result<std::shared_ptr<arrow::Buffer>>>> reads(static_cast<size_t>(count));
+  std::vector<std::future<Result<std::shared_ptr<arrow::Buffer>>>> reads(
+      static_cast<size_t>(count));
   int64_t next_read = 0;
   int64_t bytes_in_flight = 0;
   auto start_reads = [&] {
