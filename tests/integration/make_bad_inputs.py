@@ -67,6 +67,14 @@ def make_corpus(root, good_jpeg):
     expectations["odd/latin1-%E9t%E9.jpg"] = "ok"
     # A symlink loop in the tree must not hang or crash the listing.
     os.symlink("..", root / "odd" / "loop")
+    # Files that would block the read or never end, and a decode-cost bomb (issue 21): an
+    # error row each, without hanging the run.
+    os.mkfifo(root / "broken" / "fifo.jpg")
+    expectations["broken/fifo.jpg"] = ("error", "read")
+    os.symlink("/dev/zero", root / "broken" / "zero.jpg")
+    expectations["broken/zero.jpg"] = ("error", "read")
+    (root / "broken" / "scans.jpg").write_bytes(many_scans_jpeg(photo, 1000))
+    expectations["broken/scans.jpg"] = ("error", "decode")
     return expectations
 
 
