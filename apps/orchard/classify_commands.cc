@@ -110,6 +110,11 @@ ClassifyCommands::ClassifyCommands(CLI::App* app, const std::string& default_mod
       ->add_option("--max-pixels", predict_options_.job.max_pixels,
                    "reject images that declare more pixels than this")
       ->capture_default_str();
+  predict_
+      ->add_option("--max-file-bytes", predict_options_.job.max_file_bytes,
+                   "files larger than this are error rows, never read")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   predict_->add_option("--top", top_k_, "how many classes to print per file")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));

@@ -104,6 +104,11 @@ int main(int argc, char** argv) {
                      "reject images that declare more pixels than this")
         ->capture_default_str()
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+    command
+        ->add_option("--max-file-bytes", options.max_file_bytes,
+                     "files larger than this are error rows, never read")
+        ->capture_default_str()
+        ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
     auto* overwrite_flag =
         command->add_flag("--overwrite", overwrite, "replace an existing output");
     command

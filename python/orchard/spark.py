@@ -165,6 +165,7 @@ def featurize_job(args, staging, rows_per_part, storage, sha256, model_path):
             "endpoint_url": storage["endpoint_url"], "region": storage["region"],
             "embedder": {"output_name": args.output_name, "expected_sha256": sha256,
                          "batch_size": args.batch_size, "max_pixels": args.max_pixels,
+                         "max_file_bytes": args.max_file_bytes,
                          "model_name": f"'{model_path}'"}}
 
 
@@ -232,6 +233,8 @@ def add_featurize_arguments(parser):
                         help="rows per output part file (as the CLI)")
     parser.add_argument("--max-pixels", type=int, default=64 * 1024 * 1024,
                         help="reject images that declare more pixels than this")
+    parser.add_argument("--max-file-bytes", type=int, default=_native.DEFAULT_MAX_FILE_BYTES,
+                        help="files larger than this are error rows, never read")
     parser.add_argument("--partitions", "--shards", dest="shards", type=int, default=0,
                         help="split the work into N tasks (default: 4 per concurrent task)")
 
@@ -254,8 +257,9 @@ def check_shared_arguments(parser, args):
         key, sep, _ = item.partition("=")
         if not sep or not key.strip():
             parser.error(f"--conf expects KEY=VALUE, got {item!r}")
-    if min(args.batch_size, args.rows_per_part) < 1 or args.shards < 0:
-        parser.error("--batch-size and --rows-per-part must be >= 1, --shards >= 0")
+    if min(args.batch_size, args.rows_per_part, args.max_file_bytes) < 1 or args.shards < 0:
+        parser.error("--batch-size, --rows-per-part and --max-file-bytes must be >= 1, "
+                     "--shards >= 0")
 
 
 def parse_args(argv):
@@ -334,7 +338,7 @@ def run(spark, args):
     fingerprint = _native.job_fingerprint(
         args.input, [s for s, _, _ in listing], [z for _, z, _ in listing],
         [m for _, _, m in listing], sha256, args.output_name,
-        rows_per_part, args.batch_size, args.max_pixels)
+        rows_per_part, args.batch_size, args.max_pixels, args.max_file_bytes)
     policy = "overwrite" if args.overwrite else "resume" if args.resume else "refuse"
     committer = _native.OutputCommitter(args.output, policy, fingerprint, args.input, **storage)
     staging = committer.staging

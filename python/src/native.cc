@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "orchard/image/decode.h"
 #include "orchard/io/storage.h"
 #include "orchard/model/embedder.h"
 #include "orchard/output/layout.h"
@@ -148,13 +149,14 @@ std::vector<std::tuple<nb::bytes, int64_t, int64_t>> ListImages(const std::strin
 std::string JobFingerprint(const std::string& input_uri, const std::vector<nb::bytes>& sources,
                            const std::vector<int64_t>& sizes, const std::vector<int64_t>& mtimes,
                            const std::string& model_sha256, const std::string& output_name,
-                           int64_t rows_per_part, int batch_size, int64_t max_pixels) {
+                           int64_t rows_per_part, int batch_size, int64_t max_pixels,
+                           int64_t max_file_bytes) {
   const auto root = Resolve(input_uri, "", "");
   auto items = ItemsOf(sources, sizes, root);
   if (mtimes.size() != items.size()) Check(orchard::Status::Invalid("sources and mtimes differ"));
   for (size_t idx = 0; idx < items.size(); ++idx) items[idx].mtime_ns = mtimes[idx];
   return orchard::pipeline::JobFingerprint(items, model_sha256, output_name, rows_per_part,
-                                           batch_size, max_pixels);
+                                           batch_size, max_pixels, max_file_bytes);
 }
 
 int64_t EffectiveRowsPerPart(int64_t rows_per_part, int batch_size) {
@@ -255,7 +257,7 @@ class PyEmbedder {
  public:
   PyEmbedder(const nb::bytes& model_bytes, const std::string& output_name, int threads,
              const std::string& expected_sha256, int batch_size, int decode_threads,
-             int64_t max_pixels, const std::string& model_name) {
+             int64_t max_pixels, const std::string& model_name, int64_t max_file_bytes) {
     Check(orchard::pipeline::CheckThreadCount(threads));
     Check(orchard::pipeline::CheckThreadCount(decode_threads));
     orchard::model::EmbedderOptions options;
@@ -271,6 +273,7 @@ class PyEmbedder {
     options_.batch_size = batch_size;
     options_.decode_threads = decode_threads;
     options_.preprocess.max_pixels = max_pixels;
+    options_.preprocess.max_file_bytes = max_file_bytes;
   }
 
   // -> (features float32 [n_ok, dim], ok indices int64 [n_ok], [(index, stage, message)])
@@ -420,11 +423,12 @@ NB_MODULE(_native, m) {
                          "An ONNX Runtime session over the model bytes; embed() decodes, "
                          "preprocesses and embeds encoded images exactly like the CLI.")
       .def(nb::init<const nb::bytes&, const std::string&, int, const std::string&, int, int,
-                    int64_t, const std::string&>(),
+                    int64_t, const std::string&, int64_t>(),
            nb::arg("model_bytes"), nb::arg("output_name") = "features", nb::arg("threads") = 0,
            nb::arg("expected_sha256") = "", nb::arg("batch_size") = 32,
            nb::arg("decode_threads") = 1, nb::arg("max_pixels") = 64LL * 1024 * 1024,
-           nb::arg("model_name") = "model")
+           nb::arg("model_name") = "model",
+           nb::arg("max_file_bytes") = orchard::image::kDefaultMaxFileBytes)
       .def("embed", &PyEmbedder::Embed, nb::arg("images"),
            "list[bytes] -> (features float32 [n_ok, dim], ok_indices int64 [n_ok], "
            "errors [(index, stage, message)])")
@@ -456,7 +460,9 @@ NB_MODULE(_native, m) {
         "the CLI's listing: [(raw relative path bytes, size, mtime_ns)], sorted");
   m.def("job_fingerprint", &JobFingerprint, nb::arg("input_uri"), nb::arg("sources"),
         nb::arg("sizes"), nb::arg("mtimes"), nb::arg("model_sha256"), nb::arg("output_name"),
-        nb::arg("rows_per_part"), nb::arg("batch_size"), nb::arg("max_pixels"));
+        nb::arg("rows_per_part"), nb::arg("batch_size"), nb::arg("max_pixels"),
+        nb::arg("max_file_bytes") = orchard::image::kDefaultMaxFileBytes);
+  m.attr("DEFAULT_MAX_FILE_BYTES") = orchard::image::kDefaultMaxFileBytes;
   m.def("effective_rows_per_part", &EffectiveRowsPerPart, nb::arg("rows_per_part"),
         nb::arg("batch_size"));
   m.def("write_file", &WriteFile, nb::arg("uri"), nb::arg("data"), nb::arg("endpoint_url") = "",

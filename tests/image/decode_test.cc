@@ -1,5 +1,6 @@
 #include "orchard/image/decode.h"
 
+#include <zlib.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -356,6 +357,142 @@ TEST(DecodeCodecsTest, ChecksTheSizeEachDecoderReadsAgainstTheLimit) {
     const Status status = DecodeAndPreprocess(bytes.data(), bytes.size(), options, out.data());
     ASSERT_FALSE(status.ok());
     EXPECT_NE(status.message().find("--max-pixels"), std::string::npos) << status.ToString();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Files built to be expensive: the cost of a decode is bounded whatever the bytes say.
+
+// A noisy picture: its progressive encoding has real data in every scan.
+cv::Mat NoisyImage(int width, int height) {
+  cv::Mat image(height, width, CV_8UC3);
+  cv::RNG rng(21);
+  rng.fill(image, cv::RNG::UNIFORM, 0, 256);
+  return image;
+}
+
+// A valid progressive JPEG of `image` whose last scan is repeated until the file has
+// `scans` scans (libjpeg-turbo decodes each repetition again: a bogus progression is only
+// a warning). The marker walk is the one of tests/integration/make_bad_inputs.py.
+std::vector<uint8_t> JpegWithScans(const cv::Mat& image, int scans) {
+  const auto jpeg = Encode(image, ".jpg", {cv::IMWRITE_JPEG_PROGRESSIVE, 1});
+  std::vector<std::pair<size_t, size_t>> segments;  // [begin, end) of each marker segment
+  size_t pos = 2;
+  while (pos + 1 < jpeg.size()) {
+    const uint8_t marker = jpeg[pos + 1];
+    if (marker == 0xD9) {
+      segments.emplace_back(pos, pos + 2);
+      break;
+    }
+    size_t end = pos + 2 + (size_t{jpeg[pos + 2]} << 8 | jpeg[pos + 3]);
+    if (marker == 0xDA) {  // the scan's data runs to the next real marker
+      while (!(jpeg[end] == 0xFF && jpeg[end + 1] != 0 &&
+               (jpeg[end + 1] < 0xD0 || jpeg[end + 1] > 0xD7))) {
+        ++end;
+      }
+    }
+    segments.emplace_back(pos, end);
+    pos = end;
+  }
+  std::vector<uint8_t> out(jpeg.begin(), jpeg.begin() + 2);
+  std::pair<size_t, size_t> last_scan{0, 0};
+  int found_scans = 0;
+  for (size_t idx = 0; idx + 1 < segments.size(); ++idx) {
+    const auto [begin, end] = segments[idx];
+    out.insert(out.end(), jpeg.begin() + begin, jpeg.begin() + end);
+    if (jpeg[begin + 1] == 0xDA) {
+      last_scan = segments[idx];
+      ++found_scans;
+    }
+  }
+  EXPECT_GT(found_scans, 1) << "not a progressive JPEG";
+  for (int extra = found_scans; extra < scans; ++extra) {
+    out.insert(out.end(), jpeg.begin() + last_scan.first, jpeg.begin() + last_scan.second);
+  }
+  out.push_back(0xFF);
+  out.push_back(0xD9);
+  return out;
+}
+
+TEST_F(DecodeTest, RefusesAJpegWithMoreScansThanAnyEncoderWrites) {
+  // 1,000 scans of a large image took 80 s of CPU before the cap.
+  const cv::Mat image = NoisyImage(64, 48);
+  ASSERT_OK(Decode(JpegWithScans(image, 100)));  // the cap itself is fine
+  const Status status = Decode(JpegWithScans(image, 101));
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("more than 100 scans"), std::string::npos) << status.ToString();
+  const Status thousand = Decode(JpegWithScans(image, 1000));
+  EXPECT_NE(thousand.message().find("more than 100 scans"), std::string::npos)
+      << thousand.ToString();
+}
+
+TEST_F(DecodeTest, BoundsTheScansOfALargeJpegByItsPixels) {
+  // scans x pixels <= 16 x max_pixels: an image at the pixel limit gets 16 scans.
+  const cv::Mat image = NoisyImage(256, 128);
+  options_.max_pixels = 256 * 128;
+  ASSERT_OK(Decode(JpegWithScans(image, 16)));
+  const Status status = Decode(JpegWithScans(image, 17));
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("decode budget"), std::string::npos) << status.ToString();
+  // The same file is fine where the limit leaves room for it.
+  options_.max_pixels = 4 * 256 * 128;
+  ASSERT_OK(Decode(JpegWithScans(image, 17)));
+}
+
+TEST_F(DecodeTest, RefusesBytesOverTheFileSizeLimit) {
+  const auto png = Encode(cv::Mat(8, 8, CV_8UC3, cv::Scalar(0)), ".png");
+  options_.max_file_bytes = static_cast<int64_t>(png.size()) - 1;
+  const Status status = Decode(png);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("--max-file-bytes"), std::string::npos) << status.ToString();
+  options_.max_file_bytes = static_cast<int64_t>(png.size());
+  ASSERT_OK(Decode(png));
+}
+
+// `png` with a chunk of `kind` inserted after its IHDR (8-byte signature + 25-byte IHDR).
+std::vector<uint8_t> WithChunk(const std::vector<uint8_t>& png, const std::string& kind,
+                               const std::vector<uint8_t>& data) {
+  // length, kind, data, crc of kind + data
+  std::vector<uint8_t> chunk(12 + data.size());
+  auto put32 = [&](size_t at, uint32_t value) {
+    for (size_t idx = 0; idx < 4; ++idx) chunk[at + idx] = uint8_t(value >> (24 - 8 * idx));
+  };
+  put32(0, static_cast<uint32_t>(data.size()));
+  std::memcpy(chunk.data() + 4, kind.data(), 4);
+  if (!data.empty()) std::memcpy(chunk.data() + 8, data.data(), data.size());
+  put32(8 + data.size(),
+        static_cast<uint32_t>(crc32(0, chunk.data() + 4, static_cast<uInt>(4 + data.size()))));
+  constexpr size_t kAfterIhdr = 33;
+  std::vector<uint8_t> out(png.size() + chunk.size());
+  std::memcpy(out.data(), png.data(), kAfterIhdr);
+  std::memcpy(out.data() + kAfterIhdr, chunk.data(), chunk.size());
+  std::memcpy(out.data() + kAfterIhdr + chunk.size(), png.data() + kAfterIhdr,
+              png.size() - kAfterIhdr);
+  return out;
+}
+
+TEST_F(DecodeTest, PngTextAndProfileBombsAreSkipped) {
+  // A zTXt or iCCP that inflates to 64 MiB from 64 kB: libpng would inflate it
+  // (up to its chunk limit) although it never changes the pixels.
+  std::vector<uint8_t> zeros(size_t{64} << 20, 0);
+  uLongf packed_size = compressBound(static_cast<uLong>(zeros.size()));
+  std::vector<uint8_t> packed(packed_size);
+  ASSERT_EQ(compress2(packed.data(), &packed_size, zeros.data(), zeros.size(), 9), Z_OK);
+  packed.resize(packed_size);
+  zeros = {};
+  std::vector<uint8_t> compressed_text = {'C', 'o', 'm', 'm', 'e', 'n', 't', 0, 0};
+  compressed_text.insert(compressed_text.end(), packed.begin(), packed.end());
+  std::vector<uint8_t> profile = {'s', 'R', 'G', 'B', 0, 0};
+  profile.insert(profile.end(), packed.begin(), packed.end());
+
+  const auto png = Encode(NoisyImage(20, 10), ".png");
+  ASSERT_OK(Decode(png));
+  const std::vector<float> expected = out_;
+  for (const auto& bomb :
+       {WithChunk(png, "zTXt", compressed_text), WithChunk(png, "iCCP", profile)}) {
+    std::fill(out_.begin(), out_.end(), 0.0f);
+    ASSERT_OK(Decode(bomb));
+    EXPECT_EQ(out_, expected);
   }
 }
 

@@ -67,7 +67,44 @@ def make_corpus(root, good_jpeg):
     expectations["odd/latin1-%E9t%E9.jpg"] = "ok"
     # A symlink loop in the tree must not hang or crash the listing.
     os.symlink("..", root / "odd" / "loop")
+    # Files that would block the read or never end, and a decode-cost bomb (issue 21): an
+    # error row each, without hanging the run.
+    os.mkfifo(root / "broken" / "fifo.jpg")
+    expectations["broken/fifo.jpg"] = ("error", "read")
+    os.symlink("/dev/zero", root / "broken" / "zero.jpg")
+    expectations["broken/zero.jpg"] = ("error", "read")
+    (root / "broken" / "scans.jpg").write_bytes(many_scans_jpeg(photo, 1000))
+    expectations["broken/scans.jpg"] = ("error", "decode")
     return expectations
+
+
+def _jpeg_segments(data):
+    """Splits a JPEG into its marker segments (bytes), each scan with its entropy-coded data."""
+    segments, pos = [], 2
+    while pos < len(data):
+        marker = data[pos + 1]
+        if marker == 0xD9:  # end of image
+            segments.append(data[pos:pos + 2])
+            break
+        length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
+        end = pos + 2 + length
+        if marker == 0xDA:  # start of scan: the data runs to the next marker that is not
+            # a stuffed FF 00 or a restart marker
+            while not (data[end] == 0xFF and data[end + 1] not in (0x00, *range(0xD0, 0xD8))):
+                end += 1
+        segments.append(data[pos:end])
+        pos = end
+    return segments
+
+
+def many_scans_jpeg(image, scans):
+    """A valid progressive JPEG of `image` whose last scan is repeated until the file has
+    `scans` scans: small in bytes, but every scan is a pass over all of the image's blocks
+    (the decode-cost bomb of issue 21)."""
+    segments = _jpeg_segments(_encode(image, "JPEG", progressive=True, quality=90))
+    scan_list = [segment for segment in segments if segment[1] == 0xDA]
+    extra = [scan_list[-1]] * max(0, scans - len(scan_list))
+    return b"\xff\xd8" + b"".join(segments[:-1] + extra + segments[-1:])
 
 
 if __name__ == "__main__":

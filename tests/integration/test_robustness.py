@@ -144,3 +144,94 @@ def test_resume_refuses_a_different_job(big_input, tmp_path):
     proc = run_orchard("run", "-i", SAMPLE, "-o", out, "--resume", check=False)
     assert proc.returncode == 1
     assert "different job" in proc.stderr
+
+
+# ------------------------------------------------------------------ issue 21: bounded cost
+def _images(tmp_path, layout):
+    """Copies sample images into tmp_path/in as {relative path: sample index}."""
+    samples = sorted((SAMPLE / "Mango").iterdir())
+    root = tmp_path / "in"
+    for relative, index in layout.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(samples[index], root / relative)
+    return root
+
+
+def _rows(out):
+    features = pq.read_table(out / "features").column("path").to_pylist()
+    errors = {row["path"]: row for row in pq.read_table(out / "errors").to_pylist()}
+    return features, errors
+
+
+def test_symlink_loops_and_cross_links_finish_with_each_image_once(tmp_path):
+    # Two links to "." grew Arrow's listing without end; cross-linked siblings featurized
+    # each image ~40 times.
+    root = _images(tmp_path, {"A/a1.jpg": 0, "A/a2.jpg": 1, "B/b1.jpg": 2})
+    os.symlink(".", root / "A" / "self1")
+    os.symlink(".", root / "A" / "self2")
+    os.symlink("../B", root / "A" / "toB")
+    os.symlink("../A", root / "B" / "toA")
+    os.symlink("..", root / "B" / "up")
+    os.symlink("../..", root / "B" / "above")
+    os.symlink("a1.jpg", root / "A" / "alias.jpg")
+    out = tmp_path / "out"
+    run_orchard("featurize", "-i", root, "-o", out, timeout=120)
+    features, errors = _rows(out)
+    assert features == ["A/a1.jpg", "A/a2.jpg", "B/b1.jpg"]
+    assert errors == {}
+    labels = pq.read_table(out / "features").column("label").to_pylist()
+    assert labels == ["A", "A", "B"]
+
+
+def test_files_that_are_not_images_are_error_rows_and_never_block(tmp_path):
+    # A FIFO with no writer blocked the open forever; /dev/zero never ends.
+    root = _images(tmp_path, {"A/good.jpg": 0, "B/good.jpg": 1})
+    os.mkfifo(root / "A" / "pipe.jpg")
+    os.symlink("/dev/zero", root / "A" / "zero.jpg")
+    os.symlink("missing.jpg", root / "B" / "dangling.jpg")
+    out = tmp_path / "out"
+    proc = run_orchard("featurize", "-i", root, "-o", out, timeout=120)
+    features, errors = _rows(out)
+    assert features == ["A/good.jpg", "B/good.jpg"]
+    assert {path: row["stage"] for path, row in errors.items()} == {
+        "A/pipe.jpg": "read", "A/zero.jpg": "read", "B/dangling.jpg": "read"}
+    assert "FIFO" in errors["A/pipe.jpg"]["message"]
+    assert "character device" in errors["A/zero.jpg"]["message"]
+    assert "broken symbolic link" in errors["B/dangling.jpg"]["message"]
+    assert "A/pipe.jpg" in proc.stderr
+
+
+def test_a_file_over_max_file_bytes_is_an_error_row(tmp_path):
+    root = _images(tmp_path, {"A/small.jpg": 0, "B/small.jpg": 1})
+    limit = max(os.path.getsize(root / "A" / "small.jpg"), os.path.getsize(root / "B" / "small.jpg"))
+    with open(root / "A" / "large.jpg", "wb") as handle:
+        handle.truncate(limit + 1)  # sparse: its bytes are never read
+    out = tmp_path / "out"
+    run_orchard("featurize", "-i", root, "-o", out, "--max-file-bytes", limit, timeout=120)
+    features, errors = _rows(out)
+    assert features == ["A/small.jpg", "B/small.jpg"]
+    assert set(errors) == {"A/large.jpg"}
+    assert errors["A/large.jpg"]["stage"] == "read"
+    assert f"{limit + 1} bytes, over the limit of {limit}" in errors["A/large.jpg"]["message"]
+
+
+def test_a_jpeg_with_a_thousand_scans_is_an_error_row(tmp_path):
+    # 385 kB with 1,000 scans took 80 s of CPU; each scan of a progressive JPEG is a pass
+    # over the whole image. The reason is asserted, not a time.
+    from PIL import Image
+
+    from make_bad_inputs import many_scans_jpeg
+    root = _images(tmp_path, {"A/good.jpg": 0, "B/good.jpg": 1})
+    photo = Image.open(root / "A" / "good.jpg").convert("RGB")
+    (root / "A" / "scans.jpg").write_bytes(many_scans_jpeg(photo, 1000))
+    (root / "B" / "large-scans.jpg").write_bytes(
+        many_scans_jpeg(Image.new("RGB", (4096, 4096), (90, 160, 30)), 60))
+    (root / "B" / "progressive.jpg").write_bytes(many_scans_jpeg(photo, 0))
+    out = tmp_path / "out"
+    run_orchard("featurize", "-i", root, "-o", out, "--max-pixels", 4096 * 4096, timeout=300)
+    features, errors = _rows(out)
+    assert features == ["A/good.jpg", "B/good.jpg", "B/progressive.jpg"]
+    assert errors["A/scans.jpg"]["stage"] == "decode"
+    assert "more than 100 scans" in errors["A/scans.jpg"]["message"]
+    assert errors["B/large-scans.jpg"]["stage"] == "decode"
+    assert "decode budget" in errors["B/large-scans.jpg"]["message"]

@@ -131,3 +131,29 @@ def test_resume_after_the_driver_is_killed(tmp_path):
         assert got.column("path").to_pylist() == want.column("path").to_pylist()
         np.testing.assert_allclose(np.array(got.column(column).to_pylist()),
                                    np.array(want.column(column).to_pylist()), atol=1e-5)
+
+
+def test_links_special_files_and_the_size_limit_as_the_cli_does(tmp_path):
+    # The executors read what the driver listed: a FIFO must be an error row there too (not
+    # a task blocked in open()), and --max-file-bytes must be the same rule.
+    root = tmp_path / "in"
+    images = sorted((SAMPLE / "Mango").iterdir())[:2]
+    for label, image in zip("AB", images):
+        (root / label).mkdir(parents=True)
+        shutil.copy(image, root / label / "good.jpg")
+    os.symlink(".", root / "A" / "self")
+    os.symlink("../A", root / "B" / "toA")
+    os.mkfifo(root / "A" / "pipe.jpg")
+    limit = max(os.path.getsize(image) for image in images)
+    with open(root / "B" / "large.jpg", "wb") as handle:
+        handle.truncate(limit + 1)
+    spark_out, cli_out = tmp_path / "spark", tmp_path / "cli"
+    run_spark("--input", root, "--output", spark_out, "--pca-k", 1, "--max-file-bytes", limit)
+    run_orchard("run", "-i", root, "-o", cli_out, "--pca-k", 1, "-q", "--max-file-bytes", limit)
+    for table in ("features", "errors"):
+        spark_rows = pq.read_table(spark_out / table).sort_by("path").column("path").to_pylist()
+        cli_rows = pq.read_table(cli_out / table).sort_by("path").column("path").to_pylist()
+        assert spark_rows == cli_rows, table
+    errors = pq.read_table(spark_out / "errors").sort_by("path").to_pylist()
+    assert [row["path"] for row in errors] == ["A/pipe.jpg", "B/large.jpg"]
+    assert "FIFO" in errors[0]["message"] and "--max-file-bytes" in errors[1]["message"]

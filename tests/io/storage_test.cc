@@ -1,7 +1,13 @@
 #include "orchard/io/storage.h"
 
 #include <arrow/buffer.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -116,6 +122,249 @@ TEST(StorageTest, MoveTreeMovesEveryFileAndDeleteTreeRemovesIt) {
   ASSERT_OK(DeleteTreeIfExists(root.Child("to")));
   ASSERT_OK(DeleteTreeIfExists(root.Child("to")));  // idempotent
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "to"));
+}
+
+// ---------------------------------------------------------------------------------------
+// The listing's symlink policy (docs/decisions.md, "Listing that terminates").
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> ListedPaths(const fs::path& root_path) {
+  auto root = ResolveLocation(root_path.string(), StorageOptions{});
+  EXPECT_TRUE(root.ok()) << root.status().ToString();
+  if (!root.ok()) return {};
+  auto files = ListFiles(*root);
+  EXPECT_TRUE(files.ok()) << files.status().ToString();
+  if (!files.ok()) return {};
+  std::vector<std::string> paths;
+  for (const auto& file : *files) paths.push_back(file.relative_path);
+  return paths;
+}
+
+using Paths = std::vector<std::string>;
+
+TEST(ListingLinksTest, ALinkToItsOwnFolderAddsNothing) {
+  TempDir dir;
+  Touch(dir.path() / "in/A/a.jpg");
+  fs::create_directory_symlink(".", dir.path() / "in/A/self");
+  EXPECT_EQ(ListedPaths(dir.path() / "in"), (Paths{"A/a.jpg"}));
+}
+
+TEST(ListingLinksTest, TwoLinksToTheSameFolderTerminate) {
+  // Arrow's recursive listing grew without end on this tree (every path through either link
+  // is new: A/s1/s2/s1/...).
+  TempDir dir;
+  Touch(dir.path() / "in/A/a.jpg");
+  fs::create_directory_symlink(".", dir.path() / "in/A/s1");
+  fs::create_directory_symlink(".", dir.path() / "in/A/s2");
+  EXPECT_EQ(ListedPaths(dir.path() / "in"), (Paths{"A/a.jpg"}));
+}
+
+TEST(ListingLinksTest, CrossLinkedSiblingsListEachImageOnceUnderItsOwnFolder) {
+  // "A/toB" sorts before "B", yet B's image keeps its real path (and label): a path through
+  // fewer links wins.
+  TempDir dir;
+  Touch(dir.path() / "in/A/a.jpg");
+  Touch(dir.path() / "in/B/b.jpg");
+  fs::create_directory_symlink("../B", dir.path() / "in/A/toB");
+  fs::create_directory_symlink("../A", dir.path() / "in/B/toA");
+  EXPECT_EQ(ListedPaths(dir.path() / "in"), (Paths{"A/a.jpg", "B/b.jpg"}));
+}
+
+TEST(ListingLinksTest, AFullyCrossLinkedTreeListsEachImageOnce) {
+  // Each of 6 folders links to every folder: the paths through links are uncountable, the
+  // distinct folders are 6.
+  TempDir dir;
+  Paths expected;
+  const Paths names = {"d0", "d1", "d2", "d3", "d4", "d5"};
+  for (const auto& name : names) {
+    Touch(dir.path() / "in" / name / "img.jpg");
+    expected.push_back(name + "/img.jpg");
+  }
+  for (const auto& folder : names) {
+    for (const auto& target : names) {
+      fs::create_directory_symlink(fs::path("..") / target, dir.path() / "in" / folder / target);
+    }
+  }
+  EXPECT_EQ(ListedPaths(dir.path() / "in"), expected);
+}
+
+TEST(ListingLinksTest, LinksToTheRootOrItsAncestorsAreNotFollowed) {
+  // A link to an ancestor would list the root inside itself and everything around it.
+  TempDir dir;
+  Touch(dir.path() / "in/A/a.jpg");
+  Touch(dir.path() / "beside/notes.jpg");
+  fs::create_directory_symlink("..", dir.path() / "in/A/root");
+  fs::create_directory_symlink("../..", dir.path() / "in/A/parent");
+  fs::create_directory_symlink("/", dir.path() / "in/A/slash");
+  EXPECT_EQ(ListedPaths(dir.path() / "in"), (Paths{"A/a.jpg"}));
+}
+
+TEST(ListingLinksTest, FoldersOutsideTheRootAreFollowedOnce) {
+  // The reason to follow links: a collection assembled from folders elsewhere. Two links to
+  // one folder list it once, under the first link in path order.
+  TempDir dir;
+  Touch(dir.path() / "elsewhere/x.jpg");
+  Touch(dir.path() / "elsewhere/sub/y.jpg");
+  fs::create_directories(dir.path() / "in");
+  fs::create_directory_symlink(dir.path() / "elsewhere", dir.path() / "in/first");
+  fs::create_directory_symlink(dir.path() / "elsewhere", dir.path() / "in/second");
+  fs::create_directory_symlink("..", dir.path() / "elsewhere/sub/back");  // a loop outside
+  EXPECT_EQ(ListedPaths(dir.path() / "in"), (Paths{"first/sub/y.jpg", "first/x.jpg"}));
+}
+
+TEST(ListingLinksTest, AFileReachedByManyLinksIsListedOnce) {
+  // By (device, inode): a link adds a file only if no entry lists it yet (its own entry
+  // wins, then the first link in path order). Hard links are entries of their own: the
+  // tests and benches build large inputs with them, as do tools that copy collections.
+  TempDir dir;
+  Touch(dir.path() / "in/B/b.jpg", "bytes");
+  Touch(dir.path() / "elsewhere/e.jpg");
+  for (const char* folder : {"A", "C", "D"}) fs::create_directories(dir.path() / "in" / folder);
+  fs::create_symlink("b.jpg", dir.path() / "in/B/alias.jpg");
+  fs::create_symlink("../B/b.jpg", dir.path() / "in/A/also-b.jpg");
+  fs::create_hard_link(dir.path() / "in/B/b.jpg", dir.path() / "in/C/hard.jpg");
+  fs::create_symlink(dir.path() / "elsewhere/e.jpg", dir.path() / "in/C/e.jpg");
+  fs::create_symlink(dir.path() / "elsewhere/e.jpg", dir.path() / "in/D/e.jpg");
+  EXPECT_EQ(ListedPaths(dir.path() / "in"), (Paths{"B/b.jpg", "C/e.jpg", "C/hard.jpg"}));
+}
+
+TEST(ListingLinksTest, HiddenNamesAreSkippedAtAnyDepthLinksIncluded) {
+  TempDir dir;
+  Touch(dir.path() / "in/A/a.jpg");
+  Touch(dir.path() / "elsewhere/x.jpg");
+  fs::create_directory_symlink(dir.path() / "elsewhere", dir.path() / "in/A/.hidden");
+  fs::create_directory_symlink(dir.path() / "elsewhere", dir.path() / "in/A/_staging");
+  Touch(dir.path() / "in/A/deep/_x/y.jpg");
+  EXPECT_EQ(ListedPaths(dir.path() / "in"), (Paths{"A/a.jpg"}));
+}
+
+TEST(ListingLinksTest, EntriesThatAreNotImagesAreListedAndTheirReadSaysWhy) {
+  // Listed (size 0), so that each is an error row; the read refuses them without opening
+  // them: a FIFO with no writer would block an open forever, /dev/zero never ends.
+  TempDir dir;
+  Touch(dir.path() / "in/A/a.jpg", "abc");
+  ASSERT_EQ(::mkfifo((dir.path() / "in/A/pipe.jpg").c_str(), 0644), 0);
+  fs::create_symlink("/dev/zero", dir.path() / "in/A/zero.jpg");
+  fs::create_symlink("missing.jpg", dir.path() / "in/A/dangling.jpg");
+  fs::create_symlink("loop.jpg", dir.path() / "in/A/loop.jpg");
+  const int sock = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(sock, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  const std::string socket_path = (dir.path() / "in/A/socket.jpg").string();
+  ASSERT_LT(socket_path.size(), sizeof(address.sun_path));
+  std::memcpy(address.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+
+  Location root;
+  ASSERT_OK_AND_ASSIGN(root, ResolveLocation((dir.path() / "in").string(), StorageOptions{}));
+  std::vector<ListedFile> files;
+  ASSERT_OK_AND_ASSIGN(files, ListFiles(root));
+  Paths paths;
+  for (const auto& file : files) paths.push_back(file.relative_path);
+  EXPECT_EQ(paths, (Paths{"A/a.jpg", "A/dangling.jpg", "A/loop.jpg", "A/pipe.jpg", "A/socket.jpg",
+                          "A/zero.jpg"}));
+  const std::vector<std::pair<std::string, std::string>> reasons = {
+      {"A/dangling.jpg", "broken symbolic link"},
+      {"A/loop.jpg", "symbolic link loop"},
+      {"A/pipe.jpg", "FIFO"},
+      {"A/socket.jpg", "socket"},
+      {"A/zero.jpg", "character device"}};
+  for (const auto& [path, reason] : reasons) {
+    auto bytes = ReadBounded(root.Child(path), 1 << 20);
+    ASSERT_FALSE(bytes.ok()) << path;
+    EXPECT_NE(bytes.status().message().find(reason), std::string::npos)
+        << path << ": " << bytes.status().ToString();
+  }
+  std::shared_ptr<arrow::Buffer> good;
+  ASSERT_OK_AND_ASSIGN(good, ReadBounded(root.Child("A/a.jpg"), 3, 3));
+  EXPECT_EQ(good->ToString(), "abc");
+  ::close(sock);
+}
+
+// What an unprivileged user sees when a folder of the input cannot be read: the folder is
+// an entry of the listing (its read says why), the rest is listed. Empty when it is so.
+std::string CheckUnreadableFolder(const fs::path& root_path) {
+  auto root = ResolveLocation(root_path.string(), StorageOptions{});
+  if (!root.ok()) return root.status().ToString();
+  auto files = ListFiles(*root);
+  if (!files.ok()) return files.status().ToString();
+  Paths paths;
+  for (const auto& file : *files) paths.push_back(file.relative_path);
+  if (paths != Paths{"A/a.jpg", "A/locked"}) return "unexpected listing";
+  auto bytes = ReadBounded(root->Child("A/locked"), 1 << 20);
+  if (bytes.ok()) return "the locked folder was read";
+  return "";
+}
+
+TEST(ListingLinksTest, AnUnreadableFolderIsAnEntryNotAFailure) {
+  TempDir dir;
+  Touch(dir.path() / "in/A/a.jpg");
+  Touch(dir.path() / "in/A/locked/secret.jpg");
+  fs::permissions(dir.path() / "in/A/locked", fs::perms::none);
+  if (::geteuid() != 0) {
+    EXPECT_EQ(CheckUnreadableFolder(dir.path() / "in"), "");
+  } else {
+    // Root reads every folder: the check runs in a child that is an ordinary user.
+    fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_read |
+                                    fs::perms::group_exec | fs::perms::others_read |
+                                    fs::perms::others_exec);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      constexpr uid_t kNobody = 65534;
+      if (::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) ::_exit(2);
+      ::_exit(CheckUnreadableFolder(dir.path() / "in").empty() ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "1: wrong listing, 2: could not become nobody";
+  }
+  fs::permissions(dir.path() / "in/A/locked", fs::perms::owner_all);
+}
+
+TEST(ListingLinksTest, TheRootMustBeAFolder) {
+  TempDir dir;
+  Touch(dir.path() / "file.jpg");
+  ASSERT_EQ(::mkfifo((dir.path() / "pipe").c_str(), 0644), 0);
+  for (const char* name : {"file.jpg", "pipe"}) {
+    Location root;
+    ASSERT_OK_AND_ASSIGN(root, ResolveLocation((dir.path() / name).string(), StorageOptions{}));
+    auto files = ListFiles(root);
+    ASSERT_FALSE(files.ok()) << name;
+    EXPECT_NE(files.status().message().find("folder"), std::string::npos) << name;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Bounded reads
+
+TEST(ReadBoundedTest, AFileOverTheLimitIsRefusedFromItsSize) {
+  TempDir dir;
+  Touch(dir.path() / "big.bin", std::string(1000, 'x'));
+  Location root;
+  ASSERT_OK_AND_ASSIGN(root, ResolveLocation(dir.str(), StorageOptions{}));
+  auto refused = ReadBounded(root.Child("big.bin"), 999);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("1000 bytes, over the limit of 999"), std::string::npos)
+      << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("--max-file-bytes"), std::string::npos);
+  // The listing's size is enough to refuse it.
+  EXPECT_FALSE(ReadBounded(root.Child("big.bin"), 999, 1000).ok());
+  std::shared_ptr<arrow::Buffer> whole;
+  ASSERT_OK_AND_ASSIGN(whole, ReadBounded(root.Child("big.bin"), 1000));
+  EXPECT_EQ(whole->size(), 1000);
+}
+
+TEST(ReadBoundedTest, AFileLongerThanItsSizeSaysFails) {
+  // Files of /proc say 0 bytes and have content: the byte after the size is the proof.
+  Location proc;
+  ASSERT_OK_AND_ASSIGN(proc, ResolveLocation("/proc/self/status", StorageOptions{}));
+  auto bytes = ReadBounded(proc, 1 << 20);
+  ASSERT_FALSE(bytes.ok());
+  EXPECT_NE(bytes.status().message().find("grew"), std::string::npos) << bytes.status().ToString();
 }
 
 }  // namespace

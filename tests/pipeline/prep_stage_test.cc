@@ -3,6 +3,8 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -68,6 +70,48 @@ TEST_P(PrepStageTest, PreparesASliceOfTheListing) {
   EXPECT_EQ(batch.item_indices, (std::vector<int64_t>{2}));
   EXPECT_TRUE(batch.errors.empty());
   EXPECT_GE(times.decode_seconds, 0.0);
+}
+
+TEST_P(PrepStageTest, RefusesFilesOverTheSizeLimitFromTheListingWithoutReadingThem) {
+  // l/pipe.png is a FIFO that the listing said is large: a read would say "FIFO" (or block,
+  // before bounded reads); the row says the size, so nothing was opened.
+  ASSERT_EQ(::mkfifo((dir_.path() / "l" / "pipe.png").c_str(), 0644), 0);
+  const int64_t png_size = static_cast<int64_t>(fs::file_size(dir_.path() / "l" / "a.png"));
+  std::vector<ImageItem> items = {{"l/a.png", "l", "l/a.png", png_size},
+                                  {"l/pipe.png", "l", "l/pipe.png", png_size + 1}};
+  preprocess_.max_file_bytes = png_size;
+  const int64_t input_size = image::InputSize(preprocess_);
+  const PrepStage prep(items, root_, preprocess_, input_size, pool_.get());
+  PrepTimes times;
+  PreparedBatch batch;
+  ASSERT_OK_AND_ASSIGN(batch, prep.Prepare(0, 0, 2, &times));
+  EXPECT_EQ(batch.item_indices, (std::vector<int64_t>{0}));
+  ASSERT_EQ(batch.errors.size(), 1u);
+  EXPECT_EQ(batch.errors[0].path, "l/pipe.png");
+  EXPECT_EQ(batch.errors[0].stage, "read");
+  EXPECT_NE(batch.errors[0].message.find("over the limit of " + std::to_string(png_size)),
+            std::string::npos)
+      << batch.errors[0].message;
+}
+
+TEST_P(PrepStageTest, KeepsTheBytesInFlightWithinTheReadAheadBudget) {
+  // Six files of `size` bytes, a budget of 2.5 files: reads run ahead two at a time on a
+  // pool, one at a time inline; every image still decodes.
+  const int64_t size = static_cast<int64_t>(fs::file_size(dir_.path() / "l" / "a.png"));
+  std::vector<ImageItem> items;
+  for (int copy = 0; copy < 6; ++copy) {
+    const std::string name = "l/copy" + std::to_string(copy) + ".png";
+    fs::copy_file(dir_.path() / "l" / "a.png", dir_.path() / name);
+    items.push_back({name, "l", name, size});
+  }
+  const int64_t input_size = image::InputSize(preprocess_);
+  const PrepStage prep(items, root_, preprocess_, input_size, pool_.get(), 2 * size + size / 2);
+  PrepTimes times;
+  PreparedBatch batch;
+  ASSERT_OK_AND_ASSIGN(batch, prep.Prepare(0, 0, 6, &times));
+  EXPECT_EQ(batch.item_indices.size(), 6u);
+  EXPECT_TRUE(batch.errors.empty());
+  EXPECT_EQ(times.peak_read_bytes, pool_ ? 2 * size : size);
 }
 
 INSTANTIATE_TEST_SUITE_P(ReadInlineOrOnAPool, PrepStageTest, ::testing::Bool());

@@ -33,10 +33,6 @@ using nlohmann::json;
 using util::Clock;
 using util::SecondsSince;
 
-// The largest photo `orchard predict PHOTO...` reads (far above real photos; the same
-// bound as the listing's default --max-file-bytes).
-constexpr int64_t kMaxPhotoBytes = int64_t{256} << 20;
-
 // The output contract's names (output/layout.h).
 constexpr const char* kFeatures = output::kFeaturesDir;
 constexpr const char* kErrors = output::kErrorsDir;
@@ -482,7 +478,7 @@ Result<std::vector<FilePrediction>> PredictFiles(const PredictJobOptions& option
     // A FIFO, folder or device named on the command line is refused before it is opened
     // (opening a FIFO blocks forever), and a huge file before it is read.
     Result<std::shared_ptr<arrow::Buffer>> bytes =
-        location.ok() ? io::ReadRegularFile(*location, kMaxPhotoBytes, "'" + files[file_idx] + "'")
+        location.ok() ? io::ReadBounded(*location, job.max_file_bytes)
                       : Result<std::shared_ptr<arrow::Buffer>>(location.status());
     if (!bytes.ok()) {
       predictions[file_idx].error = "read: " + bytes.status().message();
@@ -496,6 +492,7 @@ Result<std::vector<FilePrediction>> PredictFiles(const PredictJobOptions& option
   embed_options.batch_size = job.batch_size;
   embed_options.decode_threads = std::max(1, pipeline::CoreCount(job.threads) / 2);
   embed_options.preprocess.max_pixels = job.max_pixels;
+  embed_options.preprocess.max_file_bytes = job.max_file_bytes;
   ORCHARD_ASSIGN_OR_RAISE(auto embedded,
                           pipeline::EmbedEncodedImages(images, *embedder, embed_options));
   for (const auto& error : embedded.errors) {

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>  // jpeglib.h needs FILE
 #include <cstring>
@@ -40,7 +41,43 @@ struct JpegErrorManager {
   jpeg_error_mgr pub;  // first member: libjpeg sees a jpeg_error_mgr*
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
+  bool over_budget = false;  ///< stopped by JpegProgressMonitor, not by a libjpeg error
 };
+
+// The work of a progressive (multi-scan) JPEG grows with scans x pixels, not with its size
+// in bytes: every scan passes over every block of its components, even one that holds
+// nothing but end-of-band runs. 1,000 such scans over 8192 x 8192 pixels fit in 385 KB and
+// take 80 s of CPU. Real encoders write 1 scan (baseline) or about 10 (libjpeg's and
+// mozjpeg's progressive scripts, Photoshop's 3-5); djpeg -maxscans and TurboJPEG's
+// TJPARAM_SCANLIMIT stop such files the same way.
+struct JpegProgress {
+  jpeg_progress_mgr pub;  // first member: libjpeg sees a jpeg_progress_mgr*
+  JpegErrorManager* error = nullptr;
+  int64_t pixels = 0;           ///< declared width x height, set after the header
+  int64_t max_scan_pixels = 0;  ///< budget of scans x pixels
+};
+
+void JpegProgressMonitor(j_common_ptr cinfo) {
+  auto* progress = reinterpret_cast<JpegProgress*>(cinfo->progress);
+  const int64_t scans = reinterpret_cast<j_decompress_ptr>(cinfo)->input_scan_number;
+  // Called before each row of MCUs of each scan: a scan over the limits stops at once.
+  if (scans > kMaxJpegScans) {
+    std::snprintf(progress->error->message, sizeof(progress->error->message),
+                  "jpeg has more than %d scans (progressive passes): refused, as a file "
+                  "built to be expensive to decode",
+                  kMaxJpegScans);
+  } else if (progress->pixels > 0 && scans > progress->max_scan_pixels / progress->pixels) {
+    std::snprintf(progress->error->message, sizeof(progress->error->message),
+                  "jpeg needs more than %lld scans over its %lld pixels, over the decode "
+                  "budget of %d full-size scans at --max-pixels",
+                  static_cast<long long>(progress->max_scan_pixels / progress->pixels),
+                  static_cast<long long>(progress->pixels), kJpegScanBudgetFactor);
+  } else {
+    return;
+  }
+  progress->error->over_budget = true;
+  std::longjmp(progress->error->jump, 1);
+}
 
 void JpegErrorExit(j_common_ptr cinfo) {
   auto* manager = reinterpret_cast<JpegErrorManager*>(cinfo->err);
@@ -86,14 +123,16 @@ int ReadExifOrientation(const uint8_t* tiff, size_t tiff_size) {
 // Returns false after a libjpeg error (message in error->message). `*pixels_done` tells
 // whether every scanline had been read when the error came (an error in the trailer is
 // ignored, as cv::imdecode did).
-bool RunJpegDecoder(jpeg_decompress_struct* cinfo, JpegErrorManager* error, const uint8_t* data,
-                    size_t size, int64_t max_pixels, RgbImage* out, std::vector<uint8_t>* cmyk_row,
-                    Status* status, int* orientation, volatile bool* pixels_done) {
+bool RunJpegDecoder(jpeg_decompress_struct* cinfo, JpegErrorManager* error, JpegProgress* progress,
+                    const uint8_t* data, size_t size, int64_t max_pixels, RgbImage* out,
+                    std::vector<uint8_t>* cmyk_row, Status* status, int* orientation,
+                    volatile bool* pixels_done) {
   if (setjmp(error->jump)) {
     jpeg_destroy_decompress(cinfo);
     return false;
   }
   jpeg_create_decompress(cinfo);
+  cinfo->progress = &progress->pub;
   jpeg_mem_src(cinfo, data, static_cast<unsigned long>(size));
   jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xFFFF);
   jpeg_read_header(cinfo, TRUE);
@@ -102,6 +141,7 @@ bool RunJpegDecoder(jpeg_decompress_struct* cinfo, JpegErrorManager* error, cons
     jpeg_destroy_decompress(cinfo);
     return true;
   }
+  progress->pixels = int64_t{cinfo->image_width} * cinfo->image_height;
   for (jpeg_saved_marker_ptr marker = cinfo->marker_list; marker != nullptr;
        marker = marker->next) {
     if (marker->marker == JPEG_APP0 + 1 && marker->data_length > 6 &&
@@ -277,18 +317,23 @@ Status DecodeJpeg(const uint8_t* data, size_t size, int64_t max_pixels, RgbImage
   error.pub.error_exit = JpegErrorExit;
   error.pub.output_message = JpegSilentMessage;
   error.message[0] = '\0';
+  JpegProgress progress{};
+  progress.pub.progress_monitor = JpegProgressMonitor;
+  progress.error = &error;
+  progress.max_scan_pixels = kJpegScanBudgetFactor * std::max<int64_t>(max_pixels, 1);
   std::vector<uint8_t> cmyk_row;
   Status status;
   int orientation = 1;
   volatile bool pixels_done = false;
   bool finished = false;
   try {
-    finished = RunJpegDecoder(&cinfo, &error, data, size, max_pixels, out, &cmyk_row, &status,
-                              &orientation, &pixels_done);
+    finished = RunJpegDecoder(&cinfo, &error, &progress, data, size, max_pixels, out, &cmyk_row,
+                              &status, &orientation, &pixels_done);
   } catch (const std::bad_alloc&) {  // from our buffers, between create and destroy
     jpeg_destroy_decompress(&cinfo);
     return Status::OutOfMemory("cannot decode jpeg: out of memory");
   }
+  if (error.over_budget) return Status::Invalid(error.message);
   if (!finished && !pixels_done) {
     return Status::Invalid("corrupt or truncated jpeg: ", error.message);
   }
@@ -307,6 +352,20 @@ Status DecodePng(const uint8_t* data, size_t size, int64_t max_pixels, RgbImage*
     return Status::OutOfMemory("cannot decode png: out of memory");
   }
   png_set_read_fn(png, &state, PngRead);
+  // Bounds on what a PNG can make libpng allocate or inflate besides the pixels (which
+  // max_pixels bounds): one chunk's memory (a zTXt or iCCP that inflates to gigabytes), the
+  // number of ancillary chunks kept, and the side lengths libpng accepts at all.
+  png_set_user_limits(png, kMaxPngSide, kMaxPngSide);
+  png_set_chunk_malloc_max(png, kMaxPngChunkBytes);
+  png_set_chunk_cache_max(png, kMaxPngAncillaryChunks);
+  // Text, colour profiles and suggested palettes never change the decoded pixels (no colour
+  // management is applied, as cv::imdecode applied none): they are skipped unread instead
+  // of inflated.
+  static constexpr png_byte kIgnoredChunks[] = {'i',  'C',  'C', 'P', '\0', 'i',  'T', 'X', 't',
+                                                '\0', 's',  'P', 'L', 'T',  '\0', 't', 'E', 'X',
+                                                't',  '\0', 'z', 'T', 'X',  't',  '\0'};
+  png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, kIgnoredChunks,
+                              static_cast<int>(sizeof(kIgnoredChunks) / 5));
   std::vector<png_bytep> rows;
   Status status;
   int orientation = 1;

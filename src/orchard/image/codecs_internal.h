@@ -18,6 +18,18 @@ struct RgbImage {
   std::vector<uint8_t> pixels;
 };
 
+/// A JPEG with more scans than this is refused (real files have 1 to about 10).
+inline constexpr int kMaxJpegScans = 100;
+/// A multi-scan JPEG may cost at most this many full-size scans at max_pixels (scans x
+/// declared pixels <= factor x max_pixels): a smaller image may have more scans, up to
+/// kMaxJpegScans.
+inline constexpr int kJpegScanBudgetFactor = 16;
+/// libpng's limits, set on every PNG decode: side length in pixels, the memory of one
+/// chunk, ancillary chunks kept.
+inline constexpr uint32_t kMaxPngSide = 1u << 20;
+inline constexpr size_t kMaxPngChunkBytes = size_t{8} << 20;
+inline constexpr uint32_t kMaxPngAncillaryChunks = 256;
+
 /// Fails (Invalid) when width x height is not positive or exceeds max_pixels; the message
 /// names the format, the size and the --max-pixels flag. Called with the size each
 /// decoder reads itself, before it allocates the pixel buffer.

@@ -166,6 +166,12 @@ Result<ImageHeader> ReadImageHeader(const uint8_t* data, size_t size) {
 Status DecodeAndPreprocess(const uint8_t* data, size_t size, const PreprocessOptions& options,
                            float* chw_out) {
   ConfigureOpenCvOnce();
+  // Bytes that reached memory some other way than a bounded read (Python, predict) obey the
+  // same limit as files.
+  if (options.max_file_bytes >= 0 && size > static_cast<uint64_t>(options.max_file_bytes)) {
+    return Status::Invalid("the file is ", size, " bytes, over the limit of ",
+                           options.max_file_bytes, " bytes (--max-file-bytes)");
+  }
   ORCHARD_ASSIGN_OR_RAISE(ImageHeader header, ReadImageHeader(data, size));
   if (header.format == ImageFormat::kGif) {
     return Status::NotImplemented("gif is not supported: convert it to png");

@@ -28,6 +28,11 @@ struct ImageHeader {
 /// empty input, unknown formats and headers that are cut short.
 Result<ImageHeader> ReadImageHeader(const uint8_t* data, size_t size);
 
+/// Files larger than this are not read (--max-file-bytes): well above any real photo
+/// (a 100-megapixel JPEG is 30-60 MB, a 16-bit TIFF of it 600 MB is not supported anyway),
+/// small enough that a batch of such files fits in memory.
+inline constexpr int64_t kDefaultMaxFileBytes = int64_t{256} << 20;
+
 /// The model-input convention. The default matches the shipped MobileNetV2: whole image
 /// resized (bilinear, no crop) to 224x224, RGB, (x - 127.5) / 127.5, planar CHW float32.
 struct PreprocessOptions {
@@ -36,6 +41,9 @@ struct PreprocessOptions {
   /// Images that declare more pixels than this are rejected before any pixel buffer is
   /// allocated (decompression bombs).
   int64_t max_pixels = 64LL * 1024 * 1024;
+  /// Files of more bytes are refused before they are read (and bytes in memory before they
+  /// are decoded).
+  int64_t max_file_bytes = kDefaultMaxFileBytes;
 };
 
 /// Floats one preprocessed image occupies: 3 * width * height.

@@ -13,9 +13,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
-#include <map>
 #include <mutex>
 
+#include "orchard/io/local_files_internal.h"
 #include "orchard/util/text.h"
 
 namespace orchard::io {
@@ -114,43 +114,56 @@ Status MakeParentDirs(const Location& location) {
   return location.fs->CreateDir(location.path.substr(0, slash), /*recursive=*/true);
 }
 
-// A symlinked folder that points to one of its own ancestors makes the tree infinite;
-// the listing follows it until the OS gives up (ELOOP), repeating every file. Drop every
-// file reached through such a link: it is already listed by its direct path.
-void DropSymlinkLoops(const Location& root, std::vector<ListedFile>* files) {
-  namespace fs = std::filesystem;
-  std::map<std::string, bool> loop_dirs;  // relative folder -> is a looping symlink
-  auto is_loop = [&](const std::string& relative_dir) {
-    auto found = loop_dirs.find(relative_dir);
-    if (found != loop_dirs.end()) return found->second;
-    std::error_code error;
-    const fs::path path = fs::path(root.path) / relative_dir;
-    bool loop = false;
-    if (fs::is_symlink(path, error)) {
-      const fs::path target = fs::canonical(path, error);
-      const fs::path parent = fs::canonical(path.parent_path(), error);
-      if (!error) {
-        const std::string target_str = target.string() + "/";
-        loop = (parent.string() + "/").rfind(target_str, 0) == 0;
-      }
-    }
-    loop_dirs.emplace(relative_dir, loop);
-    return loop;
-  };
-  std::vector<ListedFile> kept;
-  kept.reserve(files->size());
-  for (auto& file : *files) {
-    bool through_loop = false;
-    for (size_t slash = file.relative_path.find('/'); slash != std::string::npos;
-         slash = file.relative_path.find('/', slash + 1)) {
-      if (is_loop(file.relative_path.substr(0, slash))) {
-        through_loop = true;
-        break;
-      }
-    }
-    if (!through_loop) kept.push_back(std::move(file));
+// True when a component of `relative` ('/'-separated) is a skipped name.
+bool HasSkippedComponent(std::string_view relative) {
+  while (!relative.empty()) {
+    const size_t slash = relative.find('/');
+    if (internal::IsSkippedName(relative.substr(0, slash))) return true;
+    if (slash == std::string_view::npos) break;
+    relative.remove_prefix(slash + 1);
   }
-  *files = std::move(kept);
+  return false;
+}
+
+Result<std::vector<ListedFile>> ListObjectStoreFiles(const Location& root) {
+  // The listing first, and nothing else when it finds objects: GetFileInfo(root) would be a
+  // HeadObject on the key "prefix", which a role allowed to read only "prefix/*" is refused
+  // (403), although it may list the prefix. Arrow's selector listing issues ListObjectsV2
+  // only; allow_not_found makes an empty prefix an empty result instead of an error.
+  arrow::fs::FileSelector selector;
+  selector.base_dir = root.path;
+  selector.recursive = true;
+  selector.allow_not_found = true;
+  ORCHARD_ASSIGN_OR_RAISE(auto infos, root.fs->GetFileInfo(selector));
+  std::vector<ListedFile> files;
+  files.reserve(infos.size());
+  const size_t prefix_len = root.path.size() + 1;
+  for (const auto& info : infos) {
+    if (info.type() != arrow::fs::FileType::File) continue;
+    if (info.path().size() <= prefix_len) continue;
+    std::string relative = info.path().substr(prefix_len);
+    if (HasSkippedComponent(relative)) continue;
+    files.push_back(
+        {std::move(relative), info.size(),
+         std::chrono::duration_cast<std::chrono::nanoseconds>(info.mtime().time_since_epoch())
+             .count()});
+  }
+  if (infos.empty()) {
+    // Nothing below the prefix: either nothing is there, or the prefix is one object. Only
+    // now is the key itself looked at; a HEAD refused (403) says nothing more than the
+    // listing did.
+    auto root_info = root.fs->GetFileInfo(root.path);
+    if (root_info.ok() && root_info->type() == arrow::fs::FileType::File) {
+      return Status::Invalid("input '", root.display,
+                             "' is a file: give the folder that holds one sub-folder per label");
+    }
+    return Status::IOError("input '", root.display,
+                           "' does not exist: no object is listed under it");
+  }
+  std::sort(files.begin(), files.end(), [](const ListedFile& lhs, const ListedFile& rhs) {
+    return lhs.relative_path < rhs.relative_path;
+  });
+  return files;
 }
 
 }  // namespace
@@ -196,6 +209,37 @@ Result<std::shared_ptr<arrow::Buffer>> ReadAll(const Location& location) {
   if (buffer->size() != size) {
     return Status::IOError("short read of '", location.display, "': ", buffer->size(), " of ", size,
                            " bytes");
+  }
+  return buffer;
+}
+
+Status CheckFileSize(int64_t size, int64_t max_bytes) {
+  if (size > max_bytes) {
+    return Status::Invalid("the file is ", size, " bytes, over the limit of ", max_bytes,
+                           " bytes (--max-file-bytes)");
+  }
+  return Status::OK();
+}
+
+Result<std::shared_ptr<arrow::Buffer>> ReadBounded(const Location& location, int64_t max_bytes,
+                                                   int64_t listed_size) {
+  if (listed_size >= 0) ORCHARD_RETURN_NOT_OK(CheckFileSize(listed_size, max_bytes));
+  if (!location.is_object_store) return internal::ReadLocalFile(location.path, max_bytes);
+  std::shared_ptr<arrow::io::RandomAccessFile> file;
+  if (listed_size > 0) {
+    // The listing's size: no HEAD before the GET, and the GET asks for that many bytes only.
+    arrow::fs::FileInfo info(location.path, arrow::fs::FileType::File);
+    info.set_size(listed_size);
+    ORCHARD_ASSIGN_OR_RAISE(file, location.fs->OpenInputFile(info));
+  } else {
+    ORCHARD_ASSIGN_OR_RAISE(file, location.fs->OpenInputFile(location.path));
+  }
+  ORCHARD_ASSIGN_OR_RAISE(int64_t size, file->GetSize());
+  ORCHARD_RETURN_NOT_OK(CheckFileSize(size, max_bytes));
+  ORCHARD_ASSIGN_OR_RAISE(auto buffer, file->ReadAt(0, size));
+  if (buffer->size() != size) {
+    return Status::IOError("short read: ", buffer->size(), " of ", size,
+                           " bytes (the object changed since it was listed?)");
   }
   return buffer;
 }
@@ -248,49 +292,8 @@ Result<bool> FileExists(const Location& location) {
 }
 
 Result<std::vector<ListedFile>> ListFiles(const Location& root) {
-  ORCHARD_ASSIGN_OR_RAISE(auto root_info, root.fs->GetFileInfo(root.path));
-  if (root_info.type() == arrow::fs::FileType::NotFound) {
-    return Status::IOError("input '", root.display, "' does not exist");
-  }
-  if (root_info.type() == arrow::fs::FileType::File) {
-    return Status::Invalid("input '", root.display,
-                           "' is a file: give the folder that holds one sub-folder per label");
-  }
-  arrow::fs::FileSelector selector;
-  selector.base_dir = root.path;
-  selector.recursive = true;
-  ORCHARD_ASSIGN_OR_RAISE(auto infos, root.fs->GetFileInfo(selector));
-  std::vector<ListedFile> files;
-  files.reserve(infos.size());
-  const size_t prefix_len = root.path.size() + 1;
-  for (const auto& info : infos) {
-    if (info.type() != arrow::fs::FileType::File) continue;
-    if (info.path().size() <= prefix_len) continue;
-    std::string relative = info.path().substr(prefix_len);
-    // Skip hidden or bookkeeping entries at any depth.
-    bool hidden = false;
-    size_t start = 0;
-    while (start < relative.size()) {
-      const char first = relative[start];
-      if (first == '.' || first == '_') {
-        hidden = true;
-        break;
-      }
-      const size_t slash = relative.find('/', start);
-      if (slash == std::string::npos) break;
-      start = slash + 1;
-    }
-    if (hidden) continue;
-    files.push_back(
-        {std::move(relative), info.size(),
-         std::chrono::duration_cast<std::chrono::nanoseconds>(info.mtime().time_since_epoch())
-             .count()});
-  }
-  if (!root.is_object_store) DropSymlinkLoops(root, &files);
-  std::sort(files.begin(), files.end(), [](const ListedFile& lhs, const ListedFile& rhs) {
-    return lhs.relative_path < rhs.relative_path;
-  });
-  return files;
+  if (root.is_object_store) return ListObjectStoreFiles(root);
+  return internal::ListLocalFiles(root.path, root.display);
 }
 
 Status DeleteTreeIfExists(const Location& location) {

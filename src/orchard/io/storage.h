@@ -52,6 +52,20 @@ Result<Location> ResolveLocation(const std::string& uri_or_path, const StorageOp
 /// Reads a whole file into memory.
 Result<std::shared_ptr<arrow::Buffer>> ReadAll(const Location& location);
 
+/// Fails (Invalid) when `size` bytes exceed `max_bytes`; the message gives both and names
+/// --max-file-bytes.
+Status CheckFileSize(int64_t size, int64_t max_bytes);
+
+/// Reads a whole file of at most `max_bytes` bytes, for inputs that anyone may have made:
+/// a larger file is refused before any byte is read, and no more than max_bytes + 1 bytes
+/// are ever read (a file growing while it is read, or never ending, fails). Local paths that
+/// are not regular files (FIFOs, sockets, devices, folders) and broken links are refused
+/// without being opened. `listed_size` is the size a listing gave (-1: unknown); an object
+/// store then needs no request for the size, only the GET. Messages describe the file's
+/// problem without its path (callers name the file). Thread-safe.
+Result<std::shared_ptr<arrow::Buffer>> ReadBounded(const Location& location, int64_t max_bytes,
+                                                   int64_t listed_size = -1);
+
 /// Writes `data` to a file, creating parent folders. On a local disk the data goes to a
 /// temporary name first and is renamed, so a reader never sees a partial file; object
 /// stores make an object visible only once it is complete.
@@ -73,7 +87,17 @@ Result<bool> FileExists(const Location& location);
 
 /// Lists files (not folders) below `root`, recursively, sorted by path. Paths in the
 /// result are relative to root, with '/' separators. Names that start with '.' or '_'
-/// (hidden files, `_SUCCESS`, `_temporary`) are skipped, as Spark and Hadoop do.
+/// (hidden files, `_SUCCESS`, `_temporary`) are skipped at any depth, as Spark and Hadoop do.
+/// Local folders: symbolic links are followed, each directory is read once (by device and
+/// inode) and each of its entries listed once; a link to a file adds it only when no entry
+/// lists it yet (the file's own entry wins, then the path with the fewest links, then path
+/// order); hard links are entries of their own; links to the root or its ancestors are not
+/// followed; entries that cannot be
+/// images (FIFOs, sockets, devices, broken links, folders that cannot be read) are listed
+/// with size 0 so that their read (ReadBounded) makes an error row. Time and memory grow with
+/// the number of distinct entries (docs/decisions.md, "Listing that terminates"). Object
+/// stores: one listing of the prefix (ListObjectsV2 only: a role may list a prefix without
+/// the right to HEAD its name); only an empty listing is looked at further.
 struct ListedFile {
   std::string relative_path;
   int64_t size = 0;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "orchard/image/decode.h"
 #include "orchard/io/storage.h"
 #include "orchard/pca/pca.h"
 #include "orchard/pipeline/inspect.h"  // InspectOutput
@@ -29,6 +30,8 @@ struct JobOptions {
   int io_threads = 0;  ///< concurrent reads (0: automatic)
   int64_t rows_per_part = 1024;
   int64_t max_pixels = 64LL * 1024 * 1024;
+  /// Larger files are error rows, refused from the listing's size before any byte is read.
+  int64_t max_file_bytes = image::kDefaultMaxFileBytes;
   pca::PcaFitOptions pca;
   table::ExistingOutput existing = table::ExistingOutput::kRefuse;
   bool progress = false;  ///< draw a progress line on stderr

@@ -164,14 +164,14 @@ Status RemoveStrayStagedFiles(const io::Location& staging, int64_t num_parts,
 
 std::string JobFingerprint(const std::vector<ImageItem>& items, const std::string& model_sha256,
                            const std::string& output_name, int64_t rows_per_part, int batch_size,
-                           int64_t max_pixels) {
+                           int64_t max_pixels, int64_t max_file_bytes) {
   // Version 2: each image is identified by its size and modification time, so a file
   // replaced by another of the same size is featurized again.
   std::string text = "orchard-job-2\n";
   text += "model=" + model_sha256 + " output=" + output_name + "\n";
   text += "rows_per_part=" + std::to_string(rows_per_part) +
           " batch=" + std::to_string(batch_size) + " max_pixels=" + std::to_string(max_pixels) +
-          "\n";
+          " max_file_bytes=" + std::to_string(max_file_bytes) + "\n";
   std::string listing;
   for (const auto& item : items) {
     // Length-prefixed: a name may hold tabs and newlines, so no separator is safe.

@@ -43,7 +43,7 @@ Result<ShardOutcome> FeaturizeShard(const std::vector<ImageItem>& items,
 /// listing), so that --resume only reuses parts of the same job, whichever front end made them.
 std::string JobFingerprint(const std::vector<ImageItem>& items, const std::string& model_sha256,
                            const std::string& output_name, int64_t rows_per_part, int batch_size,
-                           int64_t max_pixels);
+                           int64_t max_pixels, int64_t max_file_bytes);
 
 /// Before a resumed job featurizes: removes from `staging` every file and folder the job
 /// would not make again itself — in features/ and errors/ anything but the part files of

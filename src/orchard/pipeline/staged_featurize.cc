@@ -31,6 +31,7 @@ FeaturizeOptions FeaturizeOptionsOf(const JobOptions& options) {
   featurize.rows_per_part = options.rows_per_part;
   featurize.io_threads = options.io_threads;
   featurize.preprocess.max_pixels = options.max_pixels;
+  featurize.preprocess.max_file_bytes = options.max_file_bytes;
   featurize.cancel = options.cancel;
   // Decoding needs a fraction of the cores inference needs; ONNX Runtime gets them all.
   featurize.prep_threads = std::max(1, options.threads / 2);
@@ -76,7 +77,8 @@ Result<StagedFeaturize> FeaturizeIntoStaging(const JobOptions& options, const Jo
       auto begun, table::OutputCommitter::Begin(
                       where.output, options.existing,
                       JobFingerprint(items, embedder->info().sha256, embedder->info().output_name,
-                                     rows_per_part, options.batch_size, options.max_pixels),
+                                     rows_per_part, options.batch_size, options.max_pixels,
+                                     options.max_file_bytes),
                       &where.input));
   committer->emplace(std::move(begun));
   const io::Location staging = (*committer)->staging();
