@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include "orchard/jobs/model_loading.h"
 #include "orchard/model/embedder.h"
-#include "orchard/pipeline/model_loading.h"
 #include "orchard/util/text.h"
 #include "summary_output.h"
 
@@ -28,10 +28,10 @@ CLI::Validator ThreadCountValidator() {
       [](std::string& value) -> std::string {
         int threads = 0;
         if (!CLI::detail::lexical_cast(value, threads)) return "not an integer: " + value;
-        const Status status = pipeline::CheckThreadCount(threads);
+        const Status status = jobs::CheckThreadCount(threads);
         return status.ok() ? std::string() : status.message();
       },
-      "0.." + std::to_string(pipeline::MaxThreads()));
+      "0.." + std::to_string(jobs::MaxThreads()));
 }
 
 ClassifyCommands::ClassifyCommands(CLI::App* app, const std::string& default_model)
@@ -128,7 +128,7 @@ ClassifyCommands::ClassifyCommands(CLI::App* app, const std::string& default_mod
 
 bool ClassifyCommands::parsed() const { return train_->parsed() || predict_->parsed(); }
 
-Result<nlohmann::json> ClassifyCommands::Run(const pipeline::JobOptions& shared) {
+Result<nlohmann::json> ClassifyCommands::Run(const jobs::JobOptions& shared) {
   if (train_->parsed()) {
     ORCHARD_ASSIGN_OR_RAISE(auto summary, classify::TrainJob(train_options_));
     if (!quiet_ && !json_summary_) PrintSummary(summary);
@@ -138,10 +138,7 @@ Result<nlohmann::json> ClassifyCommands::Run(const pipeline::JobOptions& shared)
 
   // predict
   auto& job = predict_options_.job;
-  if (job.model.empty()) {
-    job.model = default_model_;
-    if (std::getenv("ORCHARD_MODEL") == nullptr) job.model_sha256 = model::kDefaultModelSha256;
-  }
+  job.shipped_model = default_model_;  // the jobs resolve model and checksum (ResolveJobOptions)
   if (overwrite_) job.existing = table::ExistingOutput::kOverwrite;
   job.cancel = shared.cancel;
   job.progress = !quiet_ && isatty(STDERR_FILENO);

@@ -8,11 +8,11 @@
 #include <vector>
 
 #include "orchard/classify/classify_jobs.h"
-#include "orchard/pipeline/jobs.h"
+#include "orchard/jobs/jobs.h"
 
 namespace orchard::cli {
 
-/// The check of every -j/--threads flag: 0 (every core) up to pipeline::MaxThreads(), a
+/// The check of every -j/--threads flag: 0 (every core) up to jobs::MaxThreads(), a
 /// usage error (exit 2) otherwise.
 CLI::Validator ThreadCountValidator();
 
@@ -28,7 +28,7 @@ class ClassifyCommands {
   /// Runs the parsed subcommand. `shared` carries the progress, warning and cancel hooks
   /// main() set up. In single-file predict mode the top-k go to stdout and `printed()`
   /// becomes true; the call fails when any file could not be predicted.
-  Result<nlohmann::json> Run(const pipeline::JobOptions& shared);
+  Result<nlohmann::json> Run(const jobs::JobOptions& shared);
 
   bool printed() const { return printed_; }
   bool json_summary() const { return json_summary_; }

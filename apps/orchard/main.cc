@@ -16,8 +16,8 @@
 
 #include "classify_commands.h"
 #include "orchard/io/storage.h"
+#include "orchard/jobs/jobs.h"
 #include "orchard/model/embedder.h"
-#include "orchard/pipeline/jobs.h"
 #include "orchard/util/text.h"
 #include "orchard/version.h"
 #include "summary_output.h"
@@ -35,11 +35,6 @@ extern "C" void OnInterrupt(int) {
   std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C stops at once
 }
 
-std::string DefaultModelPath() {
-  if (const char* env = std::getenv("ORCHARD_MODEL")) return env;
-  return ORCHARD_DEFAULT_MODEL;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -51,8 +46,8 @@ int main(int argc, char** argv) {
       "Paths may be local or s3://bucket/prefix. S3 credentials come from the standard AWS\n"
       "chain (environment, ~/.aws files and profiles, instance metadata).");
 
-  orchard::pipeline::JobOptions options;
-  options.model = DefaultModelPath();
+  orchard::jobs::JobOptions options;
+  options.shipped_model = ORCHARD_DEFAULT_MODEL;  // the jobs resolve -m, $ORCHARD_MODEL and this
   bool overwrite = false;
   bool resume = false;
   bool quiet = false;
@@ -80,10 +75,9 @@ int main(int argc, char** argv) {
         ->add_option("-i,--input", options.input,
                      "input folder or s3:// prefix, one sub-folder per label")
         ->required();
-    command
-        ->add_option("-m,--model", options.model,
-                     "ONNX model: input NCHW float32 [N,3,H,W], 2-D float output")
-        ->capture_default_str();
+    command->add_option("-m,--model", options.model,
+                        "ONNX model: input NCHW float32 [N,3,H,W], 2-D float output (default: "
+                        "$ORCHARD_MODEL, else the shipped MobileNetV2)");
     command->add_option("--model-sha256", options.model_sha256,
                         "refuse the model unless its sha256 matches (checked by default for "
                         "the shipped model)");
@@ -146,7 +140,7 @@ int main(int argc, char** argv) {
   auto* inspect = app.add_subcommand("inspect", "schema, row counts and PCA summary of an output");
   inspect->add_option("output", inspect_path, "output folder or s3:// prefix")->required();
   add_storage(inspect);
-  orchard::cli::ClassifyCommands classify(&app, DefaultModelPath());  // train, predict
+  orchard::cli::ClassifyCommands classify(&app, ORCHARD_DEFAULT_MODEL);  // train, predict
 
   try {
     app.parse(argc, argv);
@@ -162,10 +156,6 @@ int main(int argc, char** argv) {
 
   if (overwrite) options.existing = orchard::table::ExistingOutput::kOverwrite;
   if (resume) options.existing = orchard::table::ExistingOutput::kResume;
-  if (options.model == DefaultModelPath() && options.model_sha256.empty() &&
-      std::getenv("ORCHARD_MODEL") == nullptr) {
-    options.model_sha256 = orchard::model::kDefaultModelSha256;
-  }
   options.progress = !quiet && isatty(STDERR_FILENO);
   if (!quiet) {
     // The message names files: printed as one inert line (no escape sequence, no line
@@ -187,18 +177,18 @@ int main(int argc, char** argv) {
     return orchard::pipeline::ToJson(*job_summary);
   };
   if (run->parsed()) {
-    result = run_job(orchard::pipeline::RunJob);
+    result = run_job(orchard::jobs::RunJob);
   } else if (featurize->parsed()) {
-    result = run_job(orchard::pipeline::FeaturizeJob);
+    result = run_job(orchard::jobs::FeaturizeJob);
   } else if (fit_pca->parsed()) {
-    result = run_job(orchard::pipeline::FitPcaJob);
+    result = run_job(orchard::jobs::FitPcaJob);
   } else if (project->parsed()) {
-    result = run_job(orchard::pipeline::ProjectJob);
+    result = run_job(orchard::jobs::ProjectJob);
   } else if (classify.parsed()) {
     result = classify.Run(options);
     json_summary = classify.json_summary();
   } else {
-    result = orchard::pipeline::InspectOutput(inspect_path, options.storage);
+    result = orchard::jobs::InspectOutput(inspect_path, options.storage);
     json_summary = true;
   }
   orchard::io::FinalizeStorage();

@@ -31,7 +31,7 @@
 #include "orchard/pipeline/embed_bytes.h"
 #include "orchard/pipeline/featurize.h"
 #include "orchard/pipeline/listing.h"
-#include "orchard/pipeline/model_loading.h"
+#include "orchard/jobs/model_loading.h"
 #include "orchard/pipeline/shard.h"
 #include "orchard/report/report.h"
 #include "orchard/table/commit.h"
@@ -258,8 +258,8 @@ class PyEmbedder {
   PyEmbedder(const nb::bytes& model_bytes, const std::string& output_name, int threads,
              const std::string& expected_sha256, int batch_size, int decode_threads,
              int64_t max_pixels, const std::string& model_name, int64_t max_file_bytes) {
-    Check(orchard::pipeline::CheckThreadCount(threads));
-    Check(orchard::pipeline::CheckThreadCount(decode_threads));
+    Check(orchard::jobs::CheckThreadCount(threads));
+    Check(orchard::jobs::CheckThreadCount(decode_threads));
     orchard::model::EmbedderOptions options;
     options.output_name = output_name;
     options.intra_op_threads = threads;
@@ -306,7 +306,7 @@ class PyEmbedder {
                           const std::vector<nb::bytes>& sources, const std::vector<int64_t>& sizes,
                           int64_t first_part, int64_t rows_per_part, int threads,
                           const std::string& endpoint_url, const std::string& region) const {
-    Check(orchard::pipeline::CheckThreadCount(threads));
+    Check(orchard::jobs::CheckThreadCount(threads));
     const auto input = Resolve(input_uri, endpoint_url, region);
     const auto staging = Resolve(staging_uri, endpoint_url, region);
     auto items = ItemsOf(sources, sizes, input);

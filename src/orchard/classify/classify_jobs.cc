@@ -10,15 +10,15 @@
 #include <thread>
 
 #include "orchard/io/regular_file.h"
+#include "orchard/jobs/locations.h"
+#include "orchard/jobs/model_loading.h"
+#include "orchard/jobs/run_driver.h"
 #include "orchard/model/embedder.h"
 #include "orchard/output/layout.h"
 #include "orchard/output/pca_files.h"
 #include "orchard/pca/pca_json.h"
 #include "orchard/pipeline/embed_bytes.h"
 #include "orchard/pipeline/featurize.h"
-#include "orchard/pipeline/job_locations.h"
-#include "orchard/pipeline/model_loading.h"
-#include "orchard/pipeline/staged_featurize.h"
 #include "orchard/table/commit.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/parallel_for.h"
@@ -267,10 +267,10 @@ Result<TrainSummary> TrainJob(const TrainJobOptions& options) {
   if (options.on != kFeatures && options.on != table::kPcaColumn) {
     return Status::Invalid("--on must be 'features' or 'pca', got '", options.on, "'");
   }
-  ORCHARD_RETURN_NOT_OK(pipeline::CheckThreadCount(options.train.threads));
+  ORCHARD_RETURN_NOT_OK(jobs::CheckThreadCount(options.train.threads));
   ORCHARD_ASSIGN_OR_RAISE(
-      auto where, pipeline::ResolveJobLocations(options.input, options.model_dir, options.storage,
-                                                /*need_input=*/true));
+      auto where, jobs::ResolveJobLocations(options.input, options.model_dir, options.storage,
+                                            /*need_input=*/true));
   const io::Location& input = where.input;
   const io::Location& model_dir = where.output;
   ORCHARD_RETURN_NOT_OK(table::CheckOutputPlacement(input, model_dir));
@@ -284,7 +284,7 @@ Result<TrainSummary> TrainJob(const TrainJobOptions& options) {
     return Status::Invalid("input '", input.display,
                            "' does not exist: give the output folder of `orchard run`");
   }
-  const int threads = pipeline::CoreCount(options.train.threads);
+  const int threads = jobs::CoreCount(options.train.threads);
   const auto read_start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto rows, ReadTable(input.Child(options.on), options.on, threads));
   if (rows.num_rows() == 0) {
@@ -324,11 +324,9 @@ Result<TrainSummary> TrainJob(const TrainJobOptions& options) {
 
 Result<PredictSummary> PredictJob(const PredictJobOptions& options) {
   const auto start = Clock::now();
-  pipeline::JobOptions job = options.job;
-  ORCHARD_RETURN_NOT_OK(pipeline::CheckThreadCount(job.threads));
-  job.threads = pipeline::CoreCount(job.threads);
+  ORCHARD_ASSIGN_OR_RAISE(const jobs::JobOptions job, jobs::ResolveJobOptions(options.job));
   ORCHARD_ASSIGN_OR_RAISE(auto where,
-                          pipeline::ResolveJobLocations(job.input, job.output, job.storage, true));
+                          jobs::ResolveJobLocations(job.input, job.output, job.storage, true));
   ORCHARD_ASSIGN_OR_RAISE(auto model_dir, io::ResolveLocation(options.model_dir, job.storage));
   ORCHARD_ASSIGN_OR_RAISE(auto classifier, LoadClassifier(model_dir));
   const io::Location& input = where.input;
@@ -359,7 +357,7 @@ Result<PredictSummary> PredictJob(const PredictJobOptions& options) {
                              "': expected image files (one sub-folder per label) or an "
                              "earlier output");
     }
-    ORCHARD_ASSIGN_OR_RAISE(embedder, pipeline::LoadEmbedder(job));
+    ORCHARD_ASSIGN_OR_RAISE(embedder, jobs::LoadEmbedder(job));
     summary.model_path = job.model;
     summary.model_sha256 = embedder->info().sha256;
     ORCHARD_RETURN_NOT_OK(CheckBackbone(classifier, summary.model_sha256,
@@ -374,7 +372,7 @@ Result<PredictSummary> PredictJob(const PredictJobOptions& options) {
   std::vector<io::Location> feature_parts = earlier_parts;
   std::vector<std::string> publish = {kPredictionsTable, kReport};
   if (!from_output) {
-    pipeline::ReportedFeaturizeOptions featurize(job, static_cast<int64_t>(items.size()));
+    jobs::ReportedFeaturizeOptions featurize(job, static_cast<int64_t>(items.size()));
     ORCHARD_ASSIGN_OR_RAISE(auto stats,
                             pipeline::Featurize(items, input, *embedder, staging.Child(kFeatures),
                                                 staging.Child(kErrors), {}, featurize.get()));
@@ -458,11 +456,10 @@ json ToJson(const PredictSummary& summary) {
 Result<std::vector<FilePrediction>> PredictFiles(const PredictJobOptions& options,
                                                  const std::vector<std::string>& files,
                                                  int64_t top_k) {
-  const pipeline::JobOptions& job = options.job;
-  ORCHARD_RETURN_NOT_OK(pipeline::CheckThreadCount(job.threads));
+  ORCHARD_ASSIGN_OR_RAISE(const jobs::JobOptions job, jobs::ResolveJobOptions(options.job));
   ORCHARD_ASSIGN_OR_RAISE(auto model_dir, io::ResolveLocation(options.model_dir, job.storage));
   ORCHARD_ASSIGN_OR_RAISE(auto classifier, LoadClassifier(model_dir));
-  ORCHARD_ASSIGN_OR_RAISE(auto embedder, pipeline::LoadEmbedder(job));
+  ORCHARD_ASSIGN_OR_RAISE(auto embedder, jobs::LoadEmbedder(job));
   ORCHARD_RETURN_NOT_OK(CheckBackbone(classifier, embedder->info().sha256,
                                       "the features of model '" + job.model + "'"));
   ORCHARD_RETURN_NOT_OK(
@@ -490,7 +487,7 @@ Result<std::vector<FilePrediction>> PredictFiles(const PredictJobOptions& option
   }
   pipeline::EmbedBytesOptions embed_options;
   embed_options.batch_size = job.batch_size;
-  embed_options.decode_threads = std::max(1, pipeline::CoreCount(job.threads) / 2);
+  embed_options.decode_threads = std::max(1, jobs::CoreCount(job.threads) / 2);
   embed_options.preprocess.max_pixels = job.max_pixels;
   embed_options.preprocess.max_file_bytes = job.max_file_bytes;
   ORCHARD_ASSIGN_OR_RAISE(auto embedded,

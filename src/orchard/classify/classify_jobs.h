@@ -17,7 +17,7 @@
 
 #include "orchard/classify/classifier.h"
 #include "orchard/model/embedder.h"
-#include "orchard/pipeline/jobs.h"
+#include "orchard/jobs/jobs.h"
 #include "orchard/util/status.h"
 
 namespace orchard::classify {
@@ -56,7 +56,7 @@ Result<TrainSummary> TrainJob(const TrainJobOptions& options);
 struct PredictJobOptions {
   /// The embedding model, batch size, threads, storage, output and overwrite policy, as
   /// for `orchard run` (`input` is the image folder or an earlier output; `output` PRED).
-  pipeline::JobOptions job;
+  jobs::JobOptions job;
   std::string model_dir;  ///< the classifier
 };
 

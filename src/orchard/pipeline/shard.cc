@@ -3,9 +3,12 @@
 #include <arrow/filesystem/filesystem.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstring>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "orchard/output/layout.h"
@@ -62,6 +65,68 @@ Result<pca::PcaStats> StatsOfReusablePart(const ImageItem* part_items, int64_t n
 }
 
 }  // namespace
+
+namespace {
+
+// The counts of FeaturizeStats that add up, in their serialized order.
+constexpr int64_t FeaturizeStats::*kCountFields[] = {
+    &FeaturizeStats::images,        &FeaturizeStats::ok,           &FeaturizeStats::failed,
+    &FeaturizeStats::parts_written, &FeaturizeStats::parts_reused, &FeaturizeStats::images_reused};
+constexpr double FeaturizeStats::*kSecondsFields[] = {
+    &FeaturizeStats::read_seconds, &FeaturizeStats::decode_seconds, &FeaturizeStats::embed_seconds,
+    &FeaturizeStats::write_seconds};
+constexpr std::string_view kOutcomeMagic = "orchard-shard-outcome-1\n";
+
+template <typename T>
+void Append(std::string* out, T value) {
+  static_assert(std::endian::native == std::endian::little, "little-endian encoding");
+  out->append(reinterpret_cast<const char*>(&value), sizeof(value));
+}
+
+template <typename T>
+bool Take(std::string_view* in, T* value) {
+  if (in->size() < sizeof(T)) return false;
+  std::memcpy(value, in->data(), sizeof(T));
+  in->remove_prefix(sizeof(T));
+  return true;
+}
+
+}  // namespace
+
+Status MergeOutcome(const ShardOutcome& other, ShardOutcome* into) {
+  for (const auto field : kCountFields) into->stats.*field += other.stats.*field;
+  for (const auto field : kSecondsFields) into->stats.*field += other.stats.*field;
+  into->stats.wall_seconds = std::max(into->stats.wall_seconds, other.stats.wall_seconds);
+  if (into->stats.dim == 0) into->stats.dim = other.stats.dim;
+  return into->pca.Merge(other.pca);
+}
+
+std::string SerializeOutcome(const ShardOutcome& outcome) {
+  std::string out(kOutcomeMagic);
+  for (const auto field : kCountFields) Append<int64_t>(&out, outcome.stats.*field);
+  for (const auto field : kSecondsFields) Append<double>(&out, outcome.stats.*field);
+  Append<double>(&out, outcome.stats.wall_seconds);
+  Append<int64_t>(&out, outcome.stats.dim);
+  out += outcome.pca.Serialize();
+  return out;
+}
+
+Result<ShardOutcome> DeserializeOutcome(const std::string& bytes) {
+  std::string_view in(bytes);
+  const auto bad = [] { return Status::Invalid("a shard outcome that orchard did not encode"); };
+  if (in.substr(0, kOutcomeMagic.size()) != kOutcomeMagic) return bad();
+  in.remove_prefix(kOutcomeMagic.size());
+  ShardOutcome outcome;
+  for (const auto field : kCountFields) {
+    if (!Take(&in, &(outcome.stats.*field))) return bad();
+  }
+  for (const auto field : kSecondsFields) {
+    if (!Take(&in, &(outcome.stats.*field))) return bad();
+  }
+  if (!Take(&in, &outcome.stats.wall_seconds) || !Take(&in, &outcome.stats.dim)) return bad();
+  ORCHARD_ASSIGN_OR_RAISE(outcome.pca, pca::PcaStats::Deserialize(std::string(in)));
+  return outcome;
+}
 
 Result<ShardOutcome> FeaturizeShard(const std::vector<ImageItem>& items,
                                     const io::Location& input_root, const model::Embedder& embedder,

@@ -26,6 +26,14 @@ struct ShardOutcome {
   pca::PcaStats pca;
 };
 
+/// Adds `other` into `into`: counts and busy seconds add up, statistics merge, wall seconds
+/// take the longer (shards run side by side). Associative, so any merge tree gives the same.
+Status MergeOutcome(const ShardOutcome& other, ShardOutcome* into);
+
+/// A portable encoding of an outcome (a task's answer to a distributed driver), and back.
+std::string SerializeOutcome(const ShardOutcome& outcome);
+Result<ShardOutcome> DeserializeOutcome(const std::string& bytes);
+
 /// Featurizes the shard `items` (in listing order; its first item starts part
 /// `options.first_part_index`) into `staging`/features and `staging`/errors. A part whose
 /// features file already exists was finished by an earlier attempt (see Featurize) and is

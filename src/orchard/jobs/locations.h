@@ -8,7 +8,7 @@
 #include "orchard/io/storage.h"
 #include "orchard/util/status.h"
 
-namespace orchard::pipeline {
+namespace orchard::jobs {
 
 struct JobLocations {
   io::Location input;  ///< empty for jobs that read only their output
@@ -24,4 +24,4 @@ Result<JobLocations> ResolveJobLocations(const std::string& input, const std::st
 /// readable, and says which credentials to check when it is not.
 Status CheckBucket(const io::Location& location);
 
-}  // namespace orchard::pipeline
+}  // namespace orchard::jobs

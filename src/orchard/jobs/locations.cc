@@ -1,8 +1,8 @@
-#include "orchard/pipeline/job_locations.h"
+#include "orchard/jobs/locations.h"
 
 #include <arrow/filesystem/filesystem.h>
 
-namespace orchard::pipeline {
+namespace orchard::jobs {
 
 Status CheckBucket(const io::Location& location) {
   if (!location.is_object_store) return Status::OK();
@@ -36,4 +36,4 @@ Result<JobLocations> ResolveJobLocations(const std::string& input, const std::st
   return where;
 }
 
-}  // namespace orchard::pipeline
+}  // namespace orchard::jobs

@@ -7,11 +7,11 @@
 #include "orchard/io/storage.h"
 #include "orchard/util/status.h"
 
-namespace orchard::pipeline {
+namespace orchard::jobs {
 
 /// Schema, row counts and PCA summary of an output folder (local or s3://), whether it is
 /// complete (_SUCCESS), and its report/summary.json. Fails when the folder does not exist
 /// or a part or pca_model/model.json cannot be read.
 Result<nlohmann::json> InspectOutput(const std::string& output, const io::StorageOptions& storage);
 
-}  // namespace orchard::pipeline
+}  // namespace orchard::jobs

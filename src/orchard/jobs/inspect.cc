@@ -1,4 +1,4 @@
-#include "orchard/pipeline/inspect.h"
+#include "orchard/jobs/inspect.h"
 
 #include <arrow/api.h>
 #include <parquet/arrow/reader.h>
@@ -8,7 +8,7 @@
 #include "orchard/table/commit.h"
 #include "orchard/table/tables.h"
 
-namespace orchard::pipeline {
+namespace orchard::jobs {
 
 using nlohmann::json;
 using output::kErrorsDir;
@@ -66,4 +66,4 @@ Result<json> InspectOutput(const std::string& output, const io::StorageOptions& 
   return result;
 }
 
-}  // namespace orchard::pipeline
+}  // namespace orchard::jobs

@@ -1,0 +1,65 @@
+#include "orchard/jobs/job_steps.h"
+
+#include "orchard/output/layout.h"
+#include "orchard/report/html_report.h"
+#include "orchard/util/text.h"
+#include "orchard/version.h"
+
+namespace orchard::jobs {
+
+pipeline::JobSummary BaseSummary(const std::string& command, const JobOptions& options) {
+  pipeline::JobSummary summary;
+  summary.orchard_version = kVersion;
+  summary.command = command;
+  summary.input = options.input;
+  summary.output = options.output;
+  summary.model_path = options.model;
+  summary.model_output = options.output_name;
+  summary.threads = options.threads;
+  summary.batch_size = options.batch_size;
+  return summary;
+}
+
+pipeline::PcaSummary SummaryOf(const pca::PcaModel& model) {
+  pipeline::PcaSummary summary;
+  summary.k = model.k;
+  summary.n = model.count;
+  summary.dim = model.dim;
+  summary.variance_threshold = model.variance_threshold;
+  summary.cumulative_explained_variance_ratio = model.CumulativeRatio(model.k);
+  return summary;
+}
+
+Status WriteSummary(const io::Location& staging, pipeline::JobSummary* summary,
+                    util::Clock::time_point start) {
+  summary->seconds["total"] = util::SecondsSince(start);
+  summary->peak_rss_mib = pipeline::PeakRssMiB();
+  return io::WriteAll(staging.Child(output::kSummaryJson),
+                      util::DumpJson(pipeline::ToJson(*summary), 2));
+}
+
+Status WriteRunReport(const io::Location& staging, std::optional<io::Location> rest) {
+  report::HtmlReportOptions options;
+  options.fallback_root = std::move(rest);
+  return report::WriteHtmlReport(staging, staging.Child(output::kReportDir).Child("index.html"),
+                                 options);
+}
+
+Result<pca::PcaModel> FitFromStats(const pca::PcaStats& stats, const JobOptions& options,
+                                   pipeline::JobSummary* summary) {
+  const auto start = util::Clock::now();
+  if (stats.count() < 2) {
+    return Status::Invalid("PCA needs at least 2 featurized images, got ", stats.count(),
+                           ": check the errors table");
+  }
+  if (options.pca.k > stats.dim()) {
+    return Status::Invalid("--pca-k ", options.pca.k, " is larger than the feature dimension ",
+                           stats.dim());
+  }
+  ORCHARD_ASSIGN_OR_RAISE(auto model, pca::FitPca(stats, options.pca));
+  summary->seconds["fit_pca"] = util::SecondsSince(start);
+  summary->pca = SummaryOf(model);
+  return model;
+}
+
+}  // namespace orchard::jobs

@@ -1,0 +1,141 @@
+#include "orchard/jobs/jobs.h"
+
+#include <string>
+#include <vector>
+
+#include "orchard/jobs/job_steps.h"
+#include "orchard/jobs/locations.h"
+#include "orchard/jobs/run_driver.h"
+#include "orchard/output/layout.h"
+#include "orchard/output/pca_files.h"
+#include "orchard/pipeline/shard.h"
+#include "orchard/table/commit.h"
+#include "orchard/table/tables.h"
+#include "orchard/util/fault.h"
+#include "orchard/util/stopwatch.h"
+
+namespace orchard::jobs {
+namespace {
+
+using pipeline::JobSummary;
+using util::Clock;
+using util::SecondsSince;
+
+using output::kFeaturesDir;
+using output::kPcaDir;
+using output::kPcaModelDir;
+using output::kReportDir;
+
+// `run` and `featurize`: the driver's steps in this process, one shard holding every part.
+Result<JobSummary> RunFeaturizeSteps(const JobOptions& requested, FeaturizeJobKind kind,
+                                     const std::string& command) {
+  ORCHARD_ASSIGN_OR_RAISE(auto driver, FeaturizeDriver::Begin(requested, kind, command,
+                                                              /*num_shards=*/1, requested.threads));
+  const JobOptions& options = driver->options();
+  ReportedFeaturizeOptions reported(options, driver->images_to_do());
+  pipeline::FeaturizeOptions featurize = reported.get();
+  featurize.rows_per_part = driver->rows_per_part();
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto shard,
+      pipeline::FeaturizeShard(driver->items(), driver->locations().input, driver->embedder(),
+                               driver->staging(), featurize, options.threads));
+  reported.Finish();
+  const double featurize_seconds = shard.stats.wall_seconds;
+  ORCHARD_RETURN_NOT_OK(driver->FinishFeaturize(std::move(shard), featurize_seconds));
+  if (kind == FeaturizeJobKind::kRun) {
+    ORCHARD_ASSIGN_OR_RAISE(auto model, driver->FitPca());
+    const auto project_start = Clock::now();
+    const io::Location staging = driver->staging();
+    ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(staging.Child(kFeaturesDir)));
+    ORCHARD_RETURN_NOT_OK(
+        pipeline::ProjectParts(parts, model, staging.Child(kPcaDir), options.threads));
+    driver->FinishProject(SecondsSince(project_start));
+  }
+  return driver->Finish();
+}
+
+// A job that updates a published output (fit-pca, project) stages a copy of its report
+// folder, not the folder itself: until Publish, the published output must stay whole.
+// Crash points are named "<command>:<step>" (util::MaybeDieAt).
+Status StageReportCopy(const JobLocations& where, const table::OutputCommitter& committer,
+                       const std::string& command) {
+  ORCHARD_RETURN_NOT_OK(
+      io::CopyTree(where.output.Child(kReportDir), committer.staging().Child(kReportDir)));
+  util::MaybeDieAt(command + ":after-report-copy");
+  return Status::OK();
+}
+
+// The end of an update: the summary and index.html are rewritten, and `dirs` with the
+// report replace their published versions in one publish.
+Status FinishUpdate(const JobLocations& where, table::OutputCommitter* committer,
+                    JobSummary* summary, Clock::time_point start, std::vector<std::string> dirs) {
+  const std::string& command = summary->command;
+  const io::Location staging = committer->staging();
+  ORCHARD_RETURN_NOT_OK(WriteSummary(staging, summary, start));
+  util::MaybeDieAt(command + ":after-summary");
+  ORCHARD_RETURN_NOT_OK(WriteRunReport(staging, where.output));
+  util::MaybeDieAt(command + ":after-html-report");
+  dirs.push_back(kReportDir);
+  ORCHARD_RETURN_NOT_OK(committer->Publish(dirs));
+  util::MaybeDieAt(command + ":published");
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<JobSummary> RunJob(const JobOptions& options) {
+  return RunFeaturizeSteps(options, FeaturizeJobKind::kRun, "run");
+}
+
+Result<JobSummary> FeaturizeJob(const JobOptions& options) {
+  return RunFeaturizeSteps(options, FeaturizeJobKind::kFeaturize, "featurize");
+}
+
+Result<JobSummary> FitPcaJob(const JobOptions& requested) {
+  const auto start = Clock::now();
+  ORCHARD_ASSIGN_OR_RAISE(const JobOptions options, ResolveJobOptions(requested));
+  ORCHARD_ASSIGN_OR_RAISE(auto where,
+                          ResolveJobLocations(options.input, options.output, options.storage,
+                                              /*need_input=*/false));
+  JobSummary summary = BaseSummary("fit-pca", options);
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto committer,
+      table::OutputCommitter::Begin(where.output, table::ExistingOutput::kUpdate, "", nullptr));
+  util::MaybeDieAt("fit-pca:begun");
+  ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(where.output.Child(kFeaturesDir)));
+  ORCHARD_ASSIGN_OR_RAISE(auto stats, pipeline::StatsOfParts(parts, options.threads));
+  ORCHARD_ASSIGN_OR_RAISE(auto model, FitFromStats(stats, options, &summary));
+  util::MaybeDieAt("fit-pca:after-fit");
+  // The copy first: the new scree plot replaces the copied one.
+  ORCHARD_RETURN_NOT_OK(StageReportCopy(where, committer, summary.command));
+  ORCHARD_RETURN_NOT_OK(output::WritePcaModel(model, committer.staging()));
+  util::MaybeDieAt("fit-pca:after-model");
+  ORCHARD_RETURN_NOT_OK(FinishUpdate(where, &committer, &summary, start, {kPcaModelDir}));
+  return summary;
+}
+
+Result<JobSummary> ProjectJob(const JobOptions& requested) {
+  const auto start = Clock::now();
+  ORCHARD_ASSIGN_OR_RAISE(const JobOptions options, ResolveJobOptions(requested));
+  ORCHARD_ASSIGN_OR_RAISE(auto where,
+                          ResolveJobLocations(options.input, options.output, options.storage,
+                                              /*need_input=*/false));
+  JobSummary summary = BaseSummary("project", options);
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto committer,
+      table::OutputCommitter::Begin(where.output, table::ExistingOutput::kUpdate, "", nullptr));
+  util::MaybeDieAt("project:begun");
+  ORCHARD_ASSIGN_OR_RAISE(auto model, output::ReadPcaModel(where.output));
+  ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(where.output.Child(kFeaturesDir)));
+  const auto project_start = Clock::now();
+  ORCHARD_RETURN_NOT_OK(
+      pipeline::ProjectParts(parts, model, committer.staging().Child(kPcaDir), options.threads));
+  util::MaybeDieAt("project:after-project");
+  summary.seconds["project"] = SecondsSince(project_start);
+  summary.pca = SummaryOf(model);
+  ORCHARD_RETURN_NOT_OK(StageReportCopy(where, committer, summary.command));
+  ORCHARD_RETURN_NOT_OK(FinishUpdate(where, &committer, &summary, start, {kPcaDir}));
+  return summary;
+}
+
+}  // namespace orchard::jobs

@@ -1,0 +1,23 @@
+// The jobs behind the CLI commands (and the Python package): run, featurize, fit-pca,
+// project. Each returns the run summary (also written to report/summary.json); front ends
+// only parse options and print. `run` and `featurize` are the steps of FeaturizeDriver
+// (run_driver.h) in one process: the Spark job runs the same steps with its tasks.
+#pragma once
+
+#include "orchard/jobs/inspect.h"  // InspectOutput
+#include "orchard/jobs/options.h"
+#include "orchard/pipeline/job_summary.h"
+#include "orchard/util/status.h"
+
+namespace orchard::jobs {
+
+/// The whole pipeline: featurize, fit PCA, project, report, publish.
+Result<pipeline::JobSummary> RunJob(const JobOptions& options);
+/// Features and errors only (plus report/summary.json).
+Result<pipeline::JobSummary> FeaturizeJob(const JobOptions& options);
+/// Fits PCA on OUT/features and publishes OUT/pca_model and the scree plot.
+Result<pipeline::JobSummary> FitPcaJob(const JobOptions& options);
+/// Projects OUT/features with OUT/pca_model into OUT/pca.
+Result<pipeline::JobSummary> ProjectJob(const JobOptions& options);
+
+}  // namespace orchard::jobs

@@ -1,0 +1,179 @@
+#include "orchard/jobs/run_driver.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "orchard/jobs/job_steps.h"
+#include "orchard/jobs/model_loading.h"
+#include "orchard/output/layout.h"
+#include "orchard/output/pca_files.h"
+#include "orchard/table/tables.h"
+#include "orchard/util/fault.h"
+#include "orchard/util/stopwatch.h"
+
+namespace orchard::jobs {
+namespace {
+
+using util::Clock;
+using util::SecondsSince;
+
+// A long run over a messy collection must not bury the terminal: the first warnings are
+// shown, the rest are in the errors table.
+constexpr int64_t kMaxWarnings = 20;
+
+}  // namespace
+
+ReportedFeaturizeOptions::ReportedFeaturizeOptions(const JobOptions& options, int64_t images_to_do)
+    : warn_(options.warn),
+      progress_("featurize", images_to_do, options.progress),
+      featurize_(FeaturizeOptionsOf(options)) {
+  featurize_.on_progress = [this](int64_t done, int64_t failed) { progress_.Update(done, failed); };
+  featurize_.on_error = [this](const table::ErrorRecord& error) { Warn(error); };
+  featurize_.on_warning = warn_;
+}
+
+void ReportedFeaturizeOptions::Warn(const table::ErrorRecord& error) {
+  if (!warn_) return;
+  const int64_t count = ++warnings_;
+  if (count <= kMaxWarnings) {
+    warn_(error.path + ": " + error.stage + ": " + error.message);
+  } else if (count == kMaxWarnings + 1) {
+    warn_("more failed images: see the errors table");
+  }
+}
+
+std::vector<ShardPlan> PlanShards(int64_t num_items, int64_t rows_per_part, int64_t num_shards) {
+  const int64_t num_parts = (num_items + rows_per_part - 1) / rows_per_part;
+  num_shards = std::max<int64_t>(1, std::min(num_shards, num_parts));
+  std::vector<ShardPlan> shards;
+  for (int64_t index = 0; index < num_shards && num_parts > 0; ++index) {
+    ShardPlan shard;
+    shard.first_part = index * num_parts / num_shards;
+    const int64_t last_part = (index + 1) * num_parts / num_shards;
+    shard.num_parts = last_part - shard.first_part;
+    shard.first_item = shard.first_part * rows_per_part;
+    shard.num_items = std::min(num_items, last_part * rows_per_part) - shard.first_item;
+    shards.push_back(shard);
+  }
+  return shards;
+}
+
+Result<std::unique_ptr<FeaturizeDriver>> FeaturizeDriver::Begin(const JobOptions& requested,
+                                                                FeaturizeJobKind kind,
+                                                                const std::string& command,
+                                                                int64_t num_shards,
+                                                                int embedder_threads) {
+  std::unique_ptr<FeaturizeDriver> driver(new FeaturizeDriver());
+  driver->start_ = Clock::now();
+  driver->kind_ = kind;
+  ORCHARD_ASSIGN_OR_RAISE(driver->options_, ResolveJobOptions(requested));
+  const JobOptions& options = driver->options_;
+  driver->summary_ = BaseSummary(command, options);
+  ORCHARD_ASSIGN_OR_RAISE(driver->where_,
+                          ResolveJobLocations(options.input, options.output, options.storage,
+                                              /*need_input=*/true));
+  const JobLocations& where = driver->where_;
+
+  const auto list_start = Clock::now();
+  ORCHARD_ASSIGN_OR_RAISE(driver->items_, pipeline::ListImages(where.input));
+  driver->summary_.seconds["list"] = SecondsSince(list_start);
+  if (driver->items_.empty()) {
+    return Status::Invalid("no files under input '", where.input.display,
+                           "': expected one sub-folder of images per label");
+  }
+  // Read and checked once (checksum, shape bounds): every embedder is made of these bytes.
+  ORCHARD_ASSIGN_OR_RAISE(driver->model_bytes_, ReadModelBytes(options));
+  ORCHARD_ASSIGN_OR_RAISE(driver->embedder_,
+                          MakeEmbedder(driver->model_bytes_, options, embedder_threads));
+  driver->rows_per_part_ = pipeline::EffectiveRowsPerPart(FeaturizeOptionsOf(options));
+  const int64_t listed = static_cast<int64_t>(driver->items_.size());
+  const int64_t num_parts = (listed + driver->rows_per_part_ - 1) / driver->rows_per_part_;
+
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto committer,
+      table::OutputCommitter::Begin(
+          where.output, options.existing,
+          pipeline::JobFingerprint(driver->items_, driver->model_info().sha256,
+                                   driver->model_info().output_name, driver->rows_per_part_,
+                                   options.batch_size, options.max_pixels, options.max_file_bytes),
+          &where.input));
+  driver->committer_.emplace(std::move(committer));
+  driver->images_to_do_ = listed;
+  if (driver->committer_->resuming()) {
+    // Nothing but this job's own part names stays in staging; the parts left are checked
+    // one by one when their shard runs (FeaturizeShard).
+    const io::Location staging = driver->staging();
+    ORCHARD_RETURN_NOT_OK(pipeline::RemoveStrayStagedFiles(staging, num_parts, options.warn));
+    ORCHARD_ASSIGN_OR_RAISE(auto done, table::ListParts(staging.Child(output::kFeaturesDir)));
+    driver->images_to_do_ -=
+        std::min<int64_t>(listed, static_cast<int64_t>(done.size()) * driver->rows_per_part_);
+  }
+  driver->shards_ = PlanShards(listed, driver->rows_per_part_, std::max<int64_t>(1, num_shards));
+  return driver;
+}
+
+pipeline::FeaturizeOptions FeaturizeDriver::ShardOptions(const ShardPlan& shard) const {
+  pipeline::FeaturizeOptions featurize = FeaturizeOptionsOf(options_);
+  featurize.rows_per_part = rows_per_part_;
+  featurize.first_part_index = shard.first_part;
+  return featurize;
+}
+
+Status FeaturizeDriver::FinishFeaturize(pipeline::ShardOutcome merged, double featurize_seconds) {
+  const pipeline::FeaturizeStats& stats = merged.stats;
+  pipeline::FeaturizeSummary featurize;
+  featurize.model_sha256 = model_info().sha256;
+  featurize.model_dim = model_info().output_dim;
+  featurize.listed = static_cast<int64_t>(items_.size());
+  featurize.ok = stats.ok;
+  featurize.failed = stats.failed;
+  featurize.reused_from_interrupted_run = stats.images_reused;
+  featurize.images_per_second =
+      featurize_seconds > 0 ? static_cast<double>(stats.images) / featurize_seconds : 0.0;
+  featurize.read_seconds = stats.read_seconds;
+  featurize.decode_seconds = stats.decode_seconds;
+  featurize.embed_seconds = stats.embed_seconds;
+  featurize.write_seconds = stats.write_seconds;
+  summary_.featurize = featurize;
+  summary_.seconds["featurize"] = featurize_seconds;
+  pca_stats_ = std::move(merged.pca);
+  // Readers always find an errors table, even when no image failed.
+  ORCHARD_RETURN_NOT_OK(table::EnsureErrorsTable(staging().Child(output::kErrorsDir)));
+  util::MaybeDieAt("featurize:staged");  // every part staged, nothing published yet
+  return Status::OK();
+}
+
+Result<pca::PcaModel> FeaturizeDriver::FitPca() {
+  if (kind_ != FeaturizeJobKind::kRun || fitted_) {
+    return Status::Invalid("internal: FitPca called twice, or for a featurize-only job");
+  }
+  ORCHARD_ASSIGN_OR_RAISE(auto model, FitFromStats(pca_stats_, options_, &summary_));
+  ORCHARD_RETURN_NOT_OK(output::WritePcaModel(model, staging()));
+  pca_stats_ = pca::PcaStats();
+  fitted_ = true;
+  return model;
+}
+
+void FeaturizeDriver::FinishProject(double project_seconds) {
+  summary_.seconds["project"] = project_seconds;
+}
+
+Result<pipeline::JobSummary> FeaturizeDriver::Finish(
+    const std::function<void(pipeline::JobSummary*)>& amend) {
+  if (kind_ == FeaturizeJobKind::kRun && !fitted_) {
+    return Status::Invalid("internal: a run job finished without its PCA fit");
+  }
+  if (amend) amend(&summary_);
+  const io::Location staging_dir = staging();
+  ORCHARD_RETURN_NOT_OK(WriteSummary(staging_dir, &summary_, start_));
+  ORCHARD_RETURN_NOT_OK(WriteRunReport(staging_dir));
+  std::vector<std::string> entries = {output::kFeaturesDir, output::kErrorsDir};
+  if (kind_ == FeaturizeJobKind::kRun) {
+    entries.insert(entries.end(), {output::kPcaDir, output::kPcaModelDir});
+  }
+  entries.push_back(output::kReportDir);
+  ORCHARD_RETURN_NOT_OK(committer_->Publish(entries));
+  return summary_;
+}
+
+}  // namespace orchard::jobs

@@ -1,0 +1,139 @@
+// The featurizing jobs (`run`, `featurize`) as steps, so that one sequence serves every
+// front end. The CLI runs them in one process (jobs.h: RunJob, FeaturizeJob); a distributed
+// front end (the Spark job) calls Begin on its driver, runs FeaturizeShard (and, for `run`,
+// ProjectParts) for each planned shard in its tasks, and hands the merged outcomes back:
+//
+//   Begin     resolve options and locations, list, read + check the model, fingerprint,
+//             begin the commit (placement, policy, crash recovery, resume clean-up), plan
+//   shards    pipeline::FeaturizeShard per ShardPlan          (tasks, anywhere)
+//   FinishFeaturize(merged outcome)   errors table, counts
+//   FitPca    run: fit on the merged statistics, stage pca_model/
+//   shards    pipeline::ProjectParts per ShardPlan            (tasks, anywhere)
+//   FinishProject, Finish            summary.json, index.html, publish (_SUCCESS last)
+//
+// Nothing of a job's sequence lives in a front end.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "orchard/jobs/locations.h"
+#include "orchard/jobs/options.h"
+#include "orchard/model/embedder.h"
+#include "orchard/pca/pca.h"
+#include "orchard/pipeline/featurize.h"
+#include "orchard/pipeline/job_summary.h"
+#include "orchard/pipeline/listing.h"
+#include "orchard/pipeline/progress.h"
+#include "orchard/pipeline/shard.h"
+#include "orchard/table/commit.h"
+#include "orchard/util/status.h"
+
+namespace orchard::jobs {
+
+/// The featurize options of a job, with its progress line and its first warnings wired in;
+/// later warnings are only in the errors table. Not copyable: the callbacks point into it.
+class ReportedFeaturizeOptions {
+ public:
+  ReportedFeaturizeOptions(const JobOptions& options, int64_t images_to_do);
+  ReportedFeaturizeOptions(const ReportedFeaturizeOptions&) = delete;
+  ReportedFeaturizeOptions& operator=(const ReportedFeaturizeOptions&) = delete;
+
+  const pipeline::FeaturizeOptions& get() const { return featurize_; }
+  /// Draws the final progress line.
+  void Finish() { progress_.Finish(); }
+
+ private:
+  void Warn(const table::ErrorRecord& error);
+
+  std::function<void(const std::string&)> warn_;
+  pipeline::ProgressLine progress_;
+  std::atomic<int64_t> warnings_{0};
+  pipeline::FeaturizeOptions featurize_;
+};
+
+/// Which featurizing job.
+enum class FeaturizeJobKind {
+  kRun,        ///< featurize, fit PCA, project, report, publish everything
+  kFeaturize,  ///< features and errors (plus the report) only
+};
+
+/// A contiguous range of whole parts of the listing: what one task featurizes. Part p holds
+/// the images p*rows_per_part .. of the listing, whatever the shards.
+struct ShardPlan {
+  int64_t first_part = 0;
+  int64_t num_parts = 0;
+  int64_t first_item = 0;  ///< index in the listing of the shard's first image
+  int64_t num_items = 0;
+};
+
+/// At most `num_shards` (>= 1) shards of whole parts covering `num_items` images, as even
+/// as whole parts allow.
+std::vector<ShardPlan> PlanShards(int64_t num_items, int64_t rows_per_part, int64_t num_shards);
+
+class FeaturizeDriver {
+ public:
+  /// Everything before the first image is read (see the top of this file). `command` names
+  /// the job in summary.json ("run", "featurize", "spark"); `num_shards` how many shards
+  /// to plan (the CLI: 1); `embedder_threads` the threads of the driver's own embedder
+  /// (the CLI embeds with it; a distributed driver only probes the model: 1).
+  static Result<std::unique_ptr<FeaturizeDriver>> Begin(const JobOptions& options,
+                                                        FeaturizeJobKind kind,
+                                                        const std::string& command,
+                                                        int64_t num_shards, int embedder_threads);
+
+  /// The resolved options (ResolveJobOptions): threads a core count, the model chosen.
+  const JobOptions& options() const { return options_; }
+  const JobLocations& locations() const { return where_; }
+  /// OUT/_temporary: where every shard writes.
+  const io::Location& staging() const { return committer_->staging(); }
+  const std::vector<pipeline::ImageItem>& items() const { return items_; }
+  const std::vector<ShardPlan>& shards() const { return shards_; }
+  int64_t rows_per_part() const { return rows_per_part_; }
+  /// The model, read once and checked: tasks make their embedders of these bytes.
+  const std::string& model_bytes() const { return model_bytes_; }
+  const model::ModelInfo& model_info() const { return embedder_->info(); }
+  /// The driver's embedder of the model (embedder_threads threads).
+  const model::Embedder& embedder() const { return *embedder_; }
+  /// Images not already in parts an interrupted run left (an estimate, for progress).
+  int64_t images_to_do() const { return images_to_do_; }
+  /// The featurize options every shard runs with (the shard's part offset aside).
+  pipeline::FeaturizeOptions ShardOptions(const ShardPlan& shard) const;
+
+  /// After every shard is featurized: `merged` is their outcomes merged (counts added,
+  /// statistics merged), `featurize_seconds` the wall time of the step.
+  Status FinishFeaturize(pipeline::ShardOutcome merged, double featurize_seconds);
+  /// `run`: fits PCA on the merged statistics and stages pca_model/ and the scree plot.
+  Result<pca::PcaModel> FitPca();
+  /// `run`: after every shard's features parts are projected into staging/pca.
+  void FinishProject(double project_seconds);
+  /// Writes summary.json (with `amend` applied: a front end's own fields) and index.html,
+  /// then publishes. The driver is done after it.
+  Result<pipeline::JobSummary> Finish(
+      const std::function<void(pipeline::JobSummary*)>& amend = nullptr);
+
+ private:
+  FeaturizeDriver() = default;
+
+  JobOptions options_;
+  FeaturizeJobKind kind_ = FeaturizeJobKind::kRun;
+  JobLocations where_;
+  std::optional<table::OutputCommitter> committer_;
+  std::vector<pipeline::ImageItem> items_;
+  std::vector<ShardPlan> shards_;
+  int64_t rows_per_part_ = 0;
+  std::string model_bytes_;
+  std::unique_ptr<model::Embedder> embedder_;
+  int64_t images_to_do_ = 0;
+  pca::PcaStats pca_stats_;
+  pipeline::JobSummary summary_;
+  std::chrono::steady_clock::time_point start_;
+  bool fitted_ = false;
+};
+
+}  // namespace orchard::jobs
