@@ -2,10 +2,12 @@
 #include "orchard/pca/pca.h"
 
 #include <Eigen/Dense>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <limits>
 #include <random>
+#include <vector>
 
 #include "../test_util.h"
 #include "orchard/pca/pca_json.h"
@@ -176,6 +178,8 @@ TEST(PcaTest, JsonValidationNamesTheFileAndTheField) {
       {[](auto& j) { j["variance_threshold"] = 2.0; }, "'variance_threshold'"},
       {[&](auto& j) { j["mean"][0] = nan; }, "'mean'[0]"},
       {[](auto& j) { j["mean"].erase(0); }, "'mean'"},
+      {[](auto& j) { j["mean"][2] = 1e300; }, "'mean'[2]"},
+      {[](auto& j) { j["mean"][1] = -1e39; }, "'mean'[1]"},
       {[](auto& j) { j["explained_variance"][1] = -1.0; }, "'explained_variance'[1]"},
       {[](auto& j) { j["explained_variance_ratio"][0] = 1.5; }, "'explained_variance_ratio'[0]"},
       {[](auto& j) { j["components"][1][0] = 1e300; }, "'components'[1]"},
@@ -193,6 +197,27 @@ TEST(PcaTest, JsonValidationNamesTheFileAndTheField) {
     EXPECT_NE(loaded.status().message().find(field), std::string::npos) << loaded.status();
   }
   EXPECT_FALSE(ModelFromJsonText("{not json", "m.json").ok());
+}
+
+// Found by tests/fuzz/loaders_fuzzer: a finite double mean beyond float32 was accepted and
+// projected every embedding to -inf. The float32 extremes are still accepted, and the
+// embedding at the mean projects to a finite vector.
+TEST(PcaTest, JsonMeanStaysWithinFloat32) {
+  PcaModel model;
+  ASSERT_OK_AND_ASSIGN(model, FitPca(StatsOf(MakeData(50, 4, 3)), PcaFitOptions{0.99, 2}));
+  nlohmann::json json = ModelToJson(model);
+  json["mean"][0] = std::numeric_limits<float>::max();
+  json["mean"][3] = -std::numeric_limits<float>::max();
+  PcaModel extreme;
+  ASSERT_OK_AND_ASSIGN(extreme, ModelFromJson(json, "m.json"));
+  std::vector<float> at_mean(extreme.mean.begin(), extreme.mean.end());
+  std::vector<float> projected(2);
+  extreme.Project(at_mean.data(), 1, projected.data());
+  for (float value : projected) EXPECT_TRUE(std::isfinite(value)) << value;
+  json["mean"][0] = 1e300;
+  auto refused = ModelFromJson(json, "m.json");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("'mean'[0]"), std::string::npos) << refused.status();
 }
 
 TEST(PcaTest, DeserializeRefusesANegativeCount) {

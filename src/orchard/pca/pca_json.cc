@@ -81,6 +81,14 @@ Result<PcaModel> ValidatedModel(const json& in, const std::string& source) {
   }
   const auto dim = static_cast<size_t>(model.dim);
   ORCHARD_ASSIGN_OR_RAISE(model.mean, FiniteField(in, "mean", dim, source));
+  // The mean of float32 embeddings is within float32's range; a larger one (a finite
+  // double such as 1e300) was not written by orchard and projects every row to +-inf.
+  for (size_t idx = 0; idx < dim; ++idx) {
+    if (!(std::abs(model.mean[idx]) <= std::numeric_limits<float>::max())) {
+      return Status::Invalid(source, ": 'mean'[", idx, "] is ", model.mean[idx],
+                             ", beyond float32 (the mean of embeddings cannot be)");
+    }
+  }
   ORCHARD_ASSIGN_OR_RAISE(model.explained_variance,
                           FiniteField(in, "explained_variance", dim, source));
   for (size_t idx = 0; idx < dim; ++idx) {
