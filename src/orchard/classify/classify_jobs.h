@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "orchard/classify/classifier.h"
-#include "orchard/model/embedder.h"
 #include "orchard/jobs/jobs.h"
+#include "orchard/model/embedder.h"
 #include "orchard/util/status.h"
 
 namespace orchard::classify {
