@@ -17,9 +17,9 @@ nlohmann::json ModelToJson(const PcaModel& model);
 
 /// Reads what ModelToJson wrote and validates every field, as a file from elsewhere may
 /// hold anything: 1 <= dim <= kMaxPcaDim, 1 <= k <= dim, n >= 2, a variance threshold in
-/// (0, 1], `dim` finite means within float32's range, `dim` finite non-negative variances and ratios in [0, 1],
-/// `k` finite unit-length components of `dim` values. Fails with a message that starts
-/// with `source` (the file) and names the field. Never throws.
+/// (0, 1], `dim` finite means within float32's range, `dim` finite non-negative variances and
+/// ratios in [0, 1], `k` finite unit-length components of `dim` values. Fails with a message that
+/// starts with `source` (the file) and names the field. Never throws.
 Result<PcaModel> ModelFromJson(const nlohmann::json& json,
                                const std::string& source = "PCA model JSON");
 
