@@ -87,7 +87,7 @@ TEST(StagedFeaturizeTest, FeaturizesIntoStagingAndSummarizes) {
   EXPECT_EQ(staged.stats.failed, 1);
   EXPECT_EQ(staged.pca.count(), 3);
   EXPECT_EQ(staged.dim, 1280);
-  const FeaturizeSummary summary = SummaryOf(staged);
+  const output::FeaturizeSummary summary = SummaryOf(staged);
   EXPECT_EQ(summary.listed, 4);
   EXPECT_EQ(summary.ok, 3);
   EXPECT_EQ(summary.model_sha256, staged.model_sha256);

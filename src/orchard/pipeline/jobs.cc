@@ -13,6 +13,7 @@
 #include "orchard/report/html_report.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/fault.h"
+#include "orchard/util/memory.h"
 #include "orchard/util/stopwatch.h"
 #include "orchard/util/text.h"
 #include "orchard/version.h"
@@ -49,8 +50,8 @@ Status WriteRunReport(const io::Location& staging, std::optional<io::Location> r
   return report::WriteHtmlReport(staging, staging.Child(kReportDir).Child("index.html"), options);
 }
 
-PcaSummary SummaryOf(const pca::PcaModel& model) {
-  PcaSummary summary;
+output::PcaSummary SummaryOf(const pca::PcaModel& model) {
+  output::PcaSummary summary;
   summary.k = model.k;
   summary.n = model.count;
   summary.dim = model.dim;
@@ -59,8 +60,8 @@ PcaSummary SummaryOf(const pca::PcaModel& model) {
   return summary;
 }
 
-JobSummary BaseSummary(const std::string& command, const JobOptions& options) {
-  JobSummary summary;
+output::JobSummary BaseSummary(const std::string& command, const JobOptions& options) {
+  output::JobSummary summary;
   summary.orchard_version = kVersion;
   summary.command = command;
   summary.input = options.input;
@@ -72,20 +73,21 @@ JobSummary BaseSummary(const std::string& command, const JobOptions& options) {
   return summary;
 }
 
-void AddFeaturizeSummary(const StagedFeaturize& staged, JobSummary* summary) {
+void AddFeaturizeSummary(const StagedFeaturize& staged, output::JobSummary* summary) {
   summary->featurize = SummaryOf(staged);
   summary->seconds["list"] = staged.list_seconds;
   summary->seconds["featurize"] = staged.stats.wall_seconds;
 }
 
-Status WriteSummary(const io::Location& staging, JobSummary* summary, Clock::time_point start) {
+Status WriteSummary(const io::Location& staging, output::JobSummary* summary,
+                    Clock::time_point start) {
   summary->seconds["total"] = SecondsSince(start);
-  summary->peak_rss_mib = PeakRssMiB();
+  summary->peak_rss_mib = util::PeakRssMiB();
   return io::WriteAll(staging.Child(output::kSummaryJson), util::DumpJson(ToJson(*summary), 2));
 }
 
 Result<pca::PcaModel> FitFromStats(const pca::PcaStats& stats, const JobOptions& options,
-                                   JobSummary* summary) {
+                                   output::JobSummary* summary) {
   const auto start = Clock::now();
   if (stats.count() < 2) {
     return Status::Invalid("PCA needs at least 2 featurized images, got ", stats.count(),
@@ -115,7 +117,8 @@ Status StageReportCopy(const JobLocations& where, const table::OutputCommitter& 
 // The end of an update: the summary and index.html are rewritten, and `dirs` with the
 // report replace their published versions in one publish.
 Status FinishUpdate(const JobLocations& where, table::OutputCommitter* committer,
-                    JobSummary* summary, Clock::time_point start, std::vector<std::string> dirs) {
+                    output::JobSummary* summary, Clock::time_point start,
+                    std::vector<std::string> dirs) {
   const std::string& command = summary->command;
   const io::Location staging = committer->staging();
   ORCHARD_RETURN_NOT_OK(WriteSummary(staging, summary, start));
@@ -130,11 +133,11 @@ Status FinishUpdate(const JobLocations& where, table::OutputCommitter* committer
 
 }  // namespace
 
-Result<JobSummary> RunJob(const JobOptions& requested) {
+Result<output::JobSummary> RunJob(const JobOptions& requested) {
   const JobOptions options = WithThreadCount(requested);
   const auto start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto where, Locate(options, /*need_input=*/true));
-  JobSummary summary = BaseSummary("run", options);
+  output::JobSummary summary = BaseSummary("run", options);
   std::optional<table::OutputCommitter> committer;
   ORCHARD_ASSIGN_OR_RAISE(auto staged, FeaturizeIntoStaging(options, where, &committer));
   AddFeaturizeSummary(staged, &summary);
@@ -152,11 +155,11 @@ Result<JobSummary> RunJob(const JobOptions& requested) {
   return summary;
 }
 
-Result<JobSummary> FeaturizeJob(const JobOptions& requested) {
+Result<output::JobSummary> FeaturizeJob(const JobOptions& requested) {
   const JobOptions options = WithThreadCount(requested);
   const auto start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto where, Locate(options, /*need_input=*/true));
-  JobSummary summary = BaseSummary("featurize", options);
+  output::JobSummary summary = BaseSummary("featurize", options);
   std::optional<table::OutputCommitter> committer;
   ORCHARD_ASSIGN_OR_RAISE(auto staged, FeaturizeIntoStaging(options, where, &committer));
   AddFeaturizeSummary(staged, &summary);
@@ -166,13 +169,14 @@ Result<JobSummary> FeaturizeJob(const JobOptions& requested) {
   return summary;
 }
 
-Result<JobSummary> FitPcaJob(const JobOptions& requested) {
+Result<output::JobSummary> FitPcaJob(const JobOptions& requested) {
   const JobOptions options = WithThreadCount(requested);
   const auto start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto where, Locate(options, /*need_input=*/false));
-  JobSummary summary = BaseSummary("fit-pca", options);
-  ORCHARD_ASSIGN_OR_RAISE(auto committer, table::OutputCommitter::Begin(
-                                              where.output, table::ExistingOutput::kUpdate, "", nullptr));
+  output::JobSummary summary = BaseSummary("fit-pca", options);
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto committer,
+      table::OutputCommitter::Begin(where.output, table::ExistingOutput::kUpdate, "", nullptr));
   util::MaybeDieAt("fit-pca:begun");
   ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(where.output.Child(kFeaturesDir)));
   ORCHARD_ASSIGN_OR_RAISE(auto stats, StatsOfParts(parts, options.threads));
@@ -186,13 +190,14 @@ Result<JobSummary> FitPcaJob(const JobOptions& requested) {
   return summary;
 }
 
-Result<JobSummary> ProjectJob(const JobOptions& requested) {
+Result<output::JobSummary> ProjectJob(const JobOptions& requested) {
   const JobOptions options = WithThreadCount(requested);
   const auto start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto where, Locate(options, /*need_input=*/false));
-  JobSummary summary = BaseSummary("project", options);
-  ORCHARD_ASSIGN_OR_RAISE(auto committer, table::OutputCommitter::Begin(
-                                              where.output, table::ExistingOutput::kUpdate, "", nullptr));
+  output::JobSummary summary = BaseSummary("project", options);
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto committer,
+      table::OutputCommitter::Begin(where.output, table::ExistingOutput::kUpdate, "", nullptr));
   util::MaybeDieAt("project:begun");
   ORCHARD_ASSIGN_OR_RAISE(auto model, output::ReadPcaModel(where.output));
   ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(where.output.Child(kFeaturesDir)));

@@ -9,9 +9,9 @@
 
 #include "orchard/image/decode.h"
 #include "orchard/io/storage.h"
+#include "orchard/output/summary.h"
 #include "orchard/pca/pca.h"
 #include "orchard/pipeline/inspect.h"  // InspectOutput
-#include "orchard/pipeline/job_summary.h"
 #include "orchard/table/commit.h"
 #include "orchard/util/status.h"
 
@@ -41,12 +41,12 @@ struct JobOptions {
 };
 
 /// The whole pipeline: featurize, fit PCA, project, report, publish.
-Result<JobSummary> RunJob(const JobOptions& options);
+Result<output::JobSummary> RunJob(const JobOptions& options);
 /// Features and errors only (plus report/summary.json).
-Result<JobSummary> FeaturizeJob(const JobOptions& options);
+Result<output::JobSummary> FeaturizeJob(const JobOptions& options);
 /// Fits PCA on OUT/features and publishes OUT/pca_model and the scree plot.
-Result<JobSummary> FitPcaJob(const JobOptions& options);
+Result<output::JobSummary> FitPcaJob(const JobOptions& options);
 /// Projects OUT/features with OUT/pca_model into OUT/pca.
-Result<JobSummary> ProjectJob(const JobOptions& options);
+Result<output::JobSummary> ProjectJob(const JobOptions& options);
 
 }  // namespace orchard::pipeline

@@ -103,9 +103,9 @@ Result<StagedFeaturize> FeaturizeIntoStaging(const JobOptions& options, const Jo
   return staged;
 }
 
-FeaturizeSummary SummaryOf(const StagedFeaturize& staged) {
+output::FeaturizeSummary SummaryOf(const StagedFeaturize& staged) {
   const FeaturizeStats& stats = staged.stats;
-  FeaturizeSummary summary;
+  output::FeaturizeSummary summary;
   summary.model_sha256 = staged.model_sha256;
   summary.model_dim = staged.dim;
   summary.listed = staged.listed;

@@ -10,10 +10,10 @@
 #include <optional>
 #include <string>
 
+#include "orchard/output/summary.h"
 #include "orchard/pca/pca.h"
 #include "orchard/pipeline/featurize.h"
 #include "orchard/pipeline/job_locations.h"
-#include "orchard/pipeline/job_summary.h"
 #include "orchard/pipeline/jobs.h"
 #include "orchard/pipeline/progress.h"
 #include "orchard/table/commit.h"
@@ -62,6 +62,6 @@ Result<StagedFeaturize> FeaturizeIntoStaging(const JobOptions& options, const Jo
                                              std::optional<table::OutputCommitter>* committer);
 
 /// The images section of the run summary.
-FeaturizeSummary SummaryOf(const StagedFeaturize& staged);
+output::FeaturizeSummary SummaryOf(const StagedFeaturize& staged);
 
 }  // namespace orchard::pipeline
