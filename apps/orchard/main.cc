@@ -171,10 +171,10 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, OnInterrupt);
 
   orchard::Result<nlohmann::json> result;
-  std::optional<orchard::pipeline::JobSummary> job_summary;  // run, featurize, fit-pca, project
+  std::optional<orchard::output::JobSummary> job_summary;  // run, featurize, fit-pca, project
   auto run_job = [&](auto job) -> orchard::Result<nlohmann::json> {
     ORCHARD_ASSIGN_OR_RAISE(job_summary, job(options));
-    return orchard::pipeline::ToJson(*job_summary);
+    return orchard::output::ToJson(*job_summary);
   };
   if (run->parsed()) {
     result = run_job(orchard::jobs::RunJob);

@@ -40,7 +40,7 @@ void PrintTail(const std::map<std::string, double>& seconds, double peak_rss_mib
 
 }  // namespace
 
-void PrintSummary(const pipeline::JobSummary& summary) {
+void PrintSummary(const output::JobSummary& summary) {
   std::fprintf(stderr, "\n");
   if (const auto& images = summary.featurize) {
     PrintImages(images->ok, images->failed, images->listed, images->reused_from_interrupted_run,

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "orchard/classify/classify_jobs.h"
-#include "orchard/pipeline/job_summary.h"
+#include "orchard/output/summary.h"
 
 namespace orchard::cli {
 
@@ -14,7 +14,7 @@ namespace orchard::cli {
 void PrintSeconds(const std::map<std::string, double>& seconds);
 
 /// run, featurize, fit-pca, project.
-void PrintSummary(const pipeline::JobSummary& summary);
+void PrintSummary(const output::JobSummary& summary);
 
 /// predict --input --output.
 void PrintSummary(const classify::PredictSummary& summary);

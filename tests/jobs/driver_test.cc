@@ -160,8 +160,8 @@ TEST(FeaturizeDriverTest, ShardedStepsGiveTheOutputOfRunJob) {
     ASSERT_OK(pipeline::ProjectParts(parts, model, driver->staging().Child(output::kPcaDir), 1));
   }
   driver->FinishProject(0.5);
-  pipeline::JobSummary summary;
-  ASSERT_OK_AND_ASSIGN(summary, driver->Finish([](pipeline::JobSummary* amended) {
+  output::JobSummary summary;
+  ASSERT_OK_AND_ASSIGN(summary, driver->Finish([](output::JobSummary* amended) {
     amended->seconds["spark_extra"] = 1;
   }));
   EXPECT_EQ(summary.command, "spark");

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../test_util.h"
+#include "orchard/output/summary.h"
 #include "orchard/pca/pca_json.h"
 #include "orchard/table/tables.h"
 #include "xml_check.h"
@@ -40,19 +41,33 @@ class HtmlReportTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(root_, io::ResolveLocation(dir_.str(), io::StorageOptions{}));
   }
 
+  // A summary as the CLI's `run` writes it (output::ToJson).
+  static output::JobSummary RunSummary(const std::string& output) {
+    output::JobSummary summary;
+    summary.orchard_version = "9.9.9";
+    summary.command = "run";
+    summary.input = "data/<img src=x onerror=alert(1)>";
+    summary.output = output;
+    summary.model_path = "models/m.onnx";
+    summary.model_output = "features";
+    summary.threads = 2;
+    summary.batch_size = 32;
+    output::FeaturizeSummary featurize;
+    featurize.model_sha256 = std::string(64, 'a');
+    featurize.model_dim = 4;
+    featurize.listed = 310;
+    featurize.ok = 300;
+    featurize.failed = 10;
+    featurize.images_per_second = 123.4;
+    summary.featurize = featurize;
+    summary.seconds = {{"list", 0.1}, {"featurize", 2.5}, {"total", 3.0}};
+    summary.peak_rss_mib = 512.3;
+    return summary;
+  }
+
   void WriteSummary() {
-    nlohmann::json summary = {
-        {"orchard_version", "9.9.9"},
-        {"command", "run"},
-        {"input", "data/<img src=x onerror=alert(1)>"},
-        {"output", dir_.str()},
-        {"model", {{"path", "models/m.onnx"}, {"sha256", std::string(64, 'a')}}},
-        {"threads", 2},
-        {"images", {{"listed", 310}, {"ok", 300}, {"failed", 10}}},
-        {"images_per_second", 123.4},
-        {"seconds", {{"list", 0.1}, {"featurize", 2.5}, {"total", 3.0}}},
-        {"peak_rss_mib", 512.3}};
-    ASSERT_OK(io::WriteAll(root_.Child("report/summary.json"), summary.dump()));
+    ASSERT_OK(io::WriteAll(root_.Child("report/summary.json"),
+                           output::ToJson(RunSummary(dir_.str())).dump()));
   }
 
   void WriteModel(const io::Location& root, int64_t k) {
@@ -144,11 +159,14 @@ TEST_F(HtmlReportTest, FullRunHasEveryFigureAndEscapesEverything) {
 }
 
 TEST_F(HtmlReportTest, SparkSummaryNamesTheMaster) {
-  nlohmann::json summary = {
-      {"command", "spark"},
-      {"engine", {{"spark_version", "4.1.1"}, {"master", "spark://head:7077"}}},
-      {"images", {{"listed", 5}, {"ok", 5}, {"failed", 0}}},
-      {"seconds", {{"total", 9}, {"project", 1}, {"fit_pca", 2}, {"featurize", 6}}}};
+  // The summary python/orchard/spark.py writes: an engine, no threads, no peak RSS.
+  output::JobSummary spark = RunSummary("s3://bucket/out");
+  spark.command = "spark";
+  spark.engine = output::EngineSummary{"4.1.1", "spark://head:7077", 8, 1, 3, 0};
+  spark.seconds = {{"total", 9}, {"project", 1}, {"fit_pca", 2}, {"featurize", 6}};
+  nlohmann::json summary = output::ToJson(spark);
+  summary.erase("threads");
+  summary.erase("peak_rss_mib");
   ASSERT_OK(io::WriteAll(root_.Child("report/summary.json"), summary.dump()));
   const std::string html = Render();
   EXPECT_NE(html.find(">Spark, master spark://head:7077 (Spark 4.1.1)<"), std::string::npos);
@@ -157,6 +175,48 @@ TEST_F(HtmlReportTest, SparkSummaryNamesTheMaster) {
       html.find("featurize 6.00 s \xC2\xB7 fit_pca 2.00 s \xC2\xB7 project 1.00 s \xC2\xB7 total "
                 "9.00 s"),
       std::string::npos);
+  EXPECT_EQ(html.find("peak memory"), std::string::npos);
+  EXPECT_EQ(html.find(" threads<"), std::string::npos);
+}
+
+TEST_F(HtmlReportTest, PredictSummaryIsReadToo) {
+  // What `orchard predict -i IMAGES` writes (classify::PredictSummary's ToJson).
+  const nlohmann::json summary = {
+      {"orchard_version", "9.9.9"},
+      {"command", "predict"},
+      {"input", "in/"},
+      {"output", "pred/"},
+      {"classifier", "clf/"},
+      {"threads", 3},
+      {"rows", 26},
+      {"peak_rss_mib", 40.2},
+      {"model", {{"path", "models/m.onnx"}, {"sha256", std::string(64, 'b')}}},
+      {"images", {{"listed", 27}, {"ok", 26}, {"failed", 1}}},
+      {"images_per_second", 12.5},
+      {"seconds", {{"featurize", 2.0}, {"predict", 0.5}, {"total", 2.6}}}};
+  ASSERT_OK(io::WriteAll(root_.Child("report/summary.json"), summary.dump()));
+  const std::string html = Render();
+  EXPECT_EQ(html.find("could not read"), std::string::npos);
+  EXPECT_NE(html.find(">CLI, 3 threads<"), std::string::npos);
+  EXPECT_NE(html.find(std::string(64, 'b')), std::string::npos);
+  EXPECT_NE(html.find("featurize 2.00 s \xC2\xB7 predict 0.50 s \xC2\xB7 total 2.60 s"),
+            std::string::npos);
+  EXPECT_NE(html.find("<b>27</b><span>images listed"), std::string::npos);
+}
+
+TEST_F(HtmlReportTest, SummaryAndMetricsOfTheWrongShapeBecomeNotesNamingTheKey) {
+  nlohmann::json summary = output::ToJson(RunSummary(dir_.str()));
+  summary["images"]["ok"] = "three hundred";
+  ASSERT_OK(io::WriteAll(root_.Child("report/summary.json"), summary.dump()));
+  ASSERT_OK(io::WriteAll(root_.Child("report/metrics.json"),
+                         nlohmann::json{{"accuracy", "high"}}.dump()));
+  const std::string html = Render();
+  EXPECT_NE(html.find("report/summary.json: &#39;images.ok&#39; is not an integer"),
+            std::string::npos);
+  EXPECT_NE(html.find("report/metrics.json: &#39;accuracy&#39; is not a number"),
+            std::string::npos);
+  EXPECT_NE(html.find("No report/summary.json"), std::string::npos);
+  EXPECT_EQ(html.find("id=\"predict\""), std::string::npos);
 }
 
 TEST_F(HtmlReportTest, EmptyFolderStillRenders) {

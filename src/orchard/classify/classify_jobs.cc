@@ -21,6 +21,7 @@
 #include "orchard/pipeline/featurize.h"
 #include "orchard/table/commit.h"
 #include "orchard/table/tables.h"
+#include "orchard/util/memory.h"
 #include "orchard/util/parallel_for.h"
 #include "orchard/util/stopwatch.h"
 #include "orchard/util/text.h"
@@ -402,7 +403,7 @@ Result<PredictSummary> PredictJob(const PredictJobOptions& options) {
                                                 metrics["labelled_rows"].get<int64_t>()};
   }
   summary.seconds["total"] = SecondsSince(start);
-  summary.peak_rss_mib = pipeline::PeakRssMiB();
+  summary.peak_rss_mib = util::PeakRssMiB();
   ORCHARD_RETURN_NOT_OK(
       io::WriteAll(staging.Child(output::kSummaryJson), util::DumpJson(ToJson(summary), 2)));
   ORCHARD_RETURN_NOT_OK(committer.Publish(publish));

@@ -2,13 +2,14 @@
 
 #include "orchard/output/layout.h"
 #include "orchard/report/html_report.h"
+#include "orchard/util/memory.h"
 #include "orchard/util/text.h"
 #include "orchard/version.h"
 
 namespace orchard::jobs {
 
-pipeline::JobSummary BaseSummary(const std::string& command, const JobOptions& options) {
-  pipeline::JobSummary summary;
+output::JobSummary BaseSummary(const std::string& command, const JobOptions& options) {
+  output::JobSummary summary;
   summary.orchard_version = kVersion;
   summary.command = command;
   summary.input = options.input;
@@ -20,8 +21,8 @@ pipeline::JobSummary BaseSummary(const std::string& command, const JobOptions& o
   return summary;
 }
 
-pipeline::PcaSummary SummaryOf(const pca::PcaModel& model) {
-  pipeline::PcaSummary summary;
+output::PcaSummary SummaryOf(const pca::PcaModel& model) {
+  output::PcaSummary summary;
   summary.k = model.k;
   summary.n = model.count;
   summary.dim = model.dim;
@@ -30,12 +31,12 @@ pipeline::PcaSummary SummaryOf(const pca::PcaModel& model) {
   return summary;
 }
 
-Status WriteSummary(const io::Location& staging, pipeline::JobSummary* summary,
+Status WriteSummary(const io::Location& staging, output::JobSummary* summary,
                     util::Clock::time_point start) {
   summary->seconds["total"] = util::SecondsSince(start);
-  summary->peak_rss_mib = pipeline::PeakRssMiB();
+  summary->peak_rss_mib = util::PeakRssMiB();
   return io::WriteAll(staging.Child(output::kSummaryJson),
-                      util::DumpJson(pipeline::ToJson(*summary), 2));
+                      util::DumpJson(output::ToJson(*summary), 2));
 }
 
 Status WriteRunReport(const io::Location& staging, std::optional<io::Location> rest) {
@@ -46,7 +47,7 @@ Status WriteRunReport(const io::Location& staging, std::optional<io::Location> r
 }
 
 Result<pca::PcaModel> FitFromStats(const pca::PcaStats& stats, const JobOptions& options,
-                                   pipeline::JobSummary* summary) {
+                                   output::JobSummary* summary) {
   const auto start = util::Clock::now();
   if (stats.count() < 2) {
     return Status::Invalid("PCA needs at least 2 featurized images, got ", stats.count(),

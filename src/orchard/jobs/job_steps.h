@@ -8,20 +8,20 @@
 #include "orchard/io/storage.h"
 #include "orchard/jobs/options.h"
 #include "orchard/pca/pca.h"
-#include "orchard/pipeline/job_summary.h"
+#include "orchard/output/summary.h"
 #include "orchard/util/status.h"
 #include "orchard/util/stopwatch.h"
 
 namespace orchard::jobs {
 
 /// The fields every job's summary has.
-pipeline::JobSummary BaseSummary(const std::string& command, const JobOptions& options);
+output::JobSummary BaseSummary(const std::string& command, const JobOptions& options);
 
 /// The PCA section of a summary.
-pipeline::PcaSummary SummaryOf(const pca::PcaModel& model);
+output::PcaSummary SummaryOf(const pca::PcaModel& model);
 
 /// Adds the total time and peak memory, writes staging/report/summary.json.
-Status WriteSummary(const io::Location& staging, pipeline::JobSummary* summary,
+Status WriteSummary(const io::Location& staging, output::JobSummary* summary,
                     util::Clock::time_point start);
 
 /// report/index.html of the staged output. A job that rewrites only part of the output
@@ -31,6 +31,6 @@ Status WriteRunReport(const io::Location& staging, std::optional<io::Location> r
 /// Fits PCA on `stats` as `options.pca` asks, refusing too few rows or a k above the
 /// width; records the time and the PCA section in `summary`.
 Result<pca::PcaModel> FitFromStats(const pca::PcaStats& stats, const JobOptions& options,
-                                   pipeline::JobSummary* summary);
+                                   output::JobSummary* summary);
 
 }  // namespace orchard::jobs

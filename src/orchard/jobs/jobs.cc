@@ -17,7 +17,7 @@
 namespace orchard::jobs {
 namespace {
 
-using pipeline::JobSummary;
+using output::JobSummary;
 using util::Clock;
 using util::SecondsSince;
 

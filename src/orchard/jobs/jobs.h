@@ -6,18 +6,18 @@
 
 #include "orchard/jobs/inspect.h"  // InspectOutput
 #include "orchard/jobs/options.h"
-#include "orchard/pipeline/job_summary.h"
+#include "orchard/output/summary.h"
 #include "orchard/util/status.h"
 
 namespace orchard::jobs {
 
 /// The whole pipeline: featurize, fit PCA, project, report, publish.
-Result<pipeline::JobSummary> RunJob(const JobOptions& options);
+Result<output::JobSummary> RunJob(const JobOptions& options);
 /// Features and errors only (plus report/summary.json).
-Result<pipeline::JobSummary> FeaturizeJob(const JobOptions& options);
+Result<output::JobSummary> FeaturizeJob(const JobOptions& options);
 /// Fits PCA on OUT/features and publishes OUT/pca_model and the scree plot.
-Result<pipeline::JobSummary> FitPcaJob(const JobOptions& options);
+Result<output::JobSummary> FitPcaJob(const JobOptions& options);
 /// Projects OUT/features with OUT/pca_model into OUT/pca.
-Result<pipeline::JobSummary> ProjectJob(const JobOptions& options);
+Result<output::JobSummary> ProjectJob(const JobOptions& options);
 
 }  // namespace orchard::jobs

@@ -121,7 +121,7 @@ pipeline::FeaturizeOptions FeaturizeDriver::ShardOptions(const ShardPlan& shard)
 
 Status FeaturizeDriver::FinishFeaturize(pipeline::ShardOutcome merged, double featurize_seconds) {
   const pipeline::FeaturizeStats& stats = merged.stats;
-  pipeline::FeaturizeSummary featurize;
+  output::FeaturizeSummary featurize;
   featurize.model_sha256 = model_info().sha256;
   featurize.model_dim = model_info().output_dim;
   featurize.listed = static_cast<int64_t>(items_.size());
@@ -158,8 +158,8 @@ void FeaturizeDriver::FinishProject(double project_seconds) {
   summary_.seconds["project"] = project_seconds;
 }
 
-Result<pipeline::JobSummary> FeaturizeDriver::Finish(
-    const std::function<void(pipeline::JobSummary*)>& amend) {
+Result<output::JobSummary> FeaturizeDriver::Finish(
+    const std::function<void(output::JobSummary*)>& amend) {
   if (kind_ == FeaturizeJobKind::kRun && !fitted_) {
     return Status::Invalid("internal: a run job finished without its PCA fit");
   }

@@ -27,7 +27,7 @@
 #include "orchard/model/embedder.h"
 #include "orchard/pca/pca.h"
 #include "orchard/pipeline/featurize.h"
-#include "orchard/pipeline/job_summary.h"
+#include "orchard/output/summary.h"
 #include "orchard/pipeline/listing.h"
 #include "orchard/pipeline/progress.h"
 #include "orchard/pipeline/shard.h"
@@ -114,8 +114,8 @@ class FeaturizeDriver {
   void FinishProject(double project_seconds);
   /// Writes summary.json (with `amend` applied: a front end's own fields) and index.html,
   /// then publishes. The driver is done after it.
-  Result<pipeline::JobSummary> Finish(
-      const std::function<void(pipeline::JobSummary*)>& amend = nullptr);
+  Result<output::JobSummary> Finish(
+      const std::function<void(output::JobSummary*)>& amend = nullptr);
 
  private:
   FeaturizeDriver() = default;
@@ -131,7 +131,7 @@ class FeaturizeDriver {
   std::unique_ptr<model::Embedder> embedder_;
   int64_t images_to_do_ = 0;
   pca::PcaStats pca_stats_;
-  pipeline::JobSummary summary_;
+  output::JobSummary summary_;
   std::chrono::steady_clock::time_point start_;
   bool fitted_ = false;
 };

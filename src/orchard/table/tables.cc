@@ -2,7 +2,6 @@
 
 #include <arrow/api.h>
 #include <arrow/io/api.h>
-#include <parquet/arrow/reader.h>
 #include <parquet/arrow/writer.h>
 #include <parquet/properties.h>
 
@@ -10,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "orchard/table/parquet_reader.h"
 #include "orchard/util/fault.h"
 #include "orchard/util/text.h"
 
@@ -32,23 +32,11 @@ Result<std::shared_ptr<arrow::Array>> MakeStringArray(const std::vector<std::str
   return builder.Finish();
 }
 
-Result<std::shared_ptr<arrow::Table>> ReadTableUnnamed(const io::Location& location) {
-  ORCHARD_ASSIGN_OR_RAISE(auto file, location.fs->OpenInputFile(location.path));
-  ORCHARD_ASSIGN_OR_RAISE(auto reader,
-                          parquet::arrow::OpenFile(file, arrow::default_memory_pool()));
-  std::shared_ptr<arrow::Table> table;
-  ORCHARD_RETURN_NOT_OK(reader->ReadTable(&table));
-  return table->CombineChunks();
-}
-
-// Parquet's and Arrow's messages do not say which file they are about.
+// The whole file, one chunk per column (ParquetReader names the file in its errors).
 Result<std::shared_ptr<arrow::Table>> ReadTable(const io::Location& location) {
-  auto table = ReadTableUnnamed(location);
-  if (!table.ok()) {
-    return table.status().WithMessage("cannot read the Parquet file '", location.display,
-                                      "': ", table.status().message());
-  }
-  return table;
+  ORCHARD_ASSIGN_OR_RAISE(auto reader, ParquetReader::Open(location));
+  ORCHARD_ASSIGN_OR_RAISE(auto table, reader->ReadTable());
+  return table->CombineChunks();
 }
 
 Result<std::vector<std::string>> ReadStrings(const arrow::Table& table, const char* column,
