@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "orchard/table/tables_internal.h"
 #include "orchard/util/fault.h"
 #include "orchard/util/text.h"
 
@@ -41,6 +42,10 @@ Result<std::shared_ptr<arrow::Table>> ReadTableUnnamed(const io::Location& locat
   return table->CombineChunks();
 }
 
+}  // namespace
+
+namespace internal {
+
 // Parquet's and Arrow's messages do not say which file they are about.
 Result<std::shared_ptr<arrow::Table>> ReadTable(const io::Location& location) {
   auto table = ReadTableUnnamed(location);
@@ -71,7 +76,10 @@ Result<std::vector<std::string>> ReadStrings(const arrow::Table& table, const ch
   return values;
 }
 
-}  // namespace
+}  // namespace internal
+
+using internal::ReadStrings;
+using internal::ReadTable;
 
 std::shared_ptr<arrow::Schema> VectorSchema(const std::string& vector_column) {
   return arrow::schema({arrow::field(kPathColumn, arrow::utf8(), /*nullable=*/false),
