@@ -36,7 +36,7 @@ from orchard.spark import (add_cluster_arguments, add_featurize_arguments, check
                            log, plan_shards, read_model, run_in_session, storage_options,
                            task_cores)
 
-PREDICTIONS_DIR = "predictions"
+PREDICTIONS_DIR = _native.PREDICTIONS_DIR
 COMMITTER_FINGERPRINT = "orchard-predict"  # as the CLI's predict job (no --resume)
 
 
@@ -183,7 +183,7 @@ def run(spark, args):
     metrics = json.loads(metrics_text)
     summary["rows"] = metrics["rows"]
     if metrics["labelled_rows"] > 0:
-        _native.write_file(_join(staging, _native.REPORT_DIR, "metrics.json"),
+        _native.write_file(_join(staging, _native.PREDICT_METRICS_JSON),
                            metrics_text.encode(), **storage)
         for key in ("accuracy", "top5_accuracy", "labelled_rows"):
             summary[key] = metrics[key]

@@ -14,8 +14,11 @@
 
 #include "bindings.h"
 #include "orchard/classify/classifier.h"
+#include "orchard/classify/classifier_file.h"
 #include "orchard/classify/classify_jobs.h"
+#include "orchard/classify/metrics.h"
 #include "orchard/io/storage.h"
+#include "orchard/output/layout.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/status.h"
 #include "orchard/util/text.h"
@@ -159,9 +162,7 @@ std::string PredictParts(const nb::object& model, const std::string& features_di
 std::string PredictionMetrics(const nb::object& model, const std::vector<std::string>& counts,
                               const std::string& endpoint_url, const std::string& region) {
   const PyClassifier handle = HandleOf(model, endpoint_url, region);
-  const auto k = static_cast<size_t>(handle.classifier->num_classes());
-  orchard::classify::PredictionCounts total;
-  total.confusion.assign(k * k, 0);
+  auto total = orchard::classify::PredictionCounts::Zero(handle.classifier->num_classes());
   for (const auto& text : counts) {
     nlohmann::json parsed;
     try {
@@ -171,8 +172,8 @@ std::string PredictionMetrics(const nb::object& model, const std::vector<std::st
     }
     Check(total.Merge(Unwrap(orchard::classify::PredictionCounts::FromJson(parsed))));
   }
-  return orchard::util::DumpJson(orchard::classify::PredictionMetrics(*handle.classifier, total),
-                                 2);
+  return orchard::util::DumpJson(
+      orchard::classify::ComputePredictMetrics(handle.classifier->classes, total).ToJson(), 2);
 }
 
 }  // namespace
@@ -201,6 +202,10 @@ void BindClassify(nb::module_& m) {
       .def("predict", &Predict, nb::arg("features"), nb::arg("k") = 5,
            "Top-k (indices int64 [n,k], probabilities float32 [n,k], classes) of embeddings "
            "(float32 [n, embedding_dim], C-contiguous).");
+
+  // The names of a prediction's output entries (output/layout.h), for the Spark job.
+  m.attr("PREDICTIONS_DIR") = orchard::output::kPredictionsDir;
+  m.attr("PREDICT_METRICS_JSON") = orchard::output::kPredictMetricsJson;
 
   m.def("load_classifier", &Load, nb::arg("model_dir"), nb::arg("endpoint_url") = "",
         nb::arg("region") = "",

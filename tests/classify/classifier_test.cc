@@ -9,7 +9,9 @@
 #include <set>
 
 #include "../test_util.h"
+#include "orchard/classify/classifier_file.h"
 #include "orchard/classify/classify_jobs.h"
+#include "orchard/classify/trainer.h"
 
 namespace orchard::classify {
 namespace {

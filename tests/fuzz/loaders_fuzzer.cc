@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "orchard/classify/classifier.h"
+#include "orchard/classify/classifier_file.h"
 #include "orchard/pca/pca.h"
 #include "orchard/pca/pca_json.h"
 #include "orchard/util/text.h"

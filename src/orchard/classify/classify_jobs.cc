@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "orchard/classify/classifier_file.h"
 #include "orchard/io/regular_file.h"
 #include "orchard/jobs/locations.h"
 #include "orchard/jobs/model_loading.h"
@@ -20,6 +21,7 @@
 #include "orchard/pipeline/embed_bytes.h"
 #include "orchard/pipeline/featurize.h"
 #include "orchard/table/commit.h"
+#include "orchard/table/predictions.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/memory.h"
 #include "orchard/util/parallel_for.h"
@@ -38,6 +40,7 @@ using util::SecondsSince;
 constexpr const char* kFeatures = output::kFeaturesDir;
 constexpr const char* kErrors = output::kErrorsDir;
 constexpr const char* kReport = output::kReportDir;
+constexpr const char* kPredictions = output::kPredictionsDir;
 
 Result<json> ReadJson(const io::Location& location) {
   ORCHARD_ASSIGN_OR_RAISE(auto bytes, io::ReadAll(location));
@@ -81,30 +84,7 @@ Result<table::VectorRows> ReadTable(const io::Location& folder, const std::strin
   return all;
 }
 
-// path, label, predicted, probability, top5 list<struct<label, probability>>.
-std::shared_ptr<arrow::Schema> PredictionsSchema() {
-  auto entry = arrow::struct_(
-      {arrow::field("label", arrow::utf8()), arrow::field("probability", arrow::float32())});
-  return arrow::schema(
-      {arrow::field(table::kPathColumn, arrow::utf8()),
-       arrow::field(table::kLabelColumn, arrow::utf8()), arrow::field("predicted", arrow::utf8()),
-       arrow::field("probability", arrow::float32()), arrow::field("top5", arrow::list(entry))});
-}
-
-// Counts one scored row: its true label (known to the classifier or not), its best class
-// and its top k.
-void Count(const std::map<std::string, int64_t>& index, const std::string& label,
-           const std::vector<int64_t>& top, int64_t num_classes, PredictionCounts* counts) {
-  ++counts->rows;
-  auto found = index.find(label);
-  if (found == index.end()) {
-    ++counts->unknown_labels[label];
-    return;
-  }
-  if (std::find(top.begin(), top.end(), found->second) != top.end()) ++counts->top_correct;
-  ++counts->confusion[static_cast<size_t>(found->second * num_classes + top[0])];
-}
-
+// The predictions of one features part's rows, counted into `counts`.
 Result<std::shared_ptr<arrow::RecordBatch>> PredictionsBatch(const Classifier& classifier,
                                                              const table::VectorRows& rows,
                                                              const std::vector<float>& probs,
@@ -113,42 +93,17 @@ Result<std::shared_ptr<arrow::RecordBatch>> PredictionsBatch(const Classifier& c
   std::map<std::string, int64_t> index;
   for (int64_t class_idx = 0; class_idx < k; ++class_idx)
     index[classifier.classes[static_cast<size_t>(class_idx)]] = class_idx;
-  auto schema = PredictionsSchema();
-  arrow::StringBuilder path_builder, label_builder, predicted_builder;
-  arrow::FloatBuilder probability_builder;
-  auto entry_type = schema->field(4)->type()->field(0)->type();
-  auto top_label = std::make_shared<arrow::StringBuilder>();
-  auto top_probability = std::make_shared<arrow::FloatBuilder>();
-  auto entry_builder = std::make_shared<arrow::StructBuilder>(
-      entry_type, arrow::default_memory_pool(),
-      std::vector<std::shared_ptr<arrow::ArrayBuilder>>{top_label, top_probability});
-  arrow::ListBuilder top_builder(arrow::default_memory_pool(), entry_builder,
-                                 schema->field(4)->type());
+  table::PredictionsBatchBuilder builder(classifier.classes);
   for (int64_t row_idx = 0; row_idx < rows.num_rows(); ++row_idx) {
     const float* row = probs.data() + row_idx * k;
-    auto top = TopK(row, k, kTopK);
-    const auto idx = static_cast<size_t>(row_idx);
-    ORCHARD_RETURN_NOT_OK(path_builder.Append(rows.paths[idx]));
-    ORCHARD_RETURN_NOT_OK(label_builder.Append(rows.labels[idx]));
+    const auto top = TopK(row, k, kTopK);
+    const std::string& label = rows.labels[static_cast<size_t>(row_idx)];
     ORCHARD_RETURN_NOT_OK(
-        predicted_builder.Append(classifier.classes[static_cast<size_t>(top[0])]));
-    ORCHARD_RETURN_NOT_OK(probability_builder.Append(row[top[0]]));
-    ORCHARD_RETURN_NOT_OK(top_builder.Append());
-    for (int64_t class_idx : top) {
-      ORCHARD_RETURN_NOT_OK(entry_builder->Append());
-      ORCHARD_RETURN_NOT_OK(top_label->Append(classifier.classes[static_cast<size_t>(class_idx)]));
-      ORCHARD_RETURN_NOT_OK(top_probability->Append(row[class_idx]));
-    }
-    Count(index, rows.labels[idx], top, k, counts);
+        builder.Append(rows.paths[static_cast<size_t>(row_idx)], label, top, row));
+    const auto known = index.find(label);
+    counts->Add(label, known == index.end() ? -1 : known->second, top, k);
   }
-  std::shared_ptr<arrow::Array> paths, labels, predicted, probability, top5;
-  ORCHARD_RETURN_NOT_OK(path_builder.Finish(&paths));
-  ORCHARD_RETURN_NOT_OK(label_builder.Finish(&labels));
-  ORCHARD_RETURN_NOT_OK(predicted_builder.Finish(&predicted));
-  ORCHARD_RETURN_NOT_OK(probability_builder.Finish(&probability));
-  ORCHARD_RETURN_NOT_OK(top_builder.Finish(&top5));
-  return arrow::RecordBatch::Make(schema, rows.num_rows(),
-                                  {paths, labels, predicted, probability, top5});
+  return builder.Finish();
 }
 
 Status CheckEmbeddingDim(const Classifier& classifier, int64_t dim, const std::string& what) {
@@ -159,39 +114,6 @@ Status CheckEmbeddingDim(const Classifier& classifier, int64_t dim, const std::s
 
 }  // namespace
 
-Status PredictionCounts::Merge(const PredictionCounts& other) {
-  if (confusion.empty()) confusion.assign(other.confusion.size(), 0);
-  if (other.confusion.size() != confusion.size()) {
-    return Status::Invalid("cannot merge prediction counts of ", confusion.size(), " and ",
-                           other.confusion.size(), " confusion cells");
-  }
-  rows += other.rows;
-  top_correct += other.top_correct;
-  for (size_t cell = 0; cell < confusion.size(); ++cell) confusion[cell] += other.confusion[cell];
-  for (const auto& [label, count] : other.unknown_labels) unknown_labels[label] += count;
-  return Status::OK();
-}
-
-json PredictionCounts::ToJson() const {
-  return {{"rows", rows},
-          {"confusion", confusion},
-          {"top_correct", top_correct},
-          {"unknown_labels", unknown_labels}};
-}
-
-Result<PredictionCounts> PredictionCounts::FromJson(const json& json) {
-  PredictionCounts counts;
-  try {
-    counts.rows = json.at("rows").get<int64_t>();
-    counts.confusion = json.at("confusion").get<std::vector<int64_t>>();
-    counts.top_correct = json.at("top_correct").get<int64_t>();
-    counts.unknown_labels = json.at("unknown_labels").get<std::map<std::string, int64_t>>();
-  } catch (const json::exception& error) {
-    return Status::Invalid("bad prediction counts: ", error.what());
-  }
-  return counts;
-}
-
 Result<PredictionCounts> PredictParts(const Classifier& classifier,
                                       const std::vector<io::Location>& feature_parts,
                                       const io::Location& predictions_dir, int threads) {
@@ -199,7 +121,7 @@ Result<PredictionCounts> PredictParts(const Classifier& classifier,
   std::vector<PredictionCounts> counts(feature_parts.size());
   ORCHARD_RETURN_NOT_OK(ParallelFor(feature_parts.size(), threads, [&](size_t part_idx) -> Status {
     const auto& part = feature_parts[part_idx];
-    counts[part_idx].confusion.assign(static_cast<size_t>(k * k), 0);
+    counts[part_idx] = PredictionCounts::Zero(k);
     ORCHARD_ASSIGN_OR_RAISE(auto rows, table::ReadVectorFile(part, table::kFeaturesColumn));
     if (rows.num_rows() > 0)
       ORCHARD_RETURN_NOT_OK(CheckEmbeddingDim(classifier, rows.dim, part.display));
@@ -211,56 +133,9 @@ Result<PredictionCounts> PredictParts(const Classifier& classifier,
     const std::string name = part.path.substr(part.path.rfind('/') + 1);
     return table::WriteParquet(predictions_dir.Child(name), *batch);
   }));
-  PredictionCounts total;
-  total.confusion.assign(static_cast<size_t>(k * k), 0);
+  PredictionCounts total = PredictionCounts::Zero(k);
   for (const auto& part_counts : counts) ORCHARD_RETURN_NOT_OK(total.Merge(part_counts));
   return total;
-}
-
-json PredictionMetrics(const Classifier& classifier, const PredictionCounts& counts) {
-  const int64_t k = classifier.num_classes();
-  const auto n = static_cast<size_t>(k);
-  std::vector<std::vector<int64_t>> confusion(n, std::vector<int64_t>(n, 0));
-  int64_t labelled = 0, correct = 0, unknown = 0;
-  if (counts.confusion.size() == n * n) {
-    for (size_t row = 0; row < n; ++row) {
-      for (size_t col = 0; col < n; ++col) {
-        confusion[row][col] = counts.confusion[row * n + col];
-        labelled += confusion[row][col];
-      }
-      correct += confusion[row][row];
-    }
-  }
-  for (const auto& [label, count] : counts.unknown_labels) unknown += count;
-  json per_class = json::object();
-  double macro_f1 = 0;
-  for (size_t c = 0; c < n; ++c) {
-    int64_t support = 0, predicted = 0;
-    for (size_t other = 0; other < n; ++other) {
-      support += confusion[c][other];
-      predicted += confusion[other][c];
-    }
-    const double hits = static_cast<double>(confusion[c][c]);
-    const double precision = predicted > 0 ? hits / static_cast<double>(predicted) : 0.0;
-    const double recall = support > 0 ? hits / static_cast<double>(support) : 0.0;
-    const double f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0.0;
-    macro_f1 += f1;
-    per_class[classifier.classes[c]] = {
-        {"precision", precision}, {"recall", recall}, {"f1", f1}, {"support", support}};
-  }
-  const auto fraction = [&](int64_t count) {
-    return labelled > 0 ? static_cast<double>(count) / static_cast<double>(labelled) : 0.0;
-  };
-  return {{"rows", counts.rows},
-          {"labelled_rows", labelled},
-          {"unknown_label_rows", unknown},
-          {"unknown_labels", counts.unknown_labels},
-          {"accuracy", fraction(correct)},
-          {"top5_accuracy", fraction(counts.top_correct)},
-          {"macro_f1", k > 0 ? macro_f1 / static_cast<double>(k) : 0.0},
-          {"per_class", per_class},
-          {"confusion_matrix",
-           {{"labels", classifier.classes}, {"rows_true_columns_predicted", confusion}}}};
 }
 
 Result<TrainSummary> TrainJob(const TrainJobOptions& options) {
@@ -275,7 +150,7 @@ Result<TrainSummary> TrainJob(const TrainJobOptions& options) {
   const io::Location& input = where.input;
   const io::Location& model_dir = where.output;
   ORCHARD_RETURN_NOT_OK(table::CheckOutputPlacement(input, model_dir));
-  ORCHARD_ASSIGN_OR_RAISE(bool exists, io::FileExists(model_dir.Child("classifier.json")));
+  ORCHARD_ASSIGN_OR_RAISE(bool exists, io::FileExists(model_dir.Child(kClassifierJson)));
   if (exists && !options.overwrite) {
     return Status::Invalid("'", model_dir.display,
                            "' already holds a classifier: use --overwrite to replace it");
@@ -318,7 +193,7 @@ Result<TrainSummary> TrainJob(const TrainJobOptions& options) {
 
   summary.feature_model_sha256 = classifier.feature_model_sha256;
   summary.total_seconds = SecondsSince(start);
-  ORCHARD_RETURN_NOT_OK(io::WriteAll(model_dir.Child("metrics.json"),
+  ORCHARD_RETURN_NOT_OK(io::WriteAll(model_dir.Child(kTrainMetricsJson),
                                      util::DumpJson(ToJson(summary, /*with_output=*/false), 2)));
   return summary;
 }
@@ -371,7 +246,7 @@ Result<PredictSummary> PredictJob(const PredictJobOptions& options) {
       table::OutputCommitter::Begin(where.output, job.existing, "orchard-predict", &where.input));
   const io::Location staging = committer.staging();
   std::vector<io::Location> feature_parts = earlier_parts;
-  std::vector<std::string> publish = {kPredictionsTable, kReport};
+  std::vector<std::string> publish = {kPredictions, kReport};
   if (!from_output) {
     jobs::ReportedFeaturizeOptions featurize(job, static_cast<int64_t>(items.size()));
     ORCHARD_ASSIGN_OR_RAISE(auto stats,
@@ -390,17 +265,16 @@ Result<PredictSummary> PredictJob(const PredictJobOptions& options) {
 
   const auto predict_start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(auto counts, PredictParts(classifier, feature_parts,
-                                                    staging.Child(kPredictionsTable), job.threads));
+                                                    staging.Child(kPredictions), job.threads));
   summary.seconds["predict"] = SecondsSince(predict_start);
 
-  const json metrics = PredictionMetrics(classifier, counts);
+  const PredictMetrics metrics = ComputePredictMetrics(classifier.classes, counts);
   summary.rows = counts.rows;
-  if (metrics["labelled_rows"].get<int64_t>() > 0) {
-    ORCHARD_RETURN_NOT_OK(
-        io::WriteAll(staging.Child(kReport).Child("metrics.json"), util::DumpJson(metrics, 2)));
-    summary.accuracy = PredictSummary::Accuracy{metrics["accuracy"].get<double>(),
-                                                metrics["top5_accuracy"].get<double>(),
-                                                metrics["labelled_rows"].get<int64_t>()};
+  if (metrics.labelled_rows > 0) {
+    ORCHARD_RETURN_NOT_OK(io::WriteAll(staging.Child(output::kPredictMetricsJson),
+                                       util::DumpJson(metrics.ToJson(), 2)));
+    summary.accuracy =
+        PredictSummary::Accuracy{metrics.accuracy, metrics.top5_accuracy, metrics.labelled_rows};
   }
   summary.seconds["total"] = SecondsSince(start);
   summary.peak_rss_mib = util::PeakRssMiB();

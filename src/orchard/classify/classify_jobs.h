@@ -16,13 +16,14 @@
 #include <vector>
 
 #include "orchard/classify/classifier.h"
+#include "orchard/classify/metrics.h"
+#include "orchard/classify/trainer.h"
 #include "orchard/jobs/jobs.h"
 #include "orchard/model/embedder.h"
 #include "orchard/util/status.h"
 
 namespace orchard::classify {
 
-inline constexpr const char* kPredictionsTable = "predictions";
 inline constexpr int64_t kTopK = 5;
 
 struct TrainJobOptions {
@@ -94,33 +95,14 @@ nlohmann::json ToJson(const PredictSummary& summary);
 /// Predicts every image of `job.input` (or every row of an earlier output's features).
 Result<PredictSummary> PredictJob(const PredictJobOptions& options);
 
-/// What report/metrics.json is computed from: counts that add up, so that the predictions
-/// of parts (or of Spark tasks) can be counted apart and merged in any order.
-struct PredictionCounts {
-  int64_t rows = 0;  ///< every predicted row, labelled or not
-  /// classes x classes, row-major: rows of true class i predicted as class j (rows whose
-  /// label the classifier knows).
-  std::vector<int64_t> confusion;
-  int64_t top_correct = 0;  ///< labelled rows whose true class is in the top 5
-  std::map<std::string, int64_t> unknown_labels;  ///< rows per label the classifier lacks
-
-  /// Adds `other` (same classifier); fails on a confusion matrix of another size.
-  Status Merge(const PredictionCounts& other);
-  nlohmann::json ToJson() const;
-  static Result<PredictionCounts> FromJson(const nlohmann::json& json);
-};
-
 /// Predicts each features part (path, label, features) into `predictions_dir` under the
-/// same part name (path, label, predicted, probability, top5), on up to `threads` threads,
-/// and returns their counts. What `orchard predict` does after featurizing, and what each
-/// task of `python -m orchard.spark predict` does for its parts.
+/// same part name (table/predictions.h), on up to `threads` threads, and returns their
+/// counts (ComputePredictMetrics makes report/metrics.json of their sum). What `orchard predict`
+/// does after featurizing, and what each task of `python -m orchard.spark predict` does for its
+/// parts.
 Result<PredictionCounts> PredictParts(const Classifier& classifier,
                                       const std::vector<io::Location>& feature_parts,
                                       const io::Location& predictions_dir, int threads);
-
-/// report/metrics.json: accuracy, top-5 accuracy, macro F1, per-class precision/recall/F1
-/// and the confusion matrix of the labelled rows, plus the unknown labels.
-nlohmann::json PredictionMetrics(const Classifier& classifier, const PredictionCounts& counts);
 
 /// The top-k of one image file.
 struct FilePrediction {

@@ -18,6 +18,8 @@ inline constexpr const char* kModelJson = "pca_model/model.json";
 inline constexpr const char* kComponentsParquet = "pca_model/components.parquet";
 inline constexpr const char* kScreeSvg = "report/scree.svg";
 inline constexpr const char* kSummaryJson = "report/summary.json";
+/// orchard predict's metrics (classify::PredictMetrics), when rows are labelled.
+inline constexpr const char* kPredictMetricsJson = "report/metrics.json";
 
 /// Written last: the output is complete.
 inline constexpr const char* kSuccessFile = "_SUCCESS";

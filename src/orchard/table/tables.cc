@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "orchard/table/parquet_reader.h"
+#include "orchard/table/tables_internal.h"
 #include "orchard/util/fault.h"
 #include "orchard/util/text.h"
 
@@ -31,6 +32,10 @@ Result<std::shared_ptr<arrow::Array>> MakeStringArray(const std::vector<std::str
   }
   return builder.Finish();
 }
+
+}  // namespace
+
+namespace internal {
 
 // The whole file, one chunk per column (ParquetReader names the file in its errors).
 Result<std::shared_ptr<arrow::Table>> ReadTable(const io::Location& location) {
@@ -59,7 +64,10 @@ Result<std::vector<std::string>> ReadStrings(const arrow::Table& table, const ch
   return values;
 }
 
-}  // namespace
+}  // namespace internal
+
+using internal::ReadStrings;
+using internal::ReadTable;
 
 std::shared_ptr<arrow::Schema> VectorSchema(const std::string& vector_column) {
   return arrow::schema({arrow::field(kPathColumn, arrow::utf8(), /*nullable=*/false),
