@@ -27,6 +27,7 @@ TOOLS = [
     "bash", "env", "dirname", "basename", "date", "find", "sort", "tail", "cut", "sed",
     "grep", "tr", "awk", "sha256sum", "cat", "gzip", "mktemp", "rm", "mkdir", "touch",
     "cp", "mv", "head", "wc", "du",  # scripts/make-wheelhouse.sh (upload)
+    "sleep",  # the step poll (wait_step)
 ]
 
 
