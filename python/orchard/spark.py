@@ -247,6 +247,7 @@ def read_model(model, storage):
 # maxExecutors): a shard of 8 parts (8,192 images by default) keeps a task busy for about a
 # minute per core group, long enough to amortize its model load, short enough to balance.
 PARTS_PER_SHARD_UNBOUNDED = 8
+UNBOUNDED_EXECUTORS = 100_000  # a maxExecutors this large (Spark's default is 2^31-1) = none
 SHARDS_PER_SLOT = 4  # enough to balance uneven executors, few enough to stream many batches
 
 
@@ -273,7 +274,7 @@ def cluster_slots(spark):
         return max(1, sc.defaultParallelism // task_cpus), "local cores / spark.task.cpus"
     if conf.get("spark.dynamicAllocation.enabled", "false").lower() == "true":
         maximum = _conf_int(conf, "spark.dynamicAllocation.maxExecutors")
-        if maximum is None:
+        if maximum is None or maximum >= UNBOUNDED_EXECUTORS:
             return None, "dynamic allocation without maxExecutors"
         return max(1, maximum) * per_executor, \
             "dynamicAllocation.maxExecutors x executor.cores / task.cpus"
