@@ -329,8 +329,12 @@ def test_no_container_was_killed(job):
     assert KILLED_FOR_MEMORY not in log
     removed = [e.get("Removed Reason", "") for e in job["events"]
                if e["Event"] == "SparkListenerExecutorRemoved"]
-    assert not any("killed" in reason.lower() or "exit" in reason.lower() for reason in removed), \
-        removed
+    # Dynamic allocation may release an idle executor ("Executor killed by driver."); a
+    # container YARN killed, or one that died, says so ("Container killed by YARN ...",
+    # "... exited caused by ...", "Container marked as failed ...").
+    lost = [reason for reason in removed
+            if reason and reason.strip() != "Executor killed by driver."]
+    assert not lost, lost
     # The monitor did watch every container (AM + executors) against its limit.
     peaks = container_peaks(log)
     assert len(peaks) >= 1 + NODES, peaks
