@@ -10,8 +10,9 @@
 # memoryOverhead, where the Python worker's native pipeline lives.
 
 # instance_vcpus TYPE, instance_yarn_mb TYPE: the vCPUs of an EC2 instance type and the
-# memory EMR gives YARN on it (yarn.nodemanager.resource.memory-mb, EMR's defaults per
-# instance type). Empty for a type not in the table.
+# memory EMR gives YARN on it (yarn.nodemanager.resource.memory-mb: EMR's documented
+# defaults per instance type, its "Task configuration" tables; a node's own value is in
+# /etc/hadoop/conf/yarn-site.xml). Empty for a type not in the table.
 instance_vcpus() {
   case "$1" in
     *.large) echo 2 ;;
