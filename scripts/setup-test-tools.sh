@@ -2,7 +2,8 @@
 # Installs what only the tests need: the S3-compatible server for the S3 tests
 # (SeaweedFS, Apache-2.0, built from its Go module into .deps/bin/weed), a headless
 # browser for the report test (Debian's chromium, installed only when missing), and the
-# clean Debian 12 chroot + pyspark 3.5 wheel of the wheel install test.
+# clean Debian 12 chroot + pyspark 3.5 wheel of the wheel install test, and the jars of
+# the loopback YARN cluster of the Spark-on-YARN test.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/install-s3-server.sh"
@@ -23,3 +24,5 @@ elif [[ $rc != 0 ]]; then
   exit "$rc"
 fi
 bash "$ROOT/scripts/install-spark4.sh"  # pyspark 4.x for the Spark 4 smoke test
+# Hadoop's MiniYARNCluster jars (.deps/hadoop) for tests/integration/test_spark_yarn.py.
+bash "$ROOT/scripts/install-yarn-minicluster.sh"

@@ -27,13 +27,17 @@ the endpoint from --endpoint-url or the Hadoop setting fs.s3a.endpoint.
 featurize_dataframe() is the DataFrame-level function for users who already hold images
 in a DataFrame (a binary `content` column): the same decode + embed, through mapInArrow.
 
-Exit codes: 0 success, 1 the job failed, 2 usage error.
+Exit codes: 0 success, 1 the job failed, 2 usage error, 130 interrupted (SIGINT or SIGTERM:
+the Spark jobs are cancelled, nothing is published, --resume continues).
 """
 import argparse
 import fnmatch
 import json
 import os
+import signal
+import socket
 import sys
+import threading
 import time
 
 import numpy as np
@@ -72,6 +76,27 @@ def task_cores():
         return 1
 
 
+def peak_rss_bytes():
+    """This process's resident high-water mark (VmHWM): the Python worker holds the whole
+    native pipeline (ONNX Runtime, decodes, batches), which is what YARN's memory check
+    measures beyond the executor JVM. 0 where /proc is not available."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def executor_id():
+    """Which executor ran this task, for summary.json: the YARN container (CONTAINER_ID,
+    set by the NodeManager for every process of the container), else host and the pid of
+    the executor's Python daemon (the workers' parent: one per executor)."""
+    return os.environ.get("CONTAINER_ID") or f"{socket.gethostname()}:{os.getppid()}"
+
+
 def featurize_shard_task(shard, job, model_broadcast):
     """One shard through the CLI's pipeline; returns counts + serialized PCA statistics."""
     cores = task_cores()
@@ -81,6 +106,8 @@ def featurize_shard_task(shard, job, model_broadcast):
         job["input"], job["staging"], shard["sources"], shard["sizes"], shard["first_part"],
         job["rows_per_part"], cores, job["endpoint_url"], job["region"])
     result["shards"] = 1
+    result["worker_peak_rss_bytes"] = peak_rss_bytes()
+    result["executors"] = [executor_id()]
     return result
 
 
@@ -101,6 +128,9 @@ _SUMMED = ("images", "ok", "failed", "parts_written", "parts_reused", "images_re
 def merge_results(left, right):
     """Counts add up; PCA statistics merge (both are associative, so any tree works)."""
     merged = {key: left[key] + right[key] for key in _SUMMED}
+    merged["worker_peak_rss_bytes"] = max(left["worker_peak_rss_bytes"],
+                                          right["worker_peak_rss_bytes"])
+    merged["executors"] = sorted(set(left["executors"]) | set(right["executors"]))
     stats = [s for s in (left["pca_stats"], right["pca_stats"]) if s]
     merged["pca_stats"] = orchard.merge_stats(stats) if len(stats) > 1 else (stats[0] if stats else b"")
     return merged
@@ -214,13 +244,61 @@ def read_model(model, storage):
     return _native.read_file(model, **storage)
 
 
-def default_shards(spark):
-    """Four shards per concurrent task: enough to balance uneven executors, few enough
-    that each task streams many batches through its pipeline."""
+# Parts per shard when the cluster's size is unbounded (dynamic allocation without
+# maxExecutors): a shard of 8 parts (8,192 images by default) keeps a task busy for about a
+# minute per core group, long enough to amortize its model load, short enough to balance.
+PARTS_PER_SHARD_UNBOUNDED = 8
+UNBOUNDED_EXECUTORS = 100_000  # a maxExecutors this large (Spark's default is 2^31-1) = none
+SHARDS_PER_SLOT = 4  # enough to balance uneven executors, few enough to stream many batches
+
+
+def _conf_int(conf, key):
+    """An integer Spark setting, or None when unset or not a whole number (e.g. infinity)."""
+    value = conf.get(key, None)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def cluster_slots(spark):
+    """How many tasks the cluster can run at once, from its configuration (never from
+    defaultParallelism when executors come and go: under dynamic allocation the session
+    starts with none, and defaultParallelism is then 2 whatever the cluster).
+    -> (slots or None when unbounded, the rule used)."""
     sc = spark.sparkContext
-    task_cpus = int(sc.getConf().get("spark.task.cpus", "1"))
-    slots = max(1, sc.defaultParallelism // max(1, task_cpus))
-    return 4 * slots
+    conf = sc.getConf()
+    task_cpus = max(1, _conf_int(conf, "spark.task.cpus") or 1)
+    executor_cores = max(1, _conf_int(conf, "spark.executor.cores") or 1)
+    per_executor = max(1, executor_cores // task_cpus)
+    if sc.master.startswith("local"):
+        return max(1, sc.defaultParallelism // task_cpus), "local cores / spark.task.cpus"
+    if conf.get("spark.dynamicAllocation.enabled", "false").lower() == "true":
+        maximum = _conf_int(conf, "spark.dynamicAllocation.maxExecutors")
+        if maximum is None or maximum >= UNBOUNDED_EXECUTORS:
+            return None, "dynamic allocation without maxExecutors"
+        return max(1, maximum) * per_executor, \
+            "dynamicAllocation.maxExecutors x executor.cores / task.cpus"
+    instances = _conf_int(conf, "spark.executor.instances")
+    if instances:
+        return instances * per_executor, "executor.instances x executor.cores / task.cpus"
+    cores_max = _conf_int(conf, "spark.cores.max")
+    if cores_max:
+        return max(1, cores_max // task_cpus), "cores.max / task.cpus"
+    return max(1, sc.defaultParallelism // task_cpus), "defaultParallelism / task.cpus"
+
+
+def default_shards(spark, num_parts):
+    """Shards from the work and the cluster: SHARDS_PER_SLOT per task the cluster can run
+    at once, or PARTS_PER_SHARD_UNBOUNDED parts each when its size is unbounded; never more
+    shards than parts (plan_shards). -> (shards, slots or None, the rule used)."""
+    slots, rule = cluster_slots(spark)
+    if slots is None:
+        shards = -(-num_parts // PARTS_PER_SHARD_UNBOUNDED)
+        rule += f": {PARTS_PER_SHARD_UNBOUNDED} parts per shard"
+    else:
+        shards = SHARDS_PER_SLOT * slots
+    return max(1, min(shards, num_parts)), slots, rule
 
 
 def add_featurize_arguments(parser):
@@ -236,7 +314,8 @@ def add_featurize_arguments(parser):
     parser.add_argument("--max-file-bytes", type=int, default=_native.DEFAULT_MAX_FILE_BYTES,
                         help="files larger than this are error rows, never read")
     parser.add_argument("--partitions", "--shards", dest="shards", type=int, default=0,
-                        help="split the work into N tasks (default: 4 per concurrent task)")
+                        help="split the work into N tasks (default: 4 per task the cluster "
+                             "can run at once, from its maximum executors; see docs/spark.md)")
 
 
 def add_cluster_arguments(parser):
@@ -331,8 +410,14 @@ def run(spark, args):
         raise ValueError(f"no files under input '{args.input}': expected one sub-folder of "
                          "images per label")
     list_seconds = time.monotonic() - list_start
+    check_interrupted()
     rows_per_part = _native.effective_rows_per_part(args.rows_per_part, args.batch_size)
-    shards = plan_shards(listing, rows_per_part, args.shards or default_shards(spark))
+    num_parts = -(-len(listing) // rows_per_part)
+    if args.shards:
+        planned, slots, shard_rule = args.shards, None, "--partitions"
+    else:
+        planned, slots, shard_rule = default_shards(spark, num_parts)
+    shards = plan_shards(listing, rows_per_part, planned)
 
     # 2. The CLI's commit protocol: staging, fingerprint (for --resume), policy.
     fingerprint = _native.job_fingerprint(
@@ -351,9 +436,11 @@ def run(spark, args):
     job = featurize_job(args, staging, rows_per_part, storage, sha256, model_path)
 
     # 3. Featurize: one native pipeline per task, counts and statistics back.
-    log(f"featurizing {len(listing)} files of {args.input} in {len(shards)} shards")
+    log(f"featurizing {len(listing)} files of {args.input} in {len(shards)} shards "
+        f"({shard_rule}{'' if slots is None else f': {slots} slots'})")
     totals, featurize_seconds = featurize_pass(sc, shards, job, model_broadcast,
                                                featurize_shard_task, "orchard: featurize")
+    check_interrupted()
     ok, failed = totals["ok"], totals["failed"]
     reused = totals["images_reused"]
     log(f"{ok} images ok, {failed} failed in {featurize_seconds:.1f}s"
@@ -374,6 +461,7 @@ def run(spark, args):
         .map(lambda shard: project_shard_task(shard, job, json_broadcast)).collect()
     project_seconds = time.monotonic() - project_start
     _native.ensure_errors_table(staging, **storage)
+    check_interrupted()
 
     # 5. Report and publish (_SUCCESS last).
     k = model["k"]
@@ -386,7 +474,9 @@ def run(spark, args):
         "engine": {"spark_version": spark.version, "master": sc.master,
                    "default_parallelism": sc.defaultParallelism,
                    "task_cpus": int(sc.getConf().get("spark.task.cpus", "1")),
-                   "shards": len(shards)},
+                   "shards": len(shards), "shard_rule": shard_rule, "cluster_slots": slots,
+                   "executors_used": len(totals["executors"]),
+                   "worker_peak_rss_bytes": totals["worker_peak_rss_bytes"]},
         "input": args.input,
         "output": args.output,
         "model": {"path": model_path, "output": args.output_name, "sha256": sha256, "dim": dim},
@@ -404,7 +494,9 @@ def run(spark, args):
     }
     _native.write_file(f"{staging}/{_native.SUMMARY_JSON}", json.dumps(summary, indent=2).encode(),
                        **storage)
-    _native.write_html_report(staging, endpoint_url=storage["endpoint_url"])  # report/index.html
+    _native.write_html_report(staging, endpoint_url=storage["endpoint_url"],
+                              region=storage["region"])  # report/index.html
+    check_interrupted()  # the last point where nothing is published yet
     committer.publish(OUTPUT_ENTRIES)
     log(f"pca k={k} explains {100 * cumulative:.2f} % of the variance (n={model['n']})")
     log(f"done in {total:.1f}s: {args.output}")
@@ -432,6 +524,48 @@ def main(argv=None):
     return code
 
 
+EXIT_INTERRUPTED = 130  # as the CLI: 128 + SIGINT
+
+
+class JobInterrupted(Exception):
+    """SIGINT or SIGTERM reached the driver (see install_interrupt_handlers)."""
+
+
+_SIGNALS_RECEIVED = []  # names of the signals the handler saw (the driver's main thread)
+
+
+def check_interrupted():
+    """Raises JobInterrupted once a signal came: called between the job's steps, so that a
+    signal that arrived while no Spark job ran still stops the run before it publishes."""
+    if _SIGNALS_RECEIVED:
+        raise JobInterrupted(_SIGNALS_RECEIVED[0])
+
+
+def install_interrupt_handlers(sc):
+    """SIGINT/SIGTERM (Ctrl-C, `timeout`, a scheduler) -> cancel every Spark job and stop.
+    The handler only records the signal and asks Spark, from another thread, to cancel the
+    running jobs: the main thread is usually inside a py4j call waiting for a job, and an
+    exception raised there would leave the py4j connection out of step (the next call, even
+    spark.stop(), then fails). The cancelled job returns its error to the main thread, and
+    run_in_session turns whatever surfaces after a signal into JobInterrupted; between jobs,
+    check_interrupted() stops the run. A second signal acts as usual (ends the process)."""
+    def cancel():
+        try:
+            sc.cancelAllJobs()
+        except Exception:  # noqa: BLE001 - the session may already be going down
+            pass
+
+    def handler(signum, _frame):
+        _SIGNALS_RECEIVED.append(signal.Signals(signum).name)
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_DFL)
+        threading.Thread(target=cancel, name="orchard-cancel", daemon=True).start()
+
+    if threading.current_thread() is threading.main_thread():
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, handler)
+
+
 def run_in_session(app_name, args, job):
     """Starts the Spark session (args.master, args.conf), runs job(spark, args) and stops
     it; -> (exit code, what job returned). Failures become one line on stderr: the engine's
@@ -455,8 +589,19 @@ def run_in_session(app_name, args, job):
         builder = builder.config(key.strip(), value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    install_interrupt_handlers(spark.sparkContext)
     try:
-        return 0, job(spark, args)
+        try:
+            return 0, job(spark, args)
+        except Exception:
+            # Whatever surfaces after a signal (the cancelled job's error) is the interruption.
+            if _SIGNALS_RECEIVED:
+                raise JobInterrupted(_SIGNALS_RECEIVED[0]) from None
+            raise
+    except JobInterrupted as interrupted:
+        log(f"interrupted ({interrupted}): the Spark jobs were cancelled; nothing was "
+            "published (re-run with --resume to continue)")
+        return EXIT_INTERRUPTED, None
     except (orchard.OrchardError, OSError, ValueError) as error:
         log(f"error: {error}")
         return 1, None

@@ -105,7 +105,9 @@ def run(spark, args):
     sc = spark.sparkContext
     storage = storage_options(spark, args)
     classifier = _native.load_classifier(args.model, **storage)
-    num_shards = args.shards or default_shards(spark)
+
+    def num_shards(num_parts):  # --partitions, else from the work and the cluster
+        return args.shards or default_shards(spark, num_parts)[0]
 
     # Everything that can refuse the job is checked before the output is touched.
     earlier_parts = _native.list_parts(_join(args.input, _native.FEATURES_DIR), **storage)
@@ -151,7 +153,8 @@ def run(spark, args):
     else:
         # The CLI's featurize step, as orchard.spark runs it: shards of whole parts.
         rows_per_part = _native.effective_rows_per_part(args.rows_per_part, args.batch_size)
-        shards = plan_shards(listing, rows_per_part, num_shards)
+        shards = plan_shards(listing, rows_per_part,
+                             num_shards(-(-len(listing) // rows_per_part)))
         model_broadcast = sc.broadcast(model_bytes)
         del model_bytes
         log(f"featurizing {len(listing)} files of {args.input} in {len(shards)} shards")
@@ -173,7 +176,7 @@ def run(spark, args):
     # The CLI's prediction pass, per shard of parts; the counts come back.
     predict_start = time.monotonic()
     sc.setJobDescription("orchard predict: predict")
-    groups = split_parts(part_names, num_shards)
+    groups = split_parts(part_names, num_shards(len(part_names)))
     counts = sc.parallelize(groups, len(groups)) \
         .map(lambda names: predict_task(names, job)).collect() if part_names else []
     summary.setdefault("seconds", {})["predict"] = time.monotonic() - predict_start
@@ -194,7 +197,8 @@ def run(spark, args):
     summary["seconds"]["total"] = time.monotonic() - start
     _native.write_file(_join(staging, _native.SUMMARY_JSON),
                        json.dumps(summary, indent=2).encode(), **storage)
-    _native.write_html_report(staging, endpoint_url=storage["endpoint_url"])  # reads metrics.json
+    _native.write_html_report(staging, endpoint_url=storage["endpoint_url"],
+                              region=storage["region"])  # reads metrics.json
     committer.publish(publish)
     if "accuracy" in summary:
         log(f"accuracy {100 * summary['accuracy']:.2f} % (top-5 "

@@ -27,13 +27,15 @@ namespace {
 }
 
 void WriteHtmlReport(const std::string& output_uri, const std::string& endpoint_url,
-                     const std::string& metrics_uri, const std::string& target_uri) {
+                     const std::string& metrics_uri, const std::string& target_uri,
+                     const std::string& region) {
   orchard::Status status;
   {
     nb::gil_scoped_release release;
     status = [&]() -> orchard::Status {
       orchard::io::StorageOptions storage;
       storage.endpoint_url = endpoint_url;
+      storage.region = region;  // the same S3 configuration as every other native call
       ORCHARD_ASSIGN_OR_RAISE(auto root, orchard::io::ResolveLocation(output_uri, storage));
       orchard::io::Location target = root.Child("report/index.html");
       if (!target_uri.empty()) {
@@ -54,7 +56,7 @@ void WriteHtmlReport(const std::string& output_uri, const std::string& endpoint_
 
 void BindReport(nb::module_& m) {
   m.def("write_html_report", &WriteHtmlReport, nb::arg("output_uri"), nb::arg("endpoint_url") = "",
-        nb::arg("metrics_uri") = "", nb::arg("target_uri") = "",
+        nb::arg("metrics_uri") = "", nb::arg("target_uri") = "", nb::arg("region") = "",
         "Writes report/index.html of the output folder or s3:// prefix `output_uri` (or to "
         "`target_uri`) from its summary, PCA model, tables and, when given or present in "
         "report/metrics.json, the predict metrics. Raises OrchardError when the report "

@@ -27,6 +27,7 @@ TOOLS = [
     "bash", "env", "dirname", "basename", "date", "find", "sort", "tail", "cut", "sed",
     "grep", "tr", "awk", "sha256sum", "cat", "gzip", "mktemp", "rm", "mkdir", "touch",
     "cp", "mv", "head", "wc", "du",  # scripts/make-wheelhouse.sh (upload)
+    "sleep",  # the step poll (wait_step)
 ]
 
 
@@ -399,6 +400,42 @@ def test_submit_adds_one_spark_step(env):
     assert args.index("/opt/orchard/orchard_spark_main.py") < args.index("--input")
 
 
+def test_submit_sizes_the_executors_from_the_core_instance_type(env):
+    """Dry run: the cluster stack's parameters read as the defaults (2 x m5.xlarge): one
+    4-core executor per node, its container = EMR's 12288 MiB YARN memory - 1024 for an
+    application master, 1024 heap + the rest overhead; dynamic allocation up to the nodes."""
+    _, step = _step(dry(env, "submit", "--run-id", "r1"))
+    args = step["Args"]
+    confs = [args[i + 1] for i, a in enumerate(args) if a == "--conf"]
+    for setting in ("spark.executor.cores=4", "spark.task.cpus=4", "spark.executor.memory=1024m",
+                    "spark.executor.memoryOverhead=10240m", "spark.dynamicAllocation.enabled=true",
+                    "spark.dynamicAllocation.shuffleTracking.enabled=true",
+                    "spark.dynamicAllocation.maxExecutors=2",
+                    "spark.dynamicAllocation.initialExecutors=2",
+                    "spark.executorEnv.MALLOC_ARENA_MAX=2",
+                    "spark.executorEnv.OPENBLAS_NUM_THREADS=4", "spark.executorEnv.OMP_NUM_THREADS=4"):
+        assert setting in confs, setting
+    assert args[args.index("--deploy-mode") + 1] == "client"
+
+
+def _size(*call, **env):
+    lib = Path(__file__).resolve().parents[1] / "lib" / "spark-step.sh"
+    script = 'source "$0"; size_executors "$@" && echo "$EXECUTOR_CORES $EXECUTOR_MEMORY_MB $EXECUTOR_OVERHEAD_MB $MAX_EXECUTORS"'
+    return subprocess.run(["bash", "-c", script, str(lib), *call], capture_output=True, text=True,
+                          env={**os.environ, **env})
+
+
+def test_executor_sizing_table_and_overrides():
+    assert _size("c5.4xlarge", "3").stdout.split() == ["16", "1024", "22528", "3"]
+    assert _size("r5.xlarge", "1").stdout.split() == ["4", "1024", "22528", "1"]
+    unknown = _size("x9.huge", "2")
+    assert unknown.returncode == 1 and "ORCHARD_EXECUTOR_CORES" in unknown.stderr
+    assert _size("x9.huge", "2", ORCHARD_EXECUTOR_CORES="8", ORCHARD_NODE_YARN_MB="16384").stdout.split() \
+        == ["8", "1024", "14336", "2"]
+    small = _size("x9.huge", "2", ORCHARD_EXECUTOR_CORES="8", ORCHARD_NODE_YARN_MB="3072")
+    assert small.returncode == 1 and "more memory per vCPU" in small.stderr
+
+
 def test_submit_forwards_extra_args_and_input_prefix(env):
     cs = dry(env, "submit", "--run-id", "r1", "--input-prefix", "input/fruits360/",
              "--", "--partitions", "400")
@@ -655,6 +692,23 @@ def test_real_submit_wait_fails_when_the_step_fails(env, fake_aws):
     p = run(env, "submit", "--wait")
     assert p.returncode == 1
     assert "orchard-aws logs --step-id s-FAKESTEP" in p.stderr
+
+
+def test_real_submit_wait_cancels_a_step_past_its_deadline(env, fake_aws):
+    env["FAKE_STEP_STATE"] = "RUNNING"
+    env["ORCHARD_POLL_SECONDS"] = "1"
+    p = run(env, "submit", "--wait", "--run-id", "r9", "--step-timeout", "2")
+    assert p.returncode == 1
+    assert "emr cancel-steps --cluster-id j-FAKE --step-ids s-FAKESTEP " \
+        "--step-cancellation-option SEND_INTERRUPT" in fake_aws.read_text()
+    assert "after 2s (--step-timeout): cancelling it" in p.stderr
+    assert "orchard-aws submit --run-id r9 --wait -- --resume" in p.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon"])
+def test_bad_step_timeout_exits_2(env, value):
+    p = run(env, "submit", "--wait", "--step-timeout", value)
+    assert p.returncode == 2 and "--step-timeout" in p.stderr
 
 
 def test_real_fetch_picks_the_latest_run(env, fake_aws, tmp_path):

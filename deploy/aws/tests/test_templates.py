@@ -135,6 +135,49 @@ def test_operator_policy_exists_and_is_scoped(base):
     assert star_actions <= {"cloudformation:ValidateTemplate"}
 
 
+def _operator_statement(base, action):
+    doc = base["Resources"]["OperatorPolicy"]["Properties"]["PolicyDocument"]
+    found = [st for st in doc["Statement"] if action in as_list(st["Action"])]
+    assert found, action
+    return found
+
+
+def test_operator_steps_and_termination_only_on_the_projects_clusters(base):
+    for action in ("elasticmapreduce:AddJobFlowSteps", "elasticmapreduce:TerminateJobFlows",
+                   "elasticmapreduce:CancelSteps", "elasticmapreduce:DescribeStep"):
+        for st in _operator_statement(base, action):
+            assert st["Condition"] == {
+                "StringEquals": {"elasticmapreduce:ResourceTag/Project": {"Ref": "Project"}}}, st
+    # and the cluster carries that tag
+    c = load("cluster.yaml")["Resources"]["Cluster"]["Properties"]
+    assert {"Key": "Project", "Value": {"Ref": "Project"}} in c["Tags"]
+
+
+def test_operator_session_needs_the_shell_document(base):
+    resources = [r["Fn::Sub"] for st in _operator_statement(base, "ssm:StartSession")
+                 for r in as_list(st["Resource"])]
+    assert any(r.endswith(":document/SSM-SessionManagerRunShell") for r in resources), resources
+    instance = [st for st in _operator_statement(base, "ssm:StartSession")
+                if st["Resource"]["Fn::Sub"].endswith(":instance/*")]
+    assert instance[0]["Condition"]["BoolIfExists"] == {"ssm:SessionDocumentAccessCheck": "true"}
+
+
+def test_docs_use_only_what_the_operator_policy_allows(base):
+    doc = base["Resources"]["OperatorPolicy"]["Properties"]["PolicyDocument"]
+    allowed = {a for st in doc["Statement"] if st["Effect"] == "Allow" for a in as_list(st["Action"])}
+    text = (Path(__file__).resolve().parents[3] / "docs" / "aws.md").read_text()
+    assert "emr list-clusters" not in text or "elasticmapreduce:ListClusters" in allowed
+    assert "--document-name SSM-SessionManagerRunShell" in text
+
+
+def test_yarn_places_one_executor_per_node_by_memory_with_the_memory_check(cluster):
+    confs = {c["Classification"]: c for c in cluster["Resources"]["Cluster"]["Properties"]["Configurations"]}
+    assert confs["capacity-scheduler"]["ConfigurationProperties"] == {
+        "yarn.scheduler.capacity.resource-calculator":
+            "org.apache.hadoop.yarn.util.resource.DefaultResourceCalculator"}
+    assert confs["yarn-site"]["ConfigurationProperties"]["yarn.nodemanager.pmem-check-enabled"] == "true"
+
+
 def test_security_configuration(cluster):
     sc = cluster["Resources"]["SecurityConfiguration"]["Properties"]["SecurityConfiguration"]
     enc = sc["EncryptionConfiguration"]
