@@ -505,6 +505,28 @@ TEST_F(ShardTest, AStaleErrorsPartOfARedonePartIsRemoved) {
   ExpectNearStats(redone.pca, clean.pca);
 }
 
+// DISABLED: fails today. A resumed shard merges the statistics of the parts it featurizes
+// again first and those it reuses after them (FeaturizeShard: outcome.pca, then
+// Merge(reused_stats)), while a fresh run sums them in part order. float64 addition is not
+// associative, so a resumed job's sums differ in their last bits from a fresh job's, and
+// FitPca then writes a pca_model/model.json (and pca/ values) that is not byte-identical to
+// the fresh run's, although every features part is. The features themselves are identical
+// (checked first below). A fix keeps one PcaStats per part (reused and redone) and merges
+// them in part order.
+TEST_F(ShardTest, DISABLED_ARedonePartSumsAsAFreshRun) {
+  ShardOutcome clean;
+  ASSERT_OK_AND_ASSIGN(clean, Run());
+  const table::VectorRows clean_part0 = ReadFeatures(0);
+  fs::remove(FeaturesPart(0));
+  ShardOutcome redone;
+  ASSERT_OK_AND_ASSIGN(redone, Run());
+  ASSERT_EQ(redone.stats.parts_reused, 3);
+  const table::VectorRows redone_part0 = ReadFeatures(0);
+  ASSERT_EQ(redone_part0.paths, clean_part0.paths);
+  ASSERT_EQ(redone_part0.values, clean_part0.values) << "the model gave other features";
+  ExpectSameStats(redone.pca, clean.pca);
+}
+
 TEST_F(ShardTest, AnEmptyShardWritesNothing) {
   items_.clear();
   ShardOutcome outcome;
