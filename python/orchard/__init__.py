@@ -42,18 +42,27 @@ from orchard._native import (  # noqa: E402
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def default_model_path():
-    """The MobileNetV2 model: ORCHARD_MODEL, else the one inside the wheel, else the
-    repository's models/ folder (in-tree builds)."""
-    if os.environ.get("ORCHARD_MODEL"):
-        return os.environ["ORCHARD_MODEL"]
+def shipped_model_path():
+    """The shipped MobileNetV2: the one inside the wheel, else the repository's models/
+    folder (in-tree builds); "" when neither is there. The jobs use it when no model is
+    given and ORCHARD_MODEL is unset, and check its sha256 (jobs::ResolveJobOptions)."""
     for candidate in (
         os.path.join(_PACKAGE_DIR, "models", "mobilenet_v2_imagenet.onnx"),
         os.path.join(_PACKAGE_DIR, "..", "..", "models", "mobilenet_v2_imagenet.onnx"),
     ):
         if os.path.exists(candidate):
             return os.path.normpath(candidate)
-    raise FileNotFoundError("no default model found: pass --model")
+    return ""
+
+
+def default_model_path():
+    """The model a job uses when none is given: ORCHARD_MODEL, else the shipped one."""
+    if os.environ.get("ORCHARD_MODEL"):
+        return os.environ["ORCHARD_MODEL"]
+    shipped = shipped_model_path()
+    if not shipped:
+        raise FileNotFoundError("no default model found: pass --model")
+    return shipped
 
 
 __all__ = [
@@ -67,4 +76,5 @@ __all__ = [
     "pca_stats",
     "project",
     "scree_svg",
+    "shipped_model_path",
 ]

@@ -1,8 +1,53 @@
-// Parts of orchard._native defined outside native.cc. Each Bind* adds its functions to
-// the module; native.cc's NB_MODULE calls them after it has registered OrchardError.
+// What every part of orchard._native shares: the one translation of a failed Status into
+// Python's orchard._native.OrchardError, and resolving a URI with the storage flags. Each
+// Bind* adds its functions to the module; native.cc's NB_MODULE registers OrchardError
+// first, then calls them.
 #pragma once
 
 #include <nanobind/nanobind.h>
 
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "orchard/io/storage.h"
+#include "orchard/jobs/options.h"
+#include "orchard/util/status.h"
+
+namespace orchard::python {
+
+/// The C++ side of orchard._native.OrchardError (a RuntimeError): nanobind translates it
+/// wherever it is thrown.
+class OrchardError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The one place where a failed Status becomes a Python exception (OrchardError with the
+/// Status message, made valid UTF-8).
+void Check(const Status& status);
+
+template <typename T>
+T Unwrap(Result<T> result) {
+  Check(result.status());
+  return std::move(result).ValueOrDie();
+}
+
+/// An S3-compatible endpoint and region, or empty for the AWS defaults (environment,
+/// profiles, instance role). Never credentials: those come from the standard AWS chain.
+io::StorageOptions Storage(const std::string& endpoint_url, const std::string& region);
+
+/// ResolveLocation with Storage(endpoint_url, region); raises OrchardError on failure.
+io::Location Resolve(const std::string& uri, const std::string& endpoint_url,
+                     const std::string& region);
+
+/// Job options from a dict keyed by the CLI's flags with underscores (input, output, model,
+/// batch_size, ..., existing = refuse|overwrite|resume); unknown keys are refused.
+jobs::JobOptions JobOptionsFrom(const nanobind::dict& values);
+
+}  // namespace orchard::python
+
 /// The classifier of `orchard train`: load_classifier, Classifier, predict_features.
 void BindClassify(nanobind::module_& m);
+/// The jobs' driver API for the Spark job: FeaturizeDriver, featurize_shard, merge_outcomes.
+void BindJobs(nanobind::module_& m);

@@ -27,21 +27,9 @@ namespace nb = nanobind;
 
 namespace {
 
-// orchard._native.OrchardError when native.cc registered it before BindClassify ran,
-// else RuntimeError.
-PyObject* g_error_type = PyExc_RuntimeError;
-
-void Check(const orchard::Status& status) {
-  if (status.ok()) return;
-  PyErr_SetString(g_error_type, status.message().c_str());
-  throw nb::python_error();
-}
-
-template <typename T>
-T Unwrap(orchard::Result<T> result) {
-  Check(result.status());
-  return std::move(result).ValueOrDie();
-}
+using orchard::python::Check;
+using orchard::python::Resolve;
+using orchard::python::Unwrap;
 
 template <typename T>
 nb::ndarray<nb::numpy, T> ToNumpy(std::vector<T> values, std::initializer_list<size_t> shape) {
@@ -114,14 +102,6 @@ PyClassifier HandleOf(const nb::object& model, const std::string& endpoint_url,
   return Load(nb::cast<std::string>(model), endpoint_url, region);
 }
 
-orchard::io::Location Resolve(const std::string& uri, const std::string& endpoint_url,
-                              const std::string& region) {
-  orchard::io::StorageOptions storage;
-  storage.endpoint_url = endpoint_url;
-  storage.region = region;
-  return Unwrap(orchard::io::ResolveLocation(uri, storage));
-}
-
 // The part file names (part-*.parquet) of a table folder, sorted; [] when it is absent.
 std::vector<std::string> ListParts(const std::string& folder_uri, const std::string& endpoint_url,
                                    const std::string& region) {
@@ -179,8 +159,6 @@ std::string PredictionMetrics(const nb::object& model, const std::vector<std::st
 }  // namespace
 
 void BindClassify(nb::module_& m) {
-  if (nb::hasattr(m, "OrchardError")) g_error_type = m.attr("OrchardError").ptr();
-
   nb::class_<PyClassifier>(m, "Classifier",
                            "A softmax classifier trained by `orchard train` (immutable).")
       .def_prop_ro("classes", [](const PyClassifier& self) { return self.classifier->classes; })

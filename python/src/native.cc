@@ -45,24 +45,11 @@ namespace nb = nanobind;
 
 namespace {
 
-// The C++ side of orchard._native.OrchardError (a RuntimeError).
-class OrchardError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-// The one place where a failed Status becomes a Python exception.
-void Check(const orchard::Status& status) {
-  // The message says what failed and what to do; the status code name adds nothing.
-  // Valid UTF-8: Python decodes the text of an exception, and a message may quote a raw name.
-  if (!status.ok()) throw OrchardError(orchard::util::ValidUtf8(status.message()));
-}
-
-template <typename T>
-T Unwrap(orchard::Result<T> result) {
-  Check(result.status());
-  return std::move(result).ValueOrDie();
-}
+using orchard::python::Check;
+using orchard::python::OrchardError;
+using orchard::python::Resolve;
+using orchard::python::Storage;
+using orchard::python::Unwrap;
 
 template <typename T>
 using NumpyArray = nb::ndarray<nb::numpy, T>;
@@ -85,21 +72,6 @@ orchard::pca::PcaModel ModelFromJsonText(const std::string& text) {
     Check(orchard::Status::Invalid("cannot parse the PCA model JSON: ", error.what()));
   }
   return Unwrap(orchard::pca::ModelFromJson(json));
-}
-
-// Where object stores are: an S3-compatible endpoint and region, or empty for the AWS
-// defaults (environment, profiles, instance role). Never credentials: those come from the
-// standard AWS chain of the process (the executors' on a cluster).
-orchard::io::StorageOptions Storage(const std::string& endpoint_url, const std::string& region) {
-  orchard::io::StorageOptions options;
-  options.endpoint_url = endpoint_url;
-  options.region = region;
-  return options;
-}
-
-orchard::io::Location Resolve(const std::string& uri, const std::string& endpoint_url,
-                              const std::string& region) {
-  return Unwrap(orchard::io::ResolveLocation(uri, Storage(endpoint_url, region)));
 }
 
 std::string AsString(const nb::bytes& bytes) { return std::string(bytes.c_str(), bytes.size()); }
@@ -302,46 +274,31 @@ class PyEmbedder {
   // The CLI's pipeline on one shard (see orchard/pipeline/shard.h): reads, decodes and
   // embeds with `threads` cores, writes staging/features + errors parts, and returns the
   // counts and the shard's serialized PCA statistics.
-  nb::dict FeaturizeShard(const std::string& input_uri, const std::string& staging_uri,
-                          const std::vector<nb::bytes>& sources, const std::vector<int64_t>& sizes,
-                          int64_t first_part, int64_t rows_per_part, int threads,
-                          const std::string& endpoint_url, const std::string& region) const {
+  nb::bytes FeaturizeShard(const nb::dict& job_options, const std::string& staging_uri,
+                           int64_t first_part, const std::vector<nb::bytes>& sources,
+                           const std::vector<int64_t>& sizes, int threads) const {
+    // The job's options as its driver resolved them (FeaturizeDriver.options), on this
+    // task's cores: the featurize options the CLI derives from the same values.
+    auto job = orchard::python::JobOptionsFrom(job_options);
     Check(orchard::jobs::CheckThreadCount(threads));
-    const auto input = Resolve(input_uri, endpoint_url, region);
-    const auto staging = Resolve(staging_uri, endpoint_url, region);
+    job.threads = orchard::jobs::CoreCount(threads);
+    const auto input = Resolve(job.input, job.storage.endpoint_url, job.storage.region);
+    const auto staging = Resolve(staging_uri, job.storage.endpoint_url, job.storage.region);
     auto items = ItemsOf(sources, sizes, input);
-    orchard::pipeline::FeaturizeOptions options;
-    options.batch_size = options_.batch_size;
-    options.rows_per_part = rows_per_part;
+    auto options = orchard::jobs::FeaturizeOptionsOf(job);
     options.first_part_index = first_part;
-    options.preprocess = options_.preprocess;
-    options.prep_threads = std::max(1, threads / 2);  // as the CLI: ONNX Runtime gets all cores
     // Into the executor's log, as the CLI prints them (a staged part --resume redoes).
     options.on_warning = [](const std::string& message) {
-      std::fprintf(stderr, "orchard: warning: %s\n", message.c_str());
+      std::fprintf(stderr, "orchard: warning: %s\n", orchard::util::ForTerminal(message).c_str());
     };
-    orchard::pipeline::ShardOutcome outcome;
+    std::string encoded;
     {
       nb::gil_scoped_release release;
-      outcome = Unwrap(orchard::pipeline::FeaturizeShard(items, input, *embedder_, staging, options,
-                                                         std::max(1, threads)));
+      auto outcome = Unwrap(orchard::pipeline::FeaturizeShard(items, input, *embedder_, staging,
+                                                              options, job.threads));
+      encoded = orchard::pipeline::SerializeOutcome(outcome);
     }
-    const std::string stats = outcome.pca.count() > 0 ? outcome.pca.Serialize() : std::string();
-    const auto& run = outcome.stats;
-    nb::dict result;
-    result["images"] = run.images;
-    result["ok"] = run.ok;
-    result["failed"] = run.failed;
-    result["parts_written"] = run.parts_written;
-    result["parts_reused"] = run.parts_reused;
-    result["images_reused"] = run.images_reused;
-    result["read_seconds"] = run.read_seconds;
-    result["decode_seconds"] = run.decode_seconds;
-    result["embed_seconds"] = run.embed_seconds;
-    result["write_seconds"] = run.write_seconds;
-    result["wall_seconds"] = run.wall_seconds;
-    result["pca_stats"] = nb::bytes(stats.data(), stats.size());
-    return result;
+    return nb::bytes(encoded.data(), encoded.size());
   }
 
   int64_t dim() const { return embedder_->info().output_dim; }
@@ -411,11 +368,34 @@ std::string ScreeSvg(const std::string& model_json, const std::string& title) {
 
 }  // namespace
 
+namespace orchard::python {
+
+void Check(const Status& status) {
+  // The message says what failed and what to do; the status code name adds nothing.
+  // Valid UTF-8: Python decodes the text of an exception, and a message may quote a raw name.
+  if (!status.ok()) throw OrchardError(util::ValidUtf8(status.message()));
+}
+
+io::StorageOptions Storage(const std::string& endpoint_url, const std::string& region) {
+  io::StorageOptions options;
+  options.endpoint_url = endpoint_url;
+  options.region = region;
+  return options;
+}
+
+io::Location Resolve(const std::string& uri, const std::string& endpoint_url,
+                     const std::string& region) {
+  return Unwrap(io::ResolveLocation(uri, Storage(endpoint_url, region)));
+}
+
+}  // namespace orchard::python
+
 NB_MODULE(_native, m) {
   m.doc() = "orchard's C++ engine: embedding, mergeable PCA statistics, PCA fit and projection";
   nb::exception<OrchardError>(m, "OrchardError", PyExc_RuntimeError);
   BindClassify(m);  // orchard train/predict's classifier (classify_bindings.cc)
   BindReport(m);    // report/index.html (report_bindings.cc)
+  BindJobs(m);      // the jobs' driver API (job_bindings.cc)
   m.attr("__version__") = orchard::kVersion;
   m.attr("DEFAULT_MODEL_SHA256") = orchard::model::kDefaultModelSha256;
 
@@ -432,11 +412,11 @@ NB_MODULE(_native, m) {
       .def("embed", &PyEmbedder::Embed, nb::arg("images"),
            "list[bytes] -> (features float32 [n_ok, dim], ok_indices int64 [n_ok], "
            "errors [(index, stage, message)])")
-      .def("featurize_shard", &PyEmbedder::FeaturizeShard, nb::arg("input_uri"),
-           nb::arg("staging_uri"), nb::arg("sources"), nb::arg("sizes"), nb::arg("first_part"),
-           nb::arg("rows_per_part"), nb::arg("threads"), nb::arg("endpoint_url") = "",
-           nb::arg("region") = "",
-           "the CLI's pipeline on one shard of the listing -> counts + 'pca_stats' bytes")
+      .def("featurize_shard", &PyEmbedder::FeaturizeShard, nb::arg("job_options"),
+           nb::arg("staging_uri"), nb::arg("first_part"), nb::arg("sources"), nb::arg("sizes"),
+           nb::arg("threads"),
+           "the CLI's pipeline on one shard of the listing -> the encoded outcome "
+           "(merge_outcomes, FeaturizeDriver.finish_featurize)")
       .def_prop_ro("dim", &PyEmbedder::dim)
       .def_prop_ro("sha256", &PyEmbedder::sha256);
 

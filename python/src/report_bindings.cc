@@ -2,6 +2,8 @@
 // (the same report as the CLI's, from the same files); users can re-render any output.
 #include "report_bindings.h"
 
+#include "bindings.h"
+
 #include <nanobind/stl/string.h>
 
 #include <optional>
@@ -14,17 +16,6 @@
 namespace nb = nanobind;
 
 namespace {
-
-// Raises the module's OrchardError (registered by native.cc) with the Status message, so
-// that Python sees the same exception type as for every other native failure.
-[[noreturn]] void Raise(const orchard::Status& status) {
-  nb::object module = nb::module_::import_("orchard._native");
-  if (nb::hasattr(module, "OrchardError")) {
-    PyErr_SetString(module.attr("OrchardError").ptr(), status.message().c_str());
-    throw nb::python_error();
-  }
-  throw std::runtime_error(status.message());
-}
 
 void WriteHtmlReport(const std::string& output_uri, const std::string& endpoint_url,
                      const std::string& metrics_uri, const std::string& target_uri,
@@ -49,7 +40,7 @@ void WriteHtmlReport(const std::string& output_uri, const std::string& endpoint_
       return orchard::report::WriteHtmlReport(root, target, options);
     }();
   }
-  if (!status.ok()) Raise(status);
+  orchard::python::Check(status);
 }
 
 }  // namespace

@@ -125,22 +125,27 @@ TEST(SummaryTest, RoundTripIsExactForEveryField) {
 TEST(SummaryTest, EngineHasTheKeysOfTheSparkJob) {
   JobSummary spark = FullSummary();
   spark.command = "spark";
-  spark.engine = EngineSummary{"4.1.1", "spark://head:7077", 8, 2, 5, 0};
-  const json out = ToJson(spark);
-  // python/orchard/spark.py's "engine" dict, key for key; executors only when known.
+  spark.engine = EngineSummary{"4.1.1", "yarn", 8, 2, 5, "maxExecutors", 0, 3, 700};
+  json out = ToJson(spark);
   EXPECT_EQ(out["engine"], (json{{"spark_version", "4.1.1"},
-                                 {"master", "spark://head:7077"},
+                                 {"master", "yarn"},
                                  {"default_parallelism", 8},
                                  {"task_cpus", 2},
-                                 {"shards", 5}}));
+                                 {"shards", 5},
+                                 {"shard_rule", "maxExecutors"},
+                                 {"cluster_slots", nullptr},  // unbounded
+                                 {"executors_used", 3},
+                                 {"worker_peak_rss_bytes", 700}}));
   ASSERT_OK_AND_ASSIGN(auto back, ThroughText(spark));
   ExpectSame(spark, back);
-  EXPECT_EQ(back.engine->master, "spark://head:7077");
-  EXPECT_EQ(back.engine->executors, 0);
-  spark.engine->executors = 3;
-  EXPECT_EQ(ToJson(spark)["engine"]["executors"], 3);
+  EXPECT_EQ(back.engine->master, "yarn");
+  EXPECT_EQ(back.engine->cluster_slots, 0);
+  spark.engine->cluster_slots = 4;
+  EXPECT_EQ(ToJson(spark)["engine"]["cluster_slots"], 4);
   ASSERT_OK_AND_ASSIGN(back, ThroughText(spark));
-  EXPECT_EQ(back.engine->executors, 3);
+  EXPECT_EQ(back.engine->cluster_slots, 4);
+  EXPECT_EQ(back.engine->executors_used, 3);
+  EXPECT_EQ(back.engine->worker_peak_rss_bytes, 700);
 }
 
 TEST(SummaryTest, ReadsTheSummaryTheSparkJobWritesInPython) {

@@ -7,8 +7,8 @@
 
 #include "orchard/io/storage.h"
 #include "orchard/jobs/options.h"
-#include "orchard/pca/pca.h"
 #include "orchard/output/summary.h"
+#include "orchard/pca/pca.h"
 #include "orchard/util/status.h"
 #include "orchard/util/stopwatch.h"
 

@@ -46,6 +46,8 @@ struct JobOptions {
   int64_t max_pixels = kDefaultMaxPixels;
   /// Larger files are error rows, refused from the listing's size before any byte is read.
   int64_t max_file_bytes = image::kDefaultMaxFileBytes;
+  /// Only files whose name (not folder) matches this fnmatch(3) glob; empty: every file.
+  std::string path_glob;
   pca::PcaFitOptions pca;
   table::ExistingOutput existing = table::ExistingOutput::kRefuse;
   bool progress = false;  ///< draw a progress line on stderr

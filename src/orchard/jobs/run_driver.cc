@@ -1,5 +1,7 @@
 #include "orchard/jobs/run_driver.h"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -76,6 +78,12 @@ Result<std::unique_ptr<FeaturizeDriver>> FeaturizeDriver::Begin(const JobOptions
 
   const auto list_start = Clock::now();
   ORCHARD_ASSIGN_OR_RAISE(driver->items_, pipeline::ListImages(where.input));
+  if (!options.path_glob.empty()) {
+    std::erase_if(driver->items_, [&](const pipeline::ImageItem& item) {
+      const std::string name = item.source.substr(item.source.rfind('/') + 1);
+      return ::fnmatch(options.path_glob.c_str(), name.c_str(), 0) != 0;
+    });
+  }
   driver->summary_.seconds["list"] = SecondsSince(list_start);
   if (driver->items_.empty()) {
     return Status::Invalid("no files under input '", where.input.display,
@@ -108,8 +116,13 @@ Result<std::unique_ptr<FeaturizeDriver>> FeaturizeDriver::Begin(const JobOptions
     driver->images_to_do_ -=
         std::min<int64_t>(listed, static_cast<int64_t>(done.size()) * driver->rows_per_part_);
   }
-  driver->shards_ = PlanShards(listed, driver->rows_per_part_, std::max<int64_t>(1, num_shards));
+  driver->PlanShards(num_shards);
   return driver;
+}
+
+void FeaturizeDriver::PlanShards(int64_t num_shards) {
+  shards_ = jobs::PlanShards(static_cast<int64_t>(items_.size()), rows_per_part_,
+                             std::max<int64_t>(1, num_shards));
 }
 
 pipeline::FeaturizeOptions FeaturizeDriver::ShardOptions(const ShardPlan& shard) const {

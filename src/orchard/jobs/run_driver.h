@@ -25,9 +25,9 @@
 #include "orchard/jobs/locations.h"
 #include "orchard/jobs/options.h"
 #include "orchard/model/embedder.h"
+#include "orchard/output/summary.h"
 #include "orchard/pca/pca.h"
 #include "orchard/pipeline/featurize.h"
-#include "orchard/output/summary.h"
 #include "orchard/pipeline/listing.h"
 #include "orchard/pipeline/progress.h"
 #include "orchard/pipeline/shard.h"
@@ -102,6 +102,9 @@ class FeaturizeDriver {
   const model::Embedder& embedder() const { return *embedder_; }
   /// Images not already in parts an interrupted run left (an estimate, for progress).
   int64_t images_to_do() const { return images_to_do_; }
+  /// Plans `num_shards` (>= 1) shards anew: a front end that sizes its shards from the
+  /// listing (the Spark job: from the cluster's capacity and the parts) plans after Begin.
+  void PlanShards(int64_t num_shards);
   /// The featurize options every shard runs with (the shard's part offset aside).
   pipeline::FeaturizeOptions ShardOptions(const ShardPlan& shard) const;
 

@@ -62,8 +62,12 @@ json ToJson(const EngineSummary& engine) {
               {"master", engine.master},
               {"default_parallelism", engine.default_parallelism},
               {"task_cpus", engine.task_cpus},
-              {"shards", engine.shards}};
-  if (engine.executors > 0) out["executors"] = engine.executors;
+              {"shards", engine.shards},
+              {"shard_rule", engine.shard_rule},
+              {"cluster_slots", nullptr},
+              {"executors_used", engine.executors_used},
+              {"worker_peak_rss_bytes", engine.worker_peak_rss_bytes}};
+  if (engine.cluster_slots > 0) out["cluster_slots"] = engine.cluster_slots;
   return out;
 }
 
@@ -111,9 +115,19 @@ Result<EngineSummary> EngineFromJson(const json& document, const std::string& so
   ORCHARD_ASSIGN_OR_RAISE(engine.default_parallelism, fields.Integer("default_parallelism", 0));
   ORCHARD_ASSIGN_OR_RAISE(engine.task_cpus, fields.Integer("task_cpus", 0));
   ORCHARD_ASSIGN_OR_RAISE(engine.shards, fields.Integer("shards", 0));
-  ORCHARD_ASSIGN_OR_RAISE(auto executors, fields.OptionalInteger("executors"));
-  engine.executors = executors.value_or(0);
-  if (engine.executors < 0) return fields.Error("executors", "is negative");
+  ORCHARD_ASSIGN_OR_RAISE(auto rule, fields.OptionalString("shard_rule"));
+  engine.shard_rule = rule.value_or("");
+  // null (or absent, as older summaries have it) when the cluster's size is unbounded.
+  if (document.contains("cluster_slots") && !document["cluster_slots"].is_null()) {
+    ORCHARD_ASSIGN_OR_RAISE(engine.cluster_slots, fields.Integer("cluster_slots", 0));
+  }
+  ORCHARD_ASSIGN_OR_RAISE(auto used, fields.OptionalInteger("executors_used"));
+  engine.executors_used = used.value_or(0);
+  ORCHARD_ASSIGN_OR_RAISE(auto peak, fields.OptionalInteger("worker_peak_rss_bytes"));
+  engine.worker_peak_rss_bytes = peak.value_or(0);
+  if (engine.executors_used < 0 || engine.worker_peak_rss_bytes < 0) {
+    return fields.Error("executors_used", "or worker_peak_rss_bytes is negative");
+  }
   return engine;
 }
 

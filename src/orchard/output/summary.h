@@ -46,7 +46,10 @@ struct EngineSummary {
   int64_t default_parallelism = 0;
   int64_t task_cpus = 0;
   int64_t shards = 0;
-  int64_t executors = 0;  ///< 0: unknown (then "executors" is not written)
+  std::string shard_rule;             ///< how the number of shards was chosen
+  int64_t cluster_slots = 0;          ///< tasks the cluster runs at once; 0: unbounded (JSON null)
+  int64_t executors_used = 0;         ///< executors that ran a featurize task (0: unknown)
+  int64_t worker_peak_rss_bytes = 0;  ///< the largest Python worker's peak (0: unknown)
 };
 
 struct JobSummary {

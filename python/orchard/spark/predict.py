@@ -25,16 +25,14 @@ Exit codes: 0 success, 1 the job failed, 2 usage error.
 """
 import argparse
 import json
-import os
-import sys
 import time
 
 import orchard
 from orchard import _native
-from orchard.spark import (add_cluster_arguments, add_featurize_arguments, check_shared_arguments,
-                           default_shards, featurize_job, featurize_pass, featurize_shard_task,
-                           log, plan_shards, read_model, run_in_session, storage_options,
-                           task_cores)
+from orchard.spark.cli import add_cluster_arguments, add_featurize_arguments, check_shared_arguments
+from orchard.spark.session import log, storage_options
+from orchard.spark.shards import default_shards
+from orchard.spark.tasks import featurize_pass, task_cores
 
 PREDICTIONS_DIR = _native.PREDICTIONS_DIR
 COMMITTER_FINGERPRINT = "orchard-predict"  # as the CLI's predict job (no --resume)
@@ -63,14 +61,6 @@ def parse_args(argv):
 
 
 # ------------------------------------------------------------- executor-side functions
-def featurize_only_task(shard, job, model_broadcast):
-    """orchard.spark's featurize task; predict has no use for the PCA statistics, so they
-    are not shipped back to the driver."""
-    result = featurize_shard_task(shard, job, model_broadcast)
-    result["pca_stats"] = b""
-    return result
-
-
 def predict_task(part_names, job):
     """features parts -> predictions parts of the same names; returns their counts (JSON)."""
     return _native.predict_parts(job["model_dir"], job["features_dir"], part_names,
@@ -90,6 +80,21 @@ def recorded_model_sha256(output, storage):
         return str(summary["model"]["sha256"])
     except (orchard.OrchardError, OSError, ValueError, KeyError, TypeError):
         return ""
+
+
+def plan_shards(listing, rows_per_part, num_shards):
+    """Contiguous shards of whole parts (jobs::PlanShards' rule): every part and its file
+    name is the one the CLI writes."""
+    num_parts = (len(listing) + rows_per_part - 1) // rows_per_part
+    num_shards = max(1, min(num_shards, num_parts))
+    shards = []
+    for index in range(num_shards):
+        first = index * num_parts // num_shards
+        last = (index + 1) * num_parts // num_shards
+        rows = listing[first * rows_per_part:last * rows_per_part]
+        shards.append({"index": index, "first_part": first, "parts": last - first,
+                       "sources": [row[0] for row in rows], "sizes": [row[1] for row in rows]})
+    return shards
 
 
 def split_parts(names, num_shards):
@@ -122,13 +127,16 @@ def run(spark, args):
         if not listing:
             raise ValueError(f"no files under input '{args.input}': expected image files (one "
                              "sub-folder per label) or an earlier output")
-        model_path = args.backbone or orchard.default_model_path()
-        expected = ""
-        if args.backbone is None and not os.environ.get("ORCHARD_MODEL"):
-            expected = orchard.DEFAULT_MODEL_SHA256
-        model_bytes = read_model(model_path, storage)
+        featurize_options = _native.resolve_job_options({
+            "input": args.input, "model": args.backbone or "",
+            "shipped_model": orchard.shipped_model_path(), "output_name": args.output_name,
+            "batch_size": args.batch_size, "rows_per_part": args.rows_per_part,
+            "max_pixels": args.max_pixels, "max_file_bytes": args.max_file_bytes, **storage})
+        model_path = featurize_options["model"]
+        model_bytes = _native.read_file(model_path, **storage)
         probe = orchard.Embedder(model_bytes, output_name=args.output_name, threads=1,
-                                 expected_sha256=expected, model_name=f"'{model_path}'")
+                                 expected_sha256=featurize_options["model_sha256"],
+                                 model_name=f"'{model_path}'")
         sha256, dim = probe.sha256, probe.dim
         del probe
         classifier.check_backbone(sha256, f"the features of model '{model_path}'")
@@ -158,9 +166,10 @@ def run(spark, args):
         model_broadcast = sc.broadcast(model_bytes)
         del model_bytes
         log(f"featurizing {len(listing)} files of {args.input} in {len(shards)} shards")
-        totals, featurize_seconds = featurize_pass(
-            sc, shards, featurize_job(args, staging, rows_per_part, storage, sha256, model_path),
-            model_broadcast, featurize_only_task, "orchard predict: featurize")
+        outcome, _, _, featurize_seconds = featurize_pass(
+            sc, shards, {"options": featurize_options, "staging": staging, "sha256": sha256},
+            model_broadcast, "orchard predict: featurize")
+        totals = _native.outcome_counts(outcome)
         log(f"{totals['ok']} images ok, {totals['failed']} failed in {featurize_seconds:.1f}s")
         _native.ensure_errors_table(staging, **storage)
         job["features_dir"] = _join(staging, _native.FEATURES_DIR)
@@ -205,20 +214,3 @@ def run(spark, args):
             f"{100 * summary['top5_accuracy']:.2f} %) on {summary['labelled_rows']} labelled rows")
     log(f"done in {summary['seconds']['total']:.1f}s: {args.output}")
     return summary
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    args = parse_args(argv)
-    code, summary = run_in_session("orchard predict", args, run)
-    if code == 0 and args.json:
-        print(json.dumps(summary, indent=2), flush=True)
-    return code
-
-
-if __name__ == "__main__":
-    # Run the importable module's functions (not __main__'s), so that Spark pickles them
-    # by reference, as orchard.spark does.
-    from orchard import spark_predict as _module
-
-    sys.exit(_module.main())

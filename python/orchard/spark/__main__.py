@@ -1,0 +1,27 @@
+"""`python -m orchard.spark ...` (the run job) and `python -m orchard.spark predict ...`."""
+import json
+import sys
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    # The job functions are imported from their modules (never defined in __main__), so
+    # Spark pickles them by reference and each executor's Embedder cache works.
+    from orchard.spark.session import run_in_session
+
+    if argv[:1] == ["predict"]:  # orchard predict's twin
+        from orchard.spark import predict
+
+        args = predict.parse_args(argv[1:])
+        code, summary = run_in_session("orchard predict", args, predict.run)
+        if code == 0 and args.json:
+            print(json.dumps(summary, indent=2), flush=True)
+        return code
+    from orchard.spark import cli, job
+
+    code, _ = run_in_session("orchard", cli.parse_args(argv), job.run)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
