@@ -30,6 +30,11 @@ inline constexpr uint32_t kMaxPngSide = 1u << 20;
 inline constexpr size_t kMaxPngChunkBytes = size_t{8} << 20;
 inline constexpr uint32_t kMaxPngAncillaryChunks = 256;
 
+/// Sizes `out` for width x height RGB pixels (the pixel count already checked).
+void Allocate(int width, int height, RgbImage* out);
+/// Rotates/flips `image` in place as EXIF orientation `orientation` (2..8) asks.
+void ApplyOrientation(int orientation, RgbImage* image);
+
 /// Fails (Invalid) when width x height is not positive or exceeds max_pixels; the message
 /// names the format, the size and the --max-pixels flag. Called with the size each
 /// decoder reads itself, before it allocates the pixel buffer.

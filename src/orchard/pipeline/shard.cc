@@ -148,29 +148,37 @@ Result<ShardOutcome> FeaturizeShard(const std::vector<ImageItem>& items,
     const int64_t index = table::PartIndex(part.path);
     if (index >= first && index < first + num_parts) staged.push_back(part);
   }
-  std::vector<Result<pca::PcaStats>> checked(staged.size(), pca::PcaStats());
-  ORCHARD_RETURN_NOT_OK(ParallelFor(staged.size(), threads, [&](size_t idx) -> Status {
-    const int64_t local = table::PartIndex(staged[idx].path) - first;
-    const int64_t begin = local * rows_per_part;
-    const int64_t count = std::min(rows_per_part, num_items - begin);
-    checked[idx] = StatsOfReusablePart(items.data() + begin, count, staged[idx],
-                                       errors_dir.Child(table::PartName(first + local)), dim);
-    return Status::OK();
-  }));
+  // Checked `threads` parts at a time and merged in part order: one part's statistics are
+  // a dim x dim matrix (13 MB at 1,280), so memory stays bounded by the threads, not by
+  // how many parts an interrupted run left.
   std::set<int64_t> skip_parts;
   pca::PcaStats reused_stats;
-  for (size_t idx = 0; idx < staged.size(); ++idx) {
-    const int64_t index = table::PartIndex(staged[idx].path);
-    if (checked[idx].ok()) {
-      skip_parts.insert(index - first);
-      ORCHARD_RETURN_NOT_OK(reused_stats.Merge(*checked[idx]));
-      continue;
+  const size_t chunk = static_cast<size_t>(std::max(1, threads));
+  for (size_t chunk_start = 0; chunk_start < staged.size(); chunk_start += chunk) {
+    const size_t chunk_size = std::min(chunk, staged.size() - chunk_start);
+    std::vector<Result<pca::PcaStats>> checked(chunk_size, pca::PcaStats());
+    ORCHARD_RETURN_NOT_OK(ParallelFor(chunk_size, threads, [&](size_t offset) -> Status {
+      const io::Location& part = staged[chunk_start + offset];
+      const int64_t local = table::PartIndex(part.path) - first;
+      const int64_t begin = local * rows_per_part;
+      const int64_t count = std::min(rows_per_part, num_items - begin);
+      checked[offset] = StatsOfReusablePart(items.data() + begin, count, part,
+                                            errors_dir.Child(table::PartName(first + local)), dim);
+      return Status::OK();
+    }));
+    for (size_t offset = 0; offset < chunk_size; ++offset) {
+      const io::Location& part = staged[chunk_start + offset];
+      if (checked[offset].ok()) {
+        skip_parts.insert(table::PartIndex(part.path) - first);
+        ORCHARD_RETURN_NOT_OK(reused_stats.Merge(*checked[offset]));
+        continue;
+      }
+      if (options.on_warning) {
+        options.on_warning("staged part '" + part.display + "' is not reused (" +
+                           checked[offset].status().message() + "): it is featurized again");
+      }
+      ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(part));
     }
-    if (options.on_warning) {
-      options.on_warning("staged part '" + staged[idx].display + "' is not reused (" +
-                         checked[idx].status().message() + "): it is featurized again");
-    }
-    ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(staged[idx]));
   }
   // A part featurized again writes its errors file only when it has failures: an errors
   // file left by an earlier attempt of it must not survive beside the new rows.
