@@ -32,6 +32,9 @@ inline constexpr uint32_t kMaxPngAncillaryChunks = 256;
 
 /// Sizes `out` for width x height RGB pixels (the pixel count already checked).
 void Allocate(int width, int height, RgbImage* out);
+/// EXIF orientation (TIFF tag 0x0112 of IFD0) from EXIF data (a TIFF header and IFDs);
+/// 1 (as stored) when absent or malformed. JPEG's APP1 and PNG's eXIf hold the same data.
+int ReadExifOrientation(const uint8_t* tiff, size_t tiff_size);
 /// Rotates/flips `image` in place as EXIF orientation `orientation` (2..8) asks.
 void ApplyOrientation(int orientation, RgbImage* image);
 

@@ -75,37 +75,6 @@ void JpegErrorExit(j_common_ptr cinfo) {
 // results did not depend on them either.
 void JpegSilentMessage(j_common_ptr /*cinfo*/) {}
 
-// EXIF orientation (TIFF tag 0x0112 of IFD0) from EXIF data (a TIFF header and IFDs);
-// 1 (as stored) when absent or malformed.
-int ReadExifOrientation(const uint8_t* tiff, size_t tiff_size) {
-  if (tiff_size < 8) return 1;
-  const bool little = tiff[0] == 'I' && tiff[1] == 'I';
-  const bool big = tiff[0] == 'M' && tiff[1] == 'M';
-  if (!little && !big) return 1;
-  auto read16 = [&](size_t pos) -> uint32_t {
-    return little ? (tiff[pos] | (uint32_t{tiff[pos + 1]} << 8))
-                  : ((uint32_t{tiff[pos]} << 8) | tiff[pos + 1]);
-  };
-  auto read32 = [&](size_t pos) -> uint32_t {
-    return little ? (read16(pos) | (read16(pos + 2) << 16))
-                  : ((read16(pos) << 16) | read16(pos + 2));
-  };
-  if (read16(2) != 42) return 1;
-  const size_t ifd = read32(4);
-  if (ifd + 2 > tiff_size) return 1;
-  const uint32_t entries = read16(ifd);
-  for (uint32_t entry = 0; entry < entries; ++entry) {
-    const size_t pos = ifd + 2 + 12 * size_t{entry};
-    if (pos + 12 > tiff_size) return 1;
-    if (read16(pos) == 0x0112) {
-      const uint32_t type = read16(pos + 2);
-      const uint32_t value = type == 3 ? read16(pos + 8) : type == 4 ? read32(pos + 8) : 1;
-      return value >= 1 && value <= 8 ? static_cast<int>(value) : 1;
-    }
-  }
-  return 1;
-}
-
 // Returns false after a libjpeg error (message in error->message). `*pixels_done` tells
 // whether every scanline had been read when the error came (an error in the trailer is
 // ignored, as cv::imdecode did).
