@@ -4,6 +4,7 @@
 #include <arrow/filesystem/localfs.h>
 #include <arrow/filesystem/s3fs.h>
 #include <arrow/io/interfaces.h>
+#include <arrow/util/thread_pool.h>
 
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <random>
 
 #include "orchard/io/local_files_internal.h"
 #include "orchard/util/text.h"
@@ -58,6 +60,39 @@ Status ParseEndpoint(const std::string& endpoint_url, std::string* scheme, std::
   return Status::OK();
 }
 
+// See MakeS3RetryStrategy.
+class BackoffRetryStrategy final : public arrow::fs::S3RetryStrategy {
+ public:
+  explicit BackoffRetryStrategy(int max_attempts) : max_attempts_(std::max(1, max_attempts)) {}
+
+  bool ShouldRetry(const AWSErrorDetail& error, int64_t attempted_retries) override {
+    return error.should_retry && attempted_retries + 1 < max_attempts_;
+  }
+
+  int64_t CalculateDelayBeforeNextRetry(const AWSErrorDetail& /*error*/,
+                                        int64_t attempted_retries) override {
+    const int64_t doublings = std::clamp<int64_t>(attempted_retries, 0, 30);
+    const int64_t ceiling = std::min(kS3RetryCapMs, kS3RetryBaseMs << doublings);
+    // One generator per thread: the SDK calls this from every thread that makes requests.
+    thread_local std::mt19937_64 random(std::random_device{}());
+    return std::uniform_int_distribution<int64_t>(0, ceiling)(random);
+  }
+
+ private:
+  const int64_t max_attempts_;
+};
+
+// The executor whose capacity Arrow reads to size an S3 client's connection pool
+// (kS3MaxConnections). Arrow starts its threads only for asynchronous work, which orchard
+// does not ask for; it lives as long as the process, as the filesystems that refer to it
+// may.
+Result<arrow::io::IOContext> S3IoContext() {
+  static const Result<std::shared_ptr<arrow::internal::ThreadPool>> pool =
+      arrow::internal::ThreadPool::MakeEternal(kS3MaxConnections);
+  ORCHARD_RETURN_NOT_OK(pool.status());
+  return arrow::io::IOContext(pool->get());
+}
+
 Result<Location> ResolveS3(const std::string& uri, std::string_view scheme,
                            const StorageOptions& options) {
   std::string path = uri.substr(scheme.size());
@@ -96,8 +131,20 @@ Result<Location> ResolveS3(const std::string& uri, std::string_view scheme,
   s3.force_virtual_addressing = options.virtual_addressing;
   s3.connect_timeout = options.connect_timeout_s;
   s3.request_timeout = options.request_timeout_s;
-  s3.retry_strategy = arrow::fs::S3RetryStrategy::GetAwsStandardRetryStrategy(options.max_attempts);
-  ORCHARD_ASSIGN_OR_RAISE(auto fs, arrow::fs::S3FileSystem::Make(s3));
+  int max_attempts = options.max_attempts;
+  if (max_attempts <= 0) {
+    const std::string from_env = GetEnv("AWS_MAX_ATTEMPTS");
+    char* end = nullptr;
+    const long parsed = from_env.empty() ? 0 : std::strtol(from_env.c_str(), &end, 10);
+    if (!from_env.empty() && (*end != '\0' || parsed < 1 || parsed > 100)) {
+      return Status::Invalid("AWS_MAX_ATTEMPTS is '", from_env,
+                             "': expected a whole number of attempts from 1 to 100");
+    }
+    max_attempts = parsed > 0 ? static_cast<int>(parsed) : kDefaultS3MaxAttempts;
+  }
+  s3.retry_strategy = MakeS3RetryStrategy(max_attempts);
+  ORCHARD_ASSIGN_OR_RAISE(const arrow::io::IOContext io_context, S3IoContext());
+  ORCHARD_ASSIGN_OR_RAISE(auto fs, arrow::fs::S3FileSystem::Make(s3, io_context));
   Location location;
   location.fs = std::move(fs);
   location.path = path;
@@ -167,6 +214,10 @@ Result<std::vector<ListedFile>> ListObjectStoreFiles(const Location& root) {
 }
 
 }  // namespace
+
+std::shared_ptr<arrow::fs::S3RetryStrategy> MakeS3RetryStrategy(int max_attempts) {
+  return std::make_shared<BackoffRetryStrategy>(max_attempts);
+}
 
 Location Location::Child(std::string_view relative) const {
   Location child = *this;

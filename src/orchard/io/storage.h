@@ -3,6 +3,7 @@
 #pragma once
 
 #include <arrow/filesystem/filesystem.h>
+#include <arrow/filesystem/s3fs.h>
 
 #include <cstdint>
 #include <memory>
@@ -26,11 +27,36 @@ struct StorageOptions {
   /// Virtual-host addressing (bucket.host); path-style is the default, as S3-compatible
   /// servers expect it and AWS still accepts it.
   bool virtual_addressing = false;
-  /// Attempts per request for transient errors (5xx, throttling, resets), with backoff.
-  int max_attempts = 10;
+  /// Attempts per request for transient errors (5xx, throttling, resets), with backoff
+  /// (MakeS3RetryStrategy). 0: AWS_MAX_ATTEMPTS (the AWS SDKs' variable), else
+  /// kDefaultS3MaxAttempts.
+  int max_attempts = 0;
   double connect_timeout_s = 10;
   double request_timeout_s = 60;
 };
+
+/// Attempts per S3 request by default: with the backoff below, a request keeps trying for
+/// about 13 s on average (26 s at most) before its error is final.
+inline constexpr int kDefaultS3MaxAttempts = 10;
+
+/// Connections an S3 filesystem may hold open at once: above the most reads orchard has in
+/// flight (--io-threads allows 256). Arrow otherwise sizes the pool from its I/O executor
+/// (at least 25), and a read beyond that waits for a connection, whatever --io-threads says.
+inline constexpr int kS3MaxConnections = 256;
+
+/// The backoff of object-store retries: attempt n (n = 0, 1, ...) waits a uniformly random
+/// time in [0, min(kS3RetryCapMs, kS3RetryBaseMs * 2^n)] ("full jitter": many clients
+/// throttled at once do not retry in step).
+inline constexpr int64_t kS3RetryBaseMs = 50;
+inline constexpr int64_t kS3RetryCapMs = 20000;
+
+/// The retry strategy of orchard's S3 filesystems: every error the AWS SDK marks
+/// retryable (5xx, 503 SlowDown and other throttling, timeouts, resets) is retried until
+/// `max_attempts` attempts were made, with the backoff above. Unlike the SDK's standard
+/// strategy there is no retry quota shared by the client: under sustained throttling each
+/// request keeps its own attempts instead of all of them failing at once when the quota is
+/// spent. Thread-safe.
+std::shared_ptr<arrow::fs::S3RetryStrategy> MakeS3RetryStrategy(int max_attempts);
 
 /// A resolved place: a filesystem and a path in it (no trailing slash).
 struct Location {

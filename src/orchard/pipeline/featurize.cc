@@ -108,7 +108,7 @@ Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,
   const int prep_threads = options.prep_threads > 0 ? options.prep_threads : std::max(1, cores / 2);
   const int io_threads = options.io_threads > 0
                              ? options.io_threads
-                             : (input_root.is_object_store ? 16 : 0);  // 0: read inline
+                             : (input_root.is_object_store ? kDefaultObjectStoreReads : 0);
   std::unique_ptr<ThreadPool> io_pool;
   if (io_threads > 0) {
     ORCHARD_ASSIGN_OR_RAISE(io_pool, ThreadPool::Make(io_threads));
@@ -128,7 +128,19 @@ Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,
   };
 
   // Prep threads: read and decode batches, handed to inference in order through `window`.
-  const PrepStage prep(items, input_root, preprocess, input_size, io_pool.get());
+  // Reads run ahead in the order the prep threads take the batches, across batches.
+  std::vector<int64_t> read_order;
+  if (io_pool != nullptr) {
+    read_order.reserve(static_cast<size_t>(std::min(num_items, num_work * batch_size)));
+    for (const int64_t batch_idx : work) {
+      for (int64_t item_idx = batch_idx * batch_size;
+           item_idx < std::min(num_items, (batch_idx + 1) * batch_size); ++item_idx) {
+        read_order.push_back(item_idx);
+      }
+    }
+  }
+  const PrepStage prep(items, input_root, preprocess, input_size, io_pool.get(),
+                       kDefaultReadAheadBytes * prep_threads, io_threads, std::move(read_order));
   auto prep_worker = [&] {
     PrepTimes times;
     for (;;) {

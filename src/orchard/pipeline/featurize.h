@@ -29,11 +29,19 @@
 
 namespace orchard::pipeline {
 
+/// Reads in flight by default on an object store. Throughput is reads in flight divided by
+/// the time to first byte (Little's law): 128 sustain 1,280 images/s at 100 ms and 2,560
+/// at 50 ms, above what a 16-vCPU node decodes and embeds (~1,500/s), while the bytes read
+/// ahead stay bounded by the read-ahead budget (kDefaultReadAheadBytes per prep thread).
+/// The threads mostly wait on sockets. Local disks read inline.
+inline constexpr int kDefaultObjectStoreReads = 128;
+
 struct FeaturizeOptions {
   int batch_size = 32;
   /// Threads that read and decode (0: chosen from the core count).
   int prep_threads = 0;
-  /// Concurrent reads (0: 16 for object stores, prep_threads for local disks).
+  /// Concurrent reads, run ahead across batches (0: kDefaultObjectStoreReads for object
+  /// stores, inline for local disks).
   int io_threads = 0;
   /// Rows per output part file; rounded up to a multiple of batch_size.
   int64_t rows_per_part = 1024;

@@ -1,11 +1,9 @@
 #include "orchard/pipeline/prep_stage.h"
 
-#include <arrow/buffer.h>
-
 #include <algorithm>
 #include <chrono>
-#include <future>
 #include <memory>
+#include <utility>
 
 #include "orchard/util/stopwatch.h"
 
@@ -22,78 +20,178 @@ namespace {
 using util::Clock;
 using util::SecondsSince;
 
+// Set while a read runs inside ThreadPool::Submit (a pool that got no thread): its
+// completion must not start further reads from within, or the reads would nest as deep as
+// the listing is long.
+thread_local bool finishing_inline = false;
+
 }  // namespace
+
+ReadAhead::ReadAhead(const std::vector<ImageItem>& items, std::vector<int64_t> order, ReadFn read,
+                     ThreadPool* pool, int max_in_flight, int64_t budget_bytes,
+                     int64_t max_file_bytes)
+    : items_(items),
+      order_(std::move(order)),
+      read_(std::move(read)),
+      pool_(pool),
+      max_in_flight_(std::max(1, max_in_flight)),
+      budget_bytes_(budget_bytes),
+      max_file_bytes_(max_file_bytes) {
+  std::vector<int64_t> picks;
+  {
+    std::lock_guard lock(mutex_);
+    picks = PickReadsLocked();
+  }
+  StartReads(picks);
+}
+
+ReadAhead::~ReadAhead() {
+  std::unique_lock lock(mutex_);
+  stopping_ = true;
+  changed_.wait(lock, [&] { return in_flight_ == 0; });
+}
+
+int64_t ReadAhead::CostOf(int64_t item_idx) const {
+  // What a read holds against the budget: its listed size (the read never returns more
+  // than that plus one byte without failing, see io::ReadBounded).
+  return std::max<int64_t>(items_[static_cast<size_t>(item_idx)].size, 0);
+}
+
+std::vector<int64_t> ReadAhead::PickReadsLocked() {
+  std::vector<int64_t> picks;
+  while (!stopping_ && next_in_order_ < order_.size() && in_flight_ < max_in_flight_) {
+    const int64_t item_idx = order_[next_in_order_];
+    if (items_[static_cast<size_t>(item_idx)].size > max_file_bytes_ ||
+        started_out_of_order_.erase(item_idx) > 0) {
+      ++next_in_order_;  // never read, or already read ahead of its turn
+      continue;
+    }
+    const int64_t cost = CostOf(item_idx);
+    if (bytes_held_ > 0 && bytes_held_ + cost > budget_bytes_) break;
+    started_.insert(item_idx);
+    ++in_flight_;
+    bytes_held_ += cost;
+    ++next_in_order_;
+    picks.push_back(item_idx);
+  }
+  peak_bytes_ = std::max(peak_bytes_, bytes_held_);
+  return picks;
+}
+
+void ReadAhead::StartReads(const std::vector<int64_t>& item_indices) {
+  for (const int64_t item_idx : item_indices) {
+    (void)pool_->Submit(
+        [this, item_idx] { Finish(item_idx, read_(items_[static_cast<size_t>(item_idx)])); });
+  }
+}
+
+void ReadAhead::Finish(int64_t item_idx, Result<std::shared_ptr<arrow::Buffer>> bytes) {
+  std::vector<int64_t> picks;
+  {
+    std::lock_guard lock(mutex_);
+    done_.insert_or_assign(item_idx, std::move(bytes));
+    started_.erase(item_idx);
+    --in_flight_;
+    // A request slot is free: the next read starts now, not when a prep thread comes by.
+    if (!finishing_inline) picks = PickReadsLocked();
+  }
+  changed_.notify_all();
+  finishing_inline = true;
+  StartReads(picks);
+  finishing_inline = false;
+}
+
+Result<std::shared_ptr<arrow::Buffer>> ReadAhead::Take(int64_t item_idx) {
+  std::unique_lock lock(mutex_);
+  if (started_.count(item_idx) == 0 && done_.count(item_idx) == 0) {
+    // Not started (the budget or the request slots were taken by reads of later batches,
+    // or the item is not in the order): the prep thread waits for it, so it starts now.
+    started_.insert(item_idx);
+    started_out_of_order_.insert(item_idx);
+    ++in_flight_;
+    bytes_held_ += CostOf(item_idx);
+    peak_bytes_ = std::max(peak_bytes_, bytes_held_);
+    lock.unlock();
+    StartReads({item_idx});
+    lock.lock();
+  }
+  changed_.wait(lock, [&] { return done_.count(item_idx) > 0; });
+  auto node = done_.extract(item_idx);
+  return std::move(node.mapped());
+}
+
+void ReadAhead::Release(int64_t item_idx) {
+  std::vector<int64_t> picks;
+  {
+    std::lock_guard lock(mutex_);
+    bytes_held_ -= CostOf(item_idx);
+    picks = PickReadsLocked();
+  }
+  StartReads(picks);
+}
+
+int64_t ReadAhead::peak_bytes() const {
+  std::lock_guard lock(mutex_);
+  return peak_bytes_;
+}
+
+PrepStage::PrepStage(const std::vector<ImageItem>& items, const io::Location& input_root,
+                     const image::PreprocessOptions& preprocess, int64_t input_size,
+                     ThreadPool* io_pool, int64_t read_ahead_bytes, int max_reads_in_flight,
+                     std::vector<int64_t> read_order)
+    : items_(items), input_root_(input_root), preprocess_(preprocess), input_size_(input_size) {
+  if (io_pool == nullptr) return;
+  if (read_order.empty()) {
+    read_order.resize(items.size());
+    for (size_t idx = 0; idx < items.size(); ++idx) read_order[idx] = static_cast<int64_t>(idx);
+  }
+  const int in_flight = max_reads_in_flight > 0 ? max_reads_in_flight : io_pool->size();
+  read_ahead_ = std::make_unique<ReadAhead>(
+      items, std::move(read_order), [this](const ImageItem& item) { return Read(item); }, io_pool,
+      in_flight, read_ahead_bytes, preprocess.max_file_bytes);
+}
+
+Result<std::shared_ptr<arrow::Buffer>> PrepStage::Read(const ImageItem& item) const {
+  return io::ReadBounded(input_root_.Child(item.source), preprocess_.max_file_bytes, item.size);
+}
 
 Result<PreparedBatch> PrepStage::Prepare(int64_t batch_idx, int64_t first, int64_t count,
                                          PrepTimes* times) const {
   PreparedBatch batch;
   batch.batch_idx = batch_idx;
   batch.input.resize(static_cast<size_t>(count * input_size_));
-  const int64_t max_file_bytes = preprocess_.max_file_bytes;
-  auto item_at = [&](int64_t offset) -> const ImageItem& {
-    return items_[static_cast<size_t>(first + offset)];
-  };
-  // What a read holds against the budget: its listed size (the read never returns more
-  // than that plus one byte without failing, see io::ReadBounded).
-  auto read_cost = [&](int64_t offset) { return std::max<int64_t>(item_at(offset).size, 0); };
-  auto read = [location_root = input_root_, max_file_bytes](const ImageItem& item) {
-    return io::ReadBounded(location_root.Child(item.source), max_file_bytes, item.size);
-  };
-
-  // Reads start in listing order, several at once on the I/O pool so that object-store
-  // latency overlaps, while the listed bytes in flight or in hand stay within the read-ahead
-  // budget (one read may always start, whatever its size). Files over the size limit are
-  // never read.
-  std::vector<std::future<Result<std::shared_ptr<arrow::Buffer>>>> reads(
-      static_cast<size_t>(count));
-  int64_t next_read = 0;
-  int64_t bytes_in_flight = 0;
-  auto start_reads = [&] {
-    if (io_pool_ == nullptr) return;
-    while (next_read < count) {
-      const ImageItem& item = item_at(next_read);
-      if (item.size > max_file_bytes) {
-        ++next_read;
-        continue;
-      }
-      const int64_t cost = read_cost(next_read);
-      if (bytes_in_flight > 0 && bytes_in_flight + cost > read_ahead_bytes_) break;
-      // The task owns copies of what it reads: it may outlive this call (early return).
-      reads[static_cast<size_t>(next_read)] = io_pool_->Submit([read, item] { return read(item); });
-      bytes_in_flight += cost;
-      ++next_read;
-    }
-    times->peak_read_bytes = std::max(times->peak_read_bytes, bytes_in_flight);
-  };
-
   for (int64_t offset = 0; offset < count; ++offset) {
-    const auto item_idx = first + offset;
-    const auto& item = item_at(offset);
-    if (Status refused = io::CheckFileSize(item.size, max_file_bytes); !refused.ok()) {
+    const int64_t item_idx = first + offset;
+    const auto& item = items_[static_cast<size_t>(item_idx)];
+    if (Status refused = io::CheckFileSize(item.size, preprocess_.max_file_bytes); !refused.ok()) {
       batch.errors.push_back({item.path, "read", refused.message()});
       continue;
     }
-    start_reads();
     const auto read_start = Clock::now();
-    if (io_pool_ == nullptr) {
-      times->peak_read_bytes = std::max(times->peak_read_bytes, read_cost(offset));
-    }
     Result<std::shared_ptr<arrow::Buffer>> bytes =
-        io_pool_ != nullptr ? reads[static_cast<size_t>(offset)].get() : read(item);
+        read_ahead_ != nullptr ? read_ahead_->Take(item_idx) : Read(item);
     times->read_seconds += SecondsSince(read_start);
+    times->peak_read_bytes =
+        std::max(times->peak_read_bytes, read_ahead_ != nullptr ? read_ahead_->peak_bytes()
+                                                                : std::max<int64_t>(item.size, 0));
     if (!bytes.ok()) {
-      if (input_root_.is_object_store) {
-        // An object store that still fails after its retries is down or refusing us:
-        // stop rather than record every remaining image as an error. (Reads still in
-        // flight own copies of their locations.)
-        return Status::IOError("reading '", input_root_.Child(item.path).display,
-                               "' failed after retries: ", bytes.status().message(),
+      if (read_ahead_ != nullptr) read_ahead_->Release(item_idx);
+      if (input_root_.is_object_store &&
+          failed_reads_in_a_row_.fetch_add(1) + 1 >= kObjectStoreDownAfterFailedReads) {
+        // The store still refuses after every read's retries: it is down or refusing us;
+        // stop rather than record every remaining image as an error.
+        return Status::IOError(kObjectStoreDownAfterFailedReads,
+                               " reads in a row failed after their retries, the last of '",
+                               input_root_.Child(item.path).display,
+                               "': ", bytes.status().message(),
                                ". Fix access to the store and re-run with --resume");
       }
+      // One object the store would not give (deleted since the listing, refused, still
+      // throttled after the retries): its row, and the run goes on.
       batch.errors.push_back({item.path, "read", bytes.status().message()});
-      if (io_pool_ != nullptr) bytes_in_flight -= read_cost(offset);
       continue;
     }
+    failed_reads_in_a_row_.store(0);
     const auto decode_start = Clock::now();
     float* slot = batch.input.data() + batch.item_indices.size() * static_cast<size_t>(input_size_);
     std::shared_ptr<arrow::Buffer> buffer = std::move(bytes).ValueUnsafe();
@@ -101,7 +199,7 @@ Result<PreparedBatch> PrepStage::Prepare(int64_t batch_idx, int64_t first, int64
         buffer->data(), static_cast<size_t>(buffer->size()), preprocess_, slot);
     times->decode_seconds += SecondsSince(decode_start);
     buffer.reset();  // the file's bytes are no longer needed: they leave the budget
-    if (io_pool_ != nullptr) bytes_in_flight -= read_cost(offset);
+    if (read_ahead_ != nullptr) read_ahead_->Release(item_idx);
     if (!decoded.ok()) {
       batch.errors.push_back({item.path, "decode", decoded.message()});
       continue;
