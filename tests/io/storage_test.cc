@@ -7,9 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -58,6 +61,63 @@ TEST(StorageTest, S3UriWithEndpointResolvesWithoutNetwork) {
   options.endpoint_url = "ftp://host";
   EXPECT_FALSE(ResolveLocation("s3://bucket/x", options).ok());
   FinalizeStorage();
+}
+
+TEST(StorageTest, RefusesAnAwsMaxAttemptsThatIsNotACount) {
+  StorageOptions options;
+  options.endpoint_url = "http://127.0.0.1:1";
+  ::setenv("AWS_MAX_ATTEMPTS", "ten", 1);
+  auto refused = ResolveLocation("s3://bucket/x", options);
+  ::setenv("AWS_MAX_ATTEMPTS", "3", 1);
+  auto accepted = ResolveLocation("s3://bucket/x", options);
+  ::unsetenv("AWS_MAX_ATTEMPTS");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("AWS_MAX_ATTEMPTS is 'ten'"), std::string::npos)
+      << refused.status().message();
+  EXPECT_TRUE(accepted.ok()) << accepted.status().ToString();
+  FinalizeStorage();
+}
+
+arrow::fs::S3RetryStrategy::AWSErrorDetail SlowDown() {
+  return {/*error_type=*/0, "Please reduce your request rate.", "SlowDown",
+          /*should_retry=*/true};
+}
+
+TEST(S3RetryTest, RetriesRetryableErrorsUntilTheAttemptsAreSpent) {
+  auto strategy = MakeS3RetryStrategy(4);
+  EXPECT_TRUE(strategy->ShouldRetry(SlowDown(), 0));
+  EXPECT_TRUE(strategy->ShouldRetry(SlowDown(), 2));
+  EXPECT_FALSE(strategy->ShouldRetry(SlowDown(), 3));  // the 4th attempt was the last
+  auto denied = SlowDown();
+  denied.exception_name = "AccessDenied";
+  denied.should_retry = false;
+  EXPECT_FALSE(strategy->ShouldRetry(denied, 0));
+}
+
+TEST(S3RetryTest, SustainedThrottlingNeverExhaustsAQuota) {
+  // The SDK's standard strategy spends a quota shared by the whole client; here every
+  // request keeps its own attempts however many others were throttled before it.
+  auto strategy = MakeS3RetryStrategy(kDefaultS3MaxAttempts);
+  for (int request = 0; request < 10000; ++request) {
+    ASSERT_TRUE(strategy->ShouldRetry(SlowDown(), request % (kDefaultS3MaxAttempts - 1)))
+        << "request " << request;
+  }
+}
+
+TEST(S3RetryTest, BacksOffExponentiallyWithFullJitterUpToTheCap) {
+  auto strategy = MakeS3RetryStrategy(kDefaultS3MaxAttempts);
+  for (int64_t retry = 0; retry < 40; ++retry) {
+    const int64_t ceiling = std::min(kS3RetryCapMs, kS3RetryBaseMs << std::min<int64_t>(retry, 30));
+    std::set<int64_t> delays;
+    for (int draw = 0; draw < 200; ++draw) {
+      const int64_t delay = strategy->CalculateDelayBeforeNextRetry(SlowDown(), retry);
+      ASSERT_GE(delay, 0);
+      ASSERT_LE(delay, ceiling) << "retry " << retry;
+      delays.insert(delay);
+    }
+    // Jitter: 200 draws from [0, ceiling] (at least 51 values) are not all alike.
+    EXPECT_GT(delays.size(), 10u) << "retry " << retry;
+  }
 }
 
 TEST(StorageTest, ListsFilesRecursivelySortedAndSkipsHiddenEntries) {

@@ -5,8 +5,12 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 
 #include "../test_util.h"
 
@@ -115,6 +119,98 @@ TEST_P(PrepStageTest, KeepsTheBytesInFlightWithinTheReadAheadBudget) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ReadInlineOrOnAPool, PrepStageTest, ::testing::Bool());
+
+// ReadAhead with a read function of the test's own: the items are never opened.
+class ReadAheadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (int idx = 0; idx < 12; ++idx) {
+      const std::string name = "l/" + std::to_string(idx) + ".png";
+      items_.push_back({name, "l", name, /*size=*/10});
+    }
+  }
+  std::vector<int64_t> AllInOrder() const {
+    std::vector<int64_t> order(items_.size());
+    for (size_t idx = 0; idx < order.size(); ++idx) order[idx] = static_cast<int64_t>(idx);
+    return order;
+  }
+  static Result<std::shared_ptr<arrow::Buffer>> BytesOf(const ImageItem& item) {
+    return arrow::Buffer::FromString(item.source);
+  }
+
+  std::vector<ImageItem> items_;
+  ThreadPool pool_{8};
+};
+
+TEST_F(ReadAheadTest, ReadsRunAheadAcrossBatchesUpToTheReadsInFlight) {
+  // Each read waits until six reads are in flight at once: reading one batch of two at a
+  // time (as prep threads did) would never get there, and every read would say so.
+  std::mutex mutex;
+  std::condition_variable arrived;
+  int in_flight = 0;
+  int most_in_flight = 0;
+  auto read = [&](const ImageItem& item) -> Result<std::shared_ptr<arrow::Buffer>> {
+    std::unique_lock lock(mutex);
+    most_in_flight = std::max(most_in_flight, ++in_flight);
+    arrived.notify_all();
+    const bool all_there =
+        arrived.wait_for(lock, std::chrono::seconds(60), [&] { return most_in_flight >= 6; });
+    --in_flight;
+    if (!all_there) return Status::IOError("only ", most_in_flight, " reads ran at once");
+    return BytesOf(item);
+  };
+  ReadAhead read_ahead(items_, AllInOrder(), read, &pool_, /*max_in_flight=*/6,
+                       /*budget_bytes=*/1000, /*max_file_bytes=*/100);
+  for (int64_t idx = 0; idx < 12; ++idx) {
+    auto bytes = read_ahead.Take(idx);
+    ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+    read_ahead.Release(idx);
+  }
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(most_in_flight, 6);  // never more than allowed
+}
+
+TEST_F(ReadAheadTest, KeepsTheBytesHeldWithinTheBudgetAndReadsEachItemOnce) {
+  std::mutex mutex;
+  std::map<std::string, int> reads;
+  auto read = [&](const ImageItem& item) {
+    std::lock_guard lock(mutex);
+    ++reads[item.source];
+    return BytesOf(item);
+  };
+  // Item 3 is over the size limit: never read. Items are taken out of order (7 first, as a
+  // prep thread whose batch is ahead may): 7 is read at once, and not again in its turn.
+  items_[3].size = 1000;
+  ReadAhead read_ahead(items_, AllInOrder(), read, &pool_, /*max_in_flight=*/8,
+                       /*budget_bytes=*/35, /*max_file_bytes=*/100);
+  for (int64_t idx : {7, 0, 1, 2, 4, 5, 6, 8, 9, 10, 11}) {
+    auto bytes = read_ahead.Take(idx);
+    ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>((*bytes)->data()),
+                          static_cast<size_t>((*bytes)->size())),
+              items_[static_cast<size_t>(idx)].source);
+    read_ahead.Release(idx);
+  }
+  // Three items of 10 bytes fit the budget of 35; the one taken out of turn may add one.
+  EXPECT_LE(read_ahead.peak_bytes(), 40);
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(reads.count("l/3.png"), 0u);
+  EXPECT_EQ(reads.size(), 11u);
+  for (const auto& [source, count] : reads) EXPECT_EQ(count, 1) << source;
+}
+
+TEST_F(ReadAheadTest, AFailedReadIsTheResultOfItsItemOnly) {
+  auto read = [&](const ImageItem& item) -> Result<std::shared_ptr<arrow::Buffer>> {
+    if (item.source == "l/5.png") return Status::IOError("503 SlowDown after 10 attempts");
+    return BytesOf(item);
+  };
+  ReadAhead read_ahead(items_, AllInOrder(), read, &pool_, 4, 1000, 100);
+  for (int64_t idx = 0; idx < 12; ++idx) {
+    auto bytes = read_ahead.Take(idx);
+    EXPECT_EQ(bytes.ok(), idx != 5) << idx;
+    read_ahead.Release(idx);
+  }
+}
 
 }  // namespace
 }  // namespace orchard::pipeline
