@@ -12,7 +12,8 @@ Each request (not each connection: S3 clients keep connections alive) waits `del
 before its first byte is forwarded, as a store whose first byte is that far away would
 answer. A GET can instead be answered by the proxy itself with `503 SlowDown`, the answer
 S3 gives while it scales a prefix: a random `fail_fraction` of all GETs, or every GET whose
-path contains one of `fail_paths` (a key that never stops being throttled). Requests with a
+path (the query left out) contains one of `fail_paths` (a key that never stops being
+throttled; "/bucket/prefix/" for every object below it, the listing still answered). Requests with a
 body are always forwarded (their body is streamed as it comes).
 
 Request boundaries are found from the request line, the headers and Content-Length;
@@ -120,7 +121,8 @@ class DelayProxy:
     def _should_fail(self, method: bytes, target: str) -> bool:
         if method != b"GET":
             return False
-        if any(path in target for path in self.fail_paths):
+        path_part = target.split("?", 1)[0]
+        if any(path in path_part for path in self.fail_paths):
             return True
         return self.fail_fraction > 0 and self._random.random() < self.fail_fraction
 
@@ -157,7 +159,7 @@ class DelayProxy:
                 if not chunked and length == 0 and self._should_fail(method, target):
                     self._counts["failed"] += 1
                     for path in self.fail_paths:
-                        if path in target:
+                        if path in target.split("?", 1)[0]:
                             self._failed_paths[path] = self._failed_paths.get(path, 0) + 1
                     client_writer.write(_SLOW_DOWN)
                     await client_writer.drain()

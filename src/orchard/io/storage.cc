@@ -75,7 +75,7 @@ class BackoffRetryStrategy final : public arrow::fs::S3RetryStrategy {
     const int64_t ceiling = std::min(kS3RetryCapMs, kS3RetryBaseMs << doublings);
     // One generator per thread: the SDK calls this from every thread that makes requests.
     thread_local std::mt19937_64 random(std::random_device{}());
-    return std::uniform_int_distribution<int64_t>(0, ceiling)(random);
+    return std::uniform_int_distribution<int64_t>(ceiling / 2, ceiling)(random);
   }
 
  private:

@@ -36,7 +36,8 @@ struct StorageOptions {
 };
 
 /// Attempts per S3 request by default: with the backoff below, a request keeps trying for
-/// about 13 s on average (26 s at most) before its error is final.
+/// 12.8 to 25.6 s before its error is final, so an outage or a throttling spell shorter
+/// than that costs no image.
 inline constexpr int kDefaultS3MaxAttempts = 10;
 
 /// Connections an S3 filesystem may hold open at once: above the most reads orchard has in
@@ -44,9 +45,9 @@ inline constexpr int kDefaultS3MaxAttempts = 10;
 /// (at least 25), and a read beyond that waits for a connection, whatever --io-threads says.
 inline constexpr int kS3MaxConnections = 256;
 
-/// The backoff of object-store retries: attempt n (n = 0, 1, ...) waits a uniformly random
-/// time in [0, min(kS3RetryCapMs, kS3RetryBaseMs * 2^n)] ("full jitter": many clients
-/// throttled at once do not retry in step).
+/// The backoff of object-store retries: retry n (n = 0, 1, ...) waits a uniformly random
+/// time in [c/2, c], c = min(kS3RetryCapMs, kS3RetryBaseMs * 2^n) ("equal jitter": clients
+/// throttled at once do not retry in step, and the time a request keeps trying has a floor).
 inline constexpr int64_t kS3RetryBaseMs = 50;
 inline constexpr int64_t kS3RetryCapMs = 20000;
 

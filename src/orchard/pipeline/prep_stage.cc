@@ -188,7 +188,12 @@ Result<PreparedBatch> PrepStage::Prepare(int64_t batch_idx, int64_t first, int64
       }
       // One object the store would not give (deleted since the listing, refused, still
       // throttled after the retries): its row, and the run goes on.
-      batch.errors.push_back({item.path, "read", bytes.status().message()});
+      batch.errors.push_back(
+          {item.path, "read",
+           input_root_.is_object_store
+               ? "still failing after its retries (a later run reads it again): " +
+                     bytes.status().message()
+               : bytes.status().message()});
       continue;
     }
     failed_reads_in_a_row_.store(0);
