@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 4096));
     command
         ->add_option("--io-threads", options.io_threads,
-                     "concurrent reads (default: 128 for S3, inline for local)")
+                     "concurrent reads (default: 256 for S3, inline for local)")
         ->check(CLI::Range(0, 256));
     command->add_option("--rows-per-part", options.rows_per_part, "rows per Parquet part file")
         ->capture_default_str()
