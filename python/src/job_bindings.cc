@@ -34,7 +34,9 @@ void Take(const nb::dict& values, const char* key, T* field) {
   if (values.contains(key)) *field = nb::cast<T>(values[key]);
 }
 
-orchard::table::ExistingOutput PolicyNamed(const std::string& name) {
+}  // namespace
+
+orchard::table::ExistingOutput orchard::python::ExistingOutputNamed(const std::string& name) {
   if (name == "refuse") return orchard::table::ExistingOutput::kRefuse;
   if (name == "overwrite") return orchard::table::ExistingOutput::kOverwrite;
   if (name == "resume") return orchard::table::ExistingOutput::kResume;
@@ -42,6 +44,8 @@ orchard::table::ExistingOutput PolicyNamed(const std::string& name) {
                                  "': use refuse, overwrite or resume"));
   return orchard::table::ExistingOutput::kRefuse;
 }
+
+namespace {
 
 const char* PolicyName(orchard::table::ExistingOutput policy) {
   switch (policy) {
@@ -87,7 +91,8 @@ orchard::jobs::JobOptions orchard::python::JobOptionsFrom(const nb::dict& values
   Take(values, "endpoint_url", &options.storage.endpoint_url);
   Take(values, "region", &options.storage.region);
   if (values.contains("existing")) {
-    options.existing = PolicyNamed(nb::cast<std::string>(values["existing"]));
+    options.existing =
+        orchard::python::ExistingOutputNamed(nb::cast<std::string>(values["existing"]));
   }
   return options;
 }

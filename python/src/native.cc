@@ -76,15 +76,6 @@ orchard::pca::PcaModel ModelFromJsonText(const std::string& text) {
 
 std::string AsString(const nb::bytes& bytes) { return std::string(bytes.c_str(), bytes.size()); }
 
-orchard::table::ExistingOutput PolicyFrom(const std::string& name) {
-  if (name == "refuse") return orchard::table::ExistingOutput::kRefuse;
-  if (name == "overwrite") return orchard::table::ExistingOutput::kOverwrite;
-  if (name == "resume") return orchard::table::ExistingOutput::kResume;
-  Check(orchard::Status::Invalid("unknown existing-output policy '", name,
-                                 "': use refuse, overwrite or resume"));
-  return orchard::table::ExistingOutput::kRefuse;
-}
-
 // The shard's items from raw relative paths (bytes: file names need not be UTF-8).
 std::vector<orchard::pipeline::ImageItem> ItemsOf(const std::vector<nb::bytes>& sources,
                                                   const std::vector<int64_t>& sizes,
@@ -148,8 +139,9 @@ class PyOutputCommitter {
     std::optional<orchard::io::Location> input;
     if (!input_uri.empty()) input = Resolve(input_uri, endpoint_url, region);
     nb::gil_scoped_release release;
-    committer_.emplace(Unwrap(orchard::table::OutputCommitter::Begin(
-        output, PolicyFrom(policy), fingerprint, input ? &*input : nullptr)));
+    committer_.emplace(Unwrap(
+        orchard::table::OutputCommitter::Begin(output, orchard::python::ExistingOutputNamed(policy),
+                                               fingerprint, input ? &*input : nullptr)));
   }
   // RemoveStrayStagedFiles of the CLI's resume; warnings go to stderr (the driver's log).
   void RemoveStrayStagedFiles(int64_t num_parts) {
