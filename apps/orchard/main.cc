@@ -154,8 +154,8 @@ int main(int argc, char** argv) {
     return kExitUsage;  // whatever CLI11's own code for the error
   }
 
-  if (overwrite) options.existing = orchard::table::ExistingOutput::kOverwrite;
-  if (resume) options.existing = orchard::table::ExistingOutput::kResume;
+  if (overwrite) options.existing = orchard::output::ExistingOutput::kOverwrite;
+  if (resume) options.existing = orchard::output::ExistingOutput::kResume;
   options.progress = !quiet && isatty(STDERR_FILENO);
   if (!quiet) {
     // The message names files: printed as one inert line (no escape sequence, no line

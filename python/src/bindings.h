@@ -12,7 +12,7 @@
 
 #include "orchard/io/storage.h"
 #include "orchard/jobs/options.h"
-#include "orchard/table/commit.h"
+#include "orchard/output/commit.h"
 #include "orchard/util/status.h"
 
 namespace orchard::python {
@@ -43,7 +43,7 @@ io::Location Resolve(const std::string& uri, const std::string& endpoint_url,
                      const std::string& region);
 
 /// refuse | overwrite | resume -> the policy; raises OrchardError on any other name.
-table::ExistingOutput ExistingOutputNamed(const std::string& name);
+output::ExistingOutput ExistingOutputNamed(const std::string& name);
 
 /// Job options from a dict keyed by the CLI's flags with underscores (input, output, model,
 /// batch_size, ..., existing = refuse|overwrite|resume); unknown keys are refused.

@@ -36,22 +36,22 @@ void Take(const nb::dict& values, const char* key, T* field) {
 
 }  // namespace
 
-orchard::table::ExistingOutput orchard::python::ExistingOutputNamed(const std::string& name) {
-  if (name == "refuse") return orchard::table::ExistingOutput::kRefuse;
-  if (name == "overwrite") return orchard::table::ExistingOutput::kOverwrite;
-  if (name == "resume") return orchard::table::ExistingOutput::kResume;
+orchard::output::ExistingOutput orchard::python::ExistingOutputNamed(const std::string& name) {
+  if (name == "refuse") return orchard::output::ExistingOutput::kRefuse;
+  if (name == "overwrite") return orchard::output::ExistingOutput::kOverwrite;
+  if (name == "resume") return orchard::output::ExistingOutput::kResume;
   Check(orchard::Status::Invalid("unknown existing-output policy '", name,
                                  "': use refuse, overwrite or resume"));
-  return orchard::table::ExistingOutput::kRefuse;
+  return orchard::output::ExistingOutput::kRefuse;
 }
 
 namespace {
 
-const char* PolicyName(orchard::table::ExistingOutput policy) {
+const char* PolicyName(orchard::output::ExistingOutput policy) {
   switch (policy) {
-    case orchard::table::ExistingOutput::kOverwrite:
+    case orchard::output::ExistingOutput::kOverwrite:
       return "overwrite";
-    case orchard::table::ExistingOutput::kResume:
+    case orchard::output::ExistingOutput::kResume:
       return "resume";
     default:
       return "refuse";
