@@ -395,6 +395,20 @@ TEST(ExplainAccessDeniedTest, ListingAndHeadBucketNeedListBucket) {
   EXPECT_NE(head.find("s3:ListBucket on arn:aws:s3:::data,"), std::string::npos) << head;
 }
 
+TEST(ExplainAccessDeniedTest, TheLastRefusalDecides) {
+  // CheckBucket's message: the HeadBucket refused, then the listing of the prefix.
+  const std::string explained = ExplainAccessDenied(
+      "cannot access bucket 'data' (for s3://data/private/run): HeadBucket: When getting "
+      "information for bucket 'data': AWS Error ACCESS_DENIED during HeadBucket operation: No "
+      "response body.; listing the prefix (s3:ListBucket): When listing objects under key "
+      "'private/run/' in bucket 'data': AWS Error ACCESS_DENIED during ListObjectsV2 operation: "
+      "Access Denied.");
+  EXPECT_NE(explained.find("Access Denied. The ListObjectsV2 call needs s3:ListBucket on "
+                           "arn:aws:s3:::data (prefix 'private/run/')"),
+            std::string::npos)
+      << explained;
+}
+
 TEST(ExplainAccessDeniedTest, DeletesAndReadsNameTheirActions) {
   EXPECT_NE(ExplainAccessDenied("When delete key 'output/a' in bucket 'b': AWS Error "
                                 "ACCESS_DENIED during DeleteObject operation: x")

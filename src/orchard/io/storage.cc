@@ -404,7 +404,9 @@ std::string_view QuotedAfter(std::string_view message, std::string_view opening)
 
 std::string ExplainAccessDenied(std::string_view message) {
   constexpr std::string_view kDenied = "ACCESS_DENIED during ";
-  const size_t denied = message.find(kDenied);
+  // The last refusal is the one that decided (CheckBucket quotes the HeadBucket refused
+  // before the listing that was refused too).
+  const size_t denied = message.rfind(kDenied);
   if (denied == std::string_view::npos) return std::string(message);
   const size_t begin = denied + kDenied.size();
   const size_t end = message.find(' ', begin);
@@ -412,10 +414,13 @@ std::string ExplainAccessDenied(std::string_view message) {
   const std::string_view operation = message.substr(begin, end - begin);
   const std::string_view action = ActionOfOperation(operation);
   if (action.empty()) return std::string(message);
-  // Arrow names the object "key 'K' in bucket 'B'" (a listing: the prefix as the key), a
-  // bucket-level call "bucket 'B'" only.
-  const std::string_view bucket = QuotedAfter(message, "bucket '");
-  const std::string_view key = QuotedAfter(message, "key '");
+  // Arrow's sentence for the call: "When <doing> key 'K' in bucket 'B': AWS Error ..." (a
+  // listing: the prefix as the key; a bucket-level call: "bucket 'B'" only).
+  const size_t sentence = message.rfind("When ", denied);
+  const size_t call_start = sentence == std::string_view::npos ? 0 : sentence;
+  const std::string_view call = message.substr(call_start, denied - call_start);
+  const std::string_view bucket = QuotedAfter(call, "bucket '");
+  const std::string_view key = QuotedAfter(call, "key '");
   std::string resource = "arn:aws:s3:::" + std::string(bucket.empty() ? "BUCKET" : bucket);
   const bool bucket_level = action == "s3:ListBucket" ||
                             action == "s3:ListBucketMultipartUploads" ||
@@ -425,8 +430,10 @@ std::string ExplainAccessDenied(std::string_view message) {
   } else if (!key.empty()) {
     resource += "/" + std::string(key);
   }
-  return std::string(message) + ". The " + std::string(operation) + " call needs " +
-         std::string(action) + " on " + resource +
+  std::string explained(message);
+  if (explained.back() != '.') explained += '.';
+  return explained + " The " + std::string(operation) + " call needs " + std::string(action) +
+         " on " + resource +
          ", which the credentials' policy does not allow: add it to the role's or user's IAM "
          "policy (docs/s3.md, \"Permissions\")";
 }
