@@ -199,8 +199,10 @@ int main(int argc, char** argv) {
                    "\norchard: interrupted; nothing was published (re-run with --resume)\n");
       return kExitInterrupted;
     }
-    std::fprintf(stderr, "\norchard: error: %s\n",
-                 orchard::util::ForTerminal(result.status().message()).c_str());
+    std::fprintf(
+        stderr, "\norchard: error: %s\n",
+        orchard::util::ForTerminal(orchard::io::ExplainAccessDenied(result.status().message()))
+            .c_str());
     return orchard::IsUsageError(result.status()) ? kExitUsage : kExitFailure;
   }
   if (classify.printed()) return 0;

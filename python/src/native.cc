@@ -365,7 +365,7 @@ namespace orchard::python {
 void Check(const Status& status) {
   // The message says what failed and what to do; the status code name adds nothing.
   // Valid UTF-8: Python decodes the text of an exception, and a message may quote a raw name.
-  if (!status.ok()) throw OrchardError(util::ValidUtf8(status.message()));
+  if (!status.ok()) throw OrchardError(util::ValidUtf8(io::ExplainAccessDenied(status.message())));
 }
 
 io::StorageOptions Storage(const std::string& endpoint_url, const std::string& region) {
