@@ -13,11 +13,65 @@ if(ORCHARD_SANITIZE)
   add_link_options(-fsanitize=${ORCHARD_SANITIZE})
 endif()
 
-# orchard_add_test(NAME SOURCES... [LABELS ...]): one GoogleTest binary, registered in ctest.
+# orchard_add_layer(NAME LAYERS <lower layers it uses>... SOURCES ... [PUBLIC ...] [PRIVATE ...]):
+# the OBJECT library orchard_NAME of the folder src/orchard/NAME/ (one layer, see
+# docs/architecture.md "Layers"). It links the orchard_* libraries of LAYERS, which must all
+# come before NAME in ORCHARD_LAYER_ORDER, and the third-party libraries it uses. The
+# closure (NAME and every layer below it that it reaches) is recorded for
+# orchard_link_layer. orchard_core is these objects in one static library.
+function(orchard_add_layer name)
+  cmake_parse_arguments(ARG "" "" "LAYERS;SOURCES;PUBLIC;PRIVATE" ${ARGN})
+  list(FIND ORCHARD_LAYER_ORDER ${name} rank)
+  if(rank EQUAL -1)
+    message(FATAL_ERROR "orchard_add_layer(${name}): not in ORCHARD_LAYER_ORDER")
+  endif()
+  set(closure "")
+  foreach(dep IN LISTS ARG_LAYERS)
+    list(FIND ORCHARD_LAYER_ORDER ${dep} dep_rank)
+    if(dep_rank EQUAL -1 OR NOT dep_rank LESS rank)
+      message(FATAL_ERROR "orchard_add_layer(${name}): layer '${dep}' is not below it "
+                          "(ORCHARD_LAYER_ORDER: ${ORCHARD_LAYER_ORDER})")
+    endif()
+    get_property(dep_closure GLOBAL PROPERTY ORCHARD_LAYER_CLOSURE_${dep})
+    list(APPEND closure ${dep_closure})
+  endforeach()
+  list(APPEND closure orchard_${name})
+  list(REMOVE_DUPLICATES closure)
+  set_property(GLOBAL PROPERTY ORCHARD_LAYER_CLOSURE_${name} ${closure})
+  set_property(GLOBAL APPEND PROPERTY ORCHARD_LAYER_LIBRARIES orchard_${name})
+
+  add_library(orchard_${name} OBJECT ${ARG_SOURCES})
+  list(TRANSFORM ARG_LAYERS PREPEND orchard_)
+  target_link_libraries(orchard_${name} PUBLIC ${ARG_LAYERS} ${ARG_PUBLIC} PRIVATE ${ARG_PRIVATE})
+  orchard_set_warnings(orchard_${name})
+endfunction()
+
+# orchard_link_layer(TARGET LAYER): links TARGET with the objects of LAYER and of every
+# layer below it that LAYER uses, and nothing else of orchard (an object library's objects
+# go only into targets that link it directly, hence the closure).
+function(orchard_link_layer target layer)
+  get_property(closure GLOBAL PROPERTY ORCHARD_LAYER_CLOSURE_${layer})
+  if(NOT closure)
+    message(FATAL_ERROR "orchard_link_layer(${target}): no layer '${layer}'")
+  endif()
+  target_link_libraries(${target} PRIVATE ${closure})
+endfunction()
+
+# orchard_add_test(NAME SOURCES... [LAYERS layer...] [LABELS ...]): one GoogleTest binary,
+# registered in ctest. With LAYERS it links only those layers' libraries and the ones below
+# them (orchard_link_layer), so a test of a low layer proves that the layer links without
+# the ones above; without it, orchard_core (everything).
 function(orchard_add_test name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "SOURCES;LAYERS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
-  target_link_libraries(${name} PRIVATE orchard_core GTest::gtest_main)
+  if(ARG_LAYERS)
+    foreach(layer IN LISTS ARG_LAYERS)
+      orchard_link_layer(${name} ${layer})
+    endforeach()
+  else()
+    target_link_libraries(${name} PRIVATE orchard_core)
+  endif()
+  target_link_libraries(${name} PRIVATE GTest::gtest_main)
   orchard_set_warnings(${name})
   target_compile_definitions(${name} PRIVATE
     ORCHARD_SOURCE_DIR="${PROJECT_SOURCE_DIR}" ORCHARD_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared")

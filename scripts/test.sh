@@ -11,6 +11,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup.sh"
 bash "$ROOT/scripts/setup-test-tools.sh"
 bash "$ROOT/scripts/check-format.sh"
+bash "$ROOT/scripts/check-layers.sh"
 
 echo "== sanitizer build (ASan + UBSan): unit tests"
 ORCHARD_BUILD_DIR="$ROOT/build-asan" bash "$ROOT/scripts/build.sh" \

@@ -130,7 +130,7 @@ bool ClassifyCommands::parsed() const { return train_->parsed() || predict_->par
 
 Result<nlohmann::json> ClassifyCommands::Run(const jobs::JobOptions& shared) {
   if (train_->parsed()) {
-    ORCHARD_ASSIGN_OR_RAISE(auto summary, classify::TrainJob(train_options_));
+    ORCHARD_ASSIGN_OR_RAISE(auto summary, jobs::TrainJob(train_options_));
     if (!quiet_ && !json_summary_) PrintSummary(summary);
     printed_ = !json_summary_;
     return ToJson(summary, /*with_output=*/true);
@@ -139,7 +139,7 @@ Result<nlohmann::json> ClassifyCommands::Run(const jobs::JobOptions& shared) {
   // predict
   auto& job = predict_options_.job;
   job.shipped_model = default_model_;  // the jobs resolve model and checksum (ResolveJobOptions)
-  if (overwrite_) job.existing = table::ExistingOutput::kOverwrite;
+  if (overwrite_) job.existing = output::ExistingOutput::kOverwrite;
   job.cancel = shared.cancel;
   job.progress = !quiet_ && isatty(STDERR_FILENO);
   if (!quiet_) job.warn = shared.warn;
@@ -147,8 +147,7 @@ Result<nlohmann::json> ClassifyCommands::Run(const jobs::JobOptions& shared) {
     if (files_.empty()) {
       return Status::Invalid("give image files, or --input and --output (see predict --help)");
     }
-    ORCHARD_ASSIGN_OR_RAISE(auto predictions,
-                            classify::PredictFiles(predict_options_, files_, top_k_));
+    ORCHARD_ASSIGN_OR_RAISE(auto predictions, jobs::PredictFiles(predict_options_, files_, top_k_));
     // stdout is a TSV with a header: path, rank, label, probability, error (one row per
     // class, or one row with only path and error). Fields are written ForTerminal of their
     // table form, so none holds a tab, a line break or a control sequence, and the path
@@ -191,7 +190,7 @@ Result<nlohmann::json> ClassifyCommands::Run(const jobs::JobOptions& shared) {
     }
     return nlohmann::json{{"predictions", out}};
   }
-  ORCHARD_ASSIGN_OR_RAISE(auto summary, classify::PredictJob(predict_options_));
+  ORCHARD_ASSIGN_OR_RAISE(auto summary, jobs::PredictJob(predict_options_));
   if (!json_summary_) PrintSummary(summary);
   printed_ = !json_summary_;
   return ToJson(summary);

@@ -1,5 +1,5 @@
 // `orchard train` and `orchard predict` (issue 13): flag parsing and printing only; the
-// work is in orchard/classify/classify_jobs.h.
+// work is in orchard/jobs/train_job.h and orchard/jobs/predict_job.h.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -7,8 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "orchard/classify/classify_jobs.h"
+#include "orchard/classify/predict_parts.h"
 #include "orchard/jobs/jobs.h"
+#include "orchard/jobs/predict_job.h"
+#include "orchard/jobs/train_job.h"
 
 namespace orchard::cli {
 
@@ -36,8 +38,8 @@ class ClassifyCommands {
  private:
   CLI::App* train_ = nullptr;
   CLI::App* predict_ = nullptr;
-  classify::TrainJobOptions train_options_;
-  classify::PredictJobOptions predict_options_;
+  jobs::TrainJobOptions train_options_;
+  jobs::PredictJobOptions predict_options_;
   std::string default_model_;
   std::vector<std::string> files_;
   int64_t top_k_ = classify::kTopK;

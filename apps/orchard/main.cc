@@ -154,8 +154,8 @@ int main(int argc, char** argv) {
     return kExitUsage;  // whatever CLI11's own code for the error
   }
 
-  if (overwrite) options.existing = orchard::table::ExistingOutput::kOverwrite;
-  if (resume) options.existing = orchard::table::ExistingOutput::kResume;
+  if (overwrite) options.existing = orchard::output::ExistingOutput::kOverwrite;
+  if (resume) options.existing = orchard::output::ExistingOutput::kResume;
   options.progress = !quiet && isatty(STDERR_FILENO);
   if (!quiet) {
     // The message names files: printed as one inert line (no escape sequence, no line
@@ -199,8 +199,10 @@ int main(int argc, char** argv) {
                    "\norchard: interrupted; nothing was published (re-run with --resume)\n");
       return kExitInterrupted;
     }
-    std::fprintf(stderr, "\norchard: error: %s\n",
-                 orchard::util::ForTerminal(result.status().message()).c_str());
+    std::fprintf(
+        stderr, "\norchard: error: %s\n",
+        orchard::util::ForTerminal(orchard::io::ExplainAccessDenied(result.status().message()))
+            .c_str());
     return orchard::IsUsageError(result.status()) ? kExitUsage : kExitFailure;
   }
   if (classify.printed()) return 0;

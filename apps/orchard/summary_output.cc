@@ -54,7 +54,7 @@ void PrintSummary(const output::JobSummary& summary) {
   PrintTail(summary.seconds, summary.peak_rss_mib, summary.output);
 }
 
-void PrintSummary(const classify::PredictSummary& summary) {
+void PrintSummary(const jobs::PredictSummary& summary) {
   std::fprintf(stderr, "\n");
   if (const auto& images = summary.images) {
     PrintImages(images->ok, images->failed, images->listed, -1, images->images_per_second);
@@ -68,7 +68,7 @@ void PrintSummary(const classify::PredictSummary& summary) {
   PrintTail(summary.seconds, summary.peak_rss_mib, summary.output);
 }
 
-void PrintSummary(const classify::TrainSummary& summary) {
+void PrintSummary(const jobs::TrainSummary& summary) {
   const classify::TrainReport& training = summary.training;
   std::fprintf(stderr, "trained    %lld rows, %lld classes, %lld-d %s, C=%g\n",
                static_cast<long long>(training.rows), static_cast<long long>(training.classes),

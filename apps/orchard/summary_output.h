@@ -5,7 +5,8 @@
 #include <map>
 #include <string>
 
-#include "orchard/classify/classify_jobs.h"
+#include "orchard/jobs/predict_job.h"
+#include "orchard/jobs/train_job.h"
 #include "orchard/output/summary.h"
 
 namespace orchard::cli {
@@ -17,9 +18,9 @@ void PrintSeconds(const std::map<std::string, double>& seconds);
 void PrintSummary(const output::JobSummary& summary);
 
 /// predict --input --output.
-void PrintSummary(const classify::PredictSummary& summary);
+void PrintSummary(const jobs::PredictSummary& summary);
 
 /// train.
-void PrintSummary(const classify::TrainSummary& summary);
+void PrintSummary(const jobs::TrainSummary& summary);
 
 }  // namespace orchard::cli

@@ -12,6 +12,7 @@
 
 #include "orchard/io/storage.h"
 #include "orchard/jobs/options.h"
+#include "orchard/output/commit.h"
 #include "orchard/util/status.h"
 
 namespace orchard::python {
@@ -40,6 +41,9 @@ io::StorageOptions Storage(const std::string& endpoint_url, const std::string& r
 /// ResolveLocation with Storage(endpoint_url, region); raises OrchardError on failure.
 io::Location Resolve(const std::string& uri, const std::string& endpoint_url,
                      const std::string& region);
+
+/// refuse | overwrite | resume -> the policy; raises OrchardError on any other name.
+output::ExistingOutput ExistingOutputNamed(const std::string& name);
 
 /// Job options from a dict keyed by the CLI's flags with underscores (input, output, model,
 /// batch_size, ..., existing = refuse|overwrite|resume); unknown keys are refused.

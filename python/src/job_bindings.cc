@@ -34,20 +34,24 @@ void Take(const nb::dict& values, const char* key, T* field) {
   if (values.contains(key)) *field = nb::cast<T>(values[key]);
 }
 
-orchard::table::ExistingOutput PolicyNamed(const std::string& name) {
-  if (name == "refuse") return orchard::table::ExistingOutput::kRefuse;
-  if (name == "overwrite") return orchard::table::ExistingOutput::kOverwrite;
-  if (name == "resume") return orchard::table::ExistingOutput::kResume;
+}  // namespace
+
+orchard::output::ExistingOutput orchard::python::ExistingOutputNamed(const std::string& name) {
+  if (name == "refuse") return orchard::output::ExistingOutput::kRefuse;
+  if (name == "overwrite") return orchard::output::ExistingOutput::kOverwrite;
+  if (name == "resume") return orchard::output::ExistingOutput::kResume;
   Check(orchard::Status::Invalid("unknown existing-output policy '", name,
                                  "': use refuse, overwrite or resume"));
-  return orchard::table::ExistingOutput::kRefuse;
+  return orchard::output::ExistingOutput::kRefuse;
 }
 
-const char* PolicyName(orchard::table::ExistingOutput policy) {
+namespace {
+
+const char* PolicyName(orchard::output::ExistingOutput policy) {
   switch (policy) {
-    case orchard::table::ExistingOutput::kOverwrite:
+    case orchard::output::ExistingOutput::kOverwrite:
       return "overwrite";
-    case orchard::table::ExistingOutput::kResume:
+    case orchard::output::ExistingOutput::kResume:
       return "resume";
     default:
       return "refuse";
@@ -87,7 +91,8 @@ orchard::jobs::JobOptions orchard::python::JobOptionsFrom(const nb::dict& values
   Take(values, "endpoint_url", &options.storage.endpoint_url);
   Take(values, "region", &options.storage.region);
   if (values.contains("existing")) {
-    options.existing = PolicyNamed(nb::cast<std::string>(values["existing"]));
+    options.existing =
+        orchard::python::ExistingOutputNamed(nb::cast<std::string>(values["existing"]));
   }
   return options;
 }

@@ -23,10 +23,11 @@
 #include "bindings.h"
 #include "orchard/image/decode.h"
 #include "orchard/io/storage.h"
+#include "orchard/jobs/job_steps.h"
 #include "orchard/jobs/model_loading.h"
 #include "orchard/model/embedder.h"
+#include "orchard/output/commit.h"
 #include "orchard/output/layout.h"
-#include "orchard/output/pca_files.h"
 #include "orchard/pca/pca.h"
 #include "orchard/pca/pca_json.h"
 #include "orchard/pipeline/embed_bytes.h"
@@ -34,7 +35,6 @@
 #include "orchard/pipeline/listing.h"
 #include "orchard/pipeline/shard.h"
 #include "orchard/report/report.h"
-#include "orchard/table/commit.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/status.h"
 #include "orchard/util/text.h"
@@ -75,15 +75,6 @@ orchard::pca::PcaModel ModelFromJsonText(const std::string& text) {
 }
 
 std::string AsString(const nb::bytes& bytes) { return std::string(bytes.c_str(), bytes.size()); }
-
-orchard::table::ExistingOutput PolicyFrom(const std::string& name) {
-  if (name == "refuse") return orchard::table::ExistingOutput::kRefuse;
-  if (name == "overwrite") return orchard::table::ExistingOutput::kOverwrite;
-  if (name == "resume") return orchard::table::ExistingOutput::kResume;
-  Check(orchard::Status::Invalid("unknown existing-output policy '", name,
-                                 "': use refuse, overwrite or resume"));
-  return orchard::table::ExistingOutput::kRefuse;
-}
 
 // The shard's items from raw relative paths (bytes: file names need not be UTF-8).
 std::vector<orchard::pipeline::ImageItem> ItemsOf(const std::vector<nb::bytes>& sources,
@@ -148,8 +139,9 @@ class PyOutputCommitter {
     std::optional<orchard::io::Location> input;
     if (!input_uri.empty()) input = Resolve(input_uri, endpoint_url, region);
     nb::gil_scoped_release release;
-    committer_.emplace(Unwrap(orchard::table::OutputCommitter::Begin(
-        output, PolicyFrom(policy), fingerprint, input ? &*input : nullptr)));
+    committer_.emplace(Unwrap(orchard::output::OutputCommitter::Begin(
+        output, orchard::python::ExistingOutputNamed(policy), fingerprint,
+        input ? &*input : nullptr)));
   }
   // RemoveStrayStagedFiles of the CLI's resume; warnings go to stderr (the driver's log).
   void RemoveStrayStagedFiles(int64_t num_parts) {
@@ -167,7 +159,7 @@ class PyOutputCommitter {
   }
 
  private:
-  std::optional<orchard::table::OutputCommitter> committer_;
+  std::optional<orchard::output::OutputCommitter> committer_;
 };
 
 void WriteFile(const std::string& uri, const nb::bytes& data, const std::string& endpoint_url,
@@ -206,7 +198,7 @@ void WritePcaModel(const std::string& staging_uri, const std::string& model_json
                    const std::string& endpoint_url, const std::string& region) {
   const auto model = ModelFromJsonText(model_json);
   nb::gil_scoped_release release;
-  Check(orchard::output::WritePcaModel(model, Resolve(staging_uri, endpoint_url, region)));
+  Check(orchard::jobs::WritePcaFiles(model, Resolve(staging_uri, endpoint_url, region)));
 }
 
 // Projects staging/features/part-<idx> into staging/pca/part-<idx> for each index.
@@ -373,7 +365,7 @@ namespace orchard::python {
 void Check(const Status& status) {
   // The message says what failed and what to do; the status code name adds nothing.
   // Valid UTF-8: Python decodes the text of an exception, and a message may quote a raw name.
-  if (!status.ok()) throw OrchardError(util::ValidUtf8(status.message()));
+  if (!status.ok()) throw OrchardError(util::ValidUtf8(io::ExplainAccessDenied(status.message())));
 }
 
 io::StorageOptions Storage(const std::string& endpoint_url, const std::string& region) {

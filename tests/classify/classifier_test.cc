@@ -9,36 +9,14 @@
 #include <set>
 
 #include "../test_util.h"
+#include "blobs.h"
 #include "orchard/classify/classifier_file.h"
-#include "orchard/classify/classify_jobs.h"
 #include "orchard/classify/trainer.h"
 
 namespace orchard::classify {
 namespace {
 
-// `per_class` points around each of `num_classes` well-separated centres in `dim` dims.
-table::VectorRows Blobs(int num_classes, int per_class, int dim, uint64_t seed,
-                        float noise = 0.3f) {
-  std::mt19937_64 generator(seed);
-  std::normal_distribution<float> gaussian(0.0f, noise);
-  table::VectorRows rows;
-  rows.dim = dim;
-  for (int point = 0; point < per_class; ++point) {
-    for (int class_idx = 0; class_idx < num_classes; ++class_idx) {
-      const std::string label = "class_" + std::to_string(class_idx);
-      rows.paths.push_back(label + "/" + std::to_string(point) + ".jpg");
-      rows.labels.push_back(label);
-      for (int col = 0; col < dim; ++col) {
-        // Centre: 5 on the class's own axis; a large offset on the last axis that
-        // standardization must take care of.
-        float centre = (col == class_idx % dim) ? 5.0f : 0.0f;
-        if (col == dim - 1) centre += 1000.0f;
-        rows.values.push_back(centre + gaussian(generator));
-      }
-    }
-  }
-  return rows;
-}
+using orchard::testing::Blobs;
 
 int64_t Argmax(const std::vector<float>& probabilities, int64_t row_idx, int64_t num_classes) {
   auto begin = probabilities.begin() + row_idx * num_classes;
@@ -165,70 +143,6 @@ TEST(ClassifierTest, RoundTripsThroughTheModelFolder) {
   EXPECT_NE(missing.status().message().find("orchard train"), std::string::npos);
   ASSERT_OK(io::WriteAll(empty.Child("classifier.json"), "{not json"));
   EXPECT_FALSE(LoadClassifier(empty).ok());
-}
-
-// Writes a finished output as `orchard run` would: features, summary with the model's
-// sha256, _SUCCESS.
-void WriteFakeOutput(const io::Location& root, const table::VectorRows& rows,
-                     const std::string& sha256) {
-  std::shared_ptr<arrow::RecordBatch> batch;
-  ASSERT_OK_AND_ASSIGN(batch, table::MakeVectorBatch(table::kFeaturesColumn, rows));
-  ASSERT_OK(table::WriteParquet(root.Child("features").Child(table::PartName(0)), *batch));
-  nlohmann::json summary = {{"model", {{"sha256", sha256}}}};
-  ASSERT_OK(io::WriteAll(root.Child("report").Child("summary.json"), summary.dump()));
-  ASSERT_OK(io::WriteAll(root.Child("_SUCCESS"), ""));
-}
-
-TEST(ClassifyJobsTest, TrainAndPredictFromOutputsAndRefuseAnotherBackbone) {
-  orchard::testing::TempDir dir;
-  io::Location root;
-  ASSERT_OK_AND_ASSIGN(root, io::ResolveLocation(dir.str(), io::StorageOptions{}));
-  WriteFakeOutput(root.Child("train_out"), Blobs(3, 30, 5, 5), "sha-of-backbone-a");
-  WriteFakeOutput(root.Child("test_out"), Blobs(3, 10, 5, 6), "sha-of-backbone-a");
-  WriteFakeOutput(root.Child("other_out"), Blobs(3, 10, 5, 7), "sha-of-backbone-b");
-
-  TrainJobOptions train;
-  train.input = dir.str() + "/train_out";
-  train.model_dir = dir.str() + "/model";
-  TrainSummary trained;
-  ASSERT_OK_AND_ASSIGN(trained, TrainJob(train));
-  EXPECT_EQ(trained.feature_model_sha256, "sha-of-backbone-a");
-  EXPECT_DOUBLE_EQ(trained.training.validation_accuracy.value_or(0), 1.0);
-  const nlohmann::json metrics = ToJson(trained, /*with_output=*/false);
-  EXPECT_EQ(metrics["feature_model_sha256"], "sha-of-backbone-a");
-  EXPECT_FALSE(metrics.contains("output"));
-  EXPECT_TRUE(std::filesystem::exists(dir.path() / "model" / "metrics.json"));
-  EXPECT_FALSE(TrainJob(train).ok());  // refuses to replace without --overwrite
-  train.overwrite = true;
-  ASSERT_OK(TrainJob(train).status());
-
-  PredictJobOptions predict;
-  predict.model_dir = dir.str() + "/model";
-  predict.job.input = dir.str() + "/test_out";
-  predict.job.output = dir.str() + "/pred";
-  PredictSummary summary;
-  ASSERT_OK_AND_ASSIGN(summary, PredictJob(predict));
-  ASSERT_TRUE(summary.accuracy.has_value());
-  EXPECT_DOUBLE_EQ(summary.accuracy->accuracy, 1.0);
-  EXPECT_FALSE(summary.images.has_value());  // predicted from the earlier output's features
-  EXPECT_EQ(ToJson(summary)["features_from"], predict.job.input);
-  EXPECT_TRUE(std::filesystem::exists(dir.path() / "pred" / "_SUCCESS"));
-  EXPECT_TRUE(std::filesystem::exists(dir.path() / "pred" / "report" / "metrics.json"));
-  EXPECT_TRUE(std::filesystem::exists(dir.path() / "pred" / "predictions" / "part-00000.parquet"));
-  EXPECT_FALSE(std::filesystem::exists(dir.path() / "pred" / "_temporary"));
-
-  predict.job.input = dir.str() + "/other_out";
-  predict.job.output = dir.str() + "/pred_other";
-  auto refused = PredictJob(predict);
-  ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.status().message().find("sha-of-backbone-a"), std::string::npos);
-  EXPECT_NE(refused.status().message().find("sha-of-backbone-b"), std::string::npos);
-  EXPECT_FALSE(std::filesystem::exists(dir.path() / "pred_other" / "_SUCCESS"));
-
-  Classifier classifier;
-  ASSERT_OK_AND_ASSIGN(classifier, LoadClassifier(root.Child("model")));
-  EXPECT_TRUE(CheckBackbone(classifier, "sha-of-backbone-a", "x").ok());
-  EXPECT_FALSE(CheckBackbone(classifier, "sha-of-backbone-b", "x").ok());
 }
 
 // A trained classifier's classifier.json, tampered one field at a time: each is refused

@@ -138,8 +138,15 @@ _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 class S3Server:
     """A SeaweedFS S3 server on 127.0.0.1 with a private data folder and random keys."""
 
-    def __init__(self, binary: str | os.PathLike | None = None):
+    def __init__(self, binary: str | os.PathLike | None = None,
+                 identities: list[dict] | None = None, policies: list[dict] | None = None):
+        """`identities` are added to the administrator's (SeaweedFS identity objects:
+        name, credentials, actions and/or policyNames); `policies` are the IAM policy
+        documents they name ({"name": ..., "content": "<policy JSON>"}), which SeaweedFS
+        evaluates like AWS IAM (Resource ARNs, Conditions such as s3:prefix)."""
         self.binary = Path(binary) if binary else find_binary()
+        self._extra_identities = list(identities or [])
+        self._policies = list(policies or [])
         self.access_key = _random_key(20)
         self.secret_key = _random_key(40)
         self.port: int | None = None
@@ -157,13 +164,15 @@ class S3Server:
         atexit.register(self.close)
 
     def _write_identities(self) -> None:
-        # One identity with our keys and every action; no anonymous identity, so
-        # unsigned or wrongly signed requests are refused.
+        # One identity with our keys and every action, plus the caller's; no anonymous
+        # identity, so unsigned or wrongly signed requests are refused.
         config = {"identities": [{
             "name": "orchard-test",
             "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
             "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-        }]}
+        }] + self._extra_identities}
+        if self._policies:
+            config["policies"] = self._policies
         fd = os.open(self._config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump(config, f)
@@ -400,11 +409,13 @@ class S3Server:
         """Unauthenticated liveness probe of the S3 gateway."""
         return f"{self.endpoint}/healthz"
 
-    def env(self) -> dict[str, str]:
-        """Environment for a process (e.g. orchard) that should use this server."""
+    def env(self, access_key: str | None = None,
+            secret_key: str | None = None) -> dict[str, str]:
+        """Environment for a process (e.g. orchard) that should use this server; with
+        the administrator's keys unless others (an identity's) are given."""
         return {
-            "AWS_ACCESS_KEY_ID": self.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_ACCESS_KEY_ID": access_key or self.access_key,
+            "AWS_SECRET_ACCESS_KEY": secret_key or self.secret_key,
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,

@@ -424,5 +424,68 @@ TEST(ReadBoundedTest, AFileLongerThanItsSizeSaysFails) {
   EXPECT_NE(bytes.status().message().find("grew"), std::string::npos) << bytes.status().ToString();
 }
 
+// Arrow's wording of S3 refusals, as SeaweedFS and AWS answer them
+// (tests/integration/test_s3_scoped.py sees them end to end).
+TEST(ExplainAccessDeniedTest, AWriteRefusalNamesTheActionAndTheObject) {
+  const std::string refused =
+      "When initiating multiple part upload for key 'output/run1/_temporary/job.fingerprint' "
+      "in bucket 'data': AWS Error ACCESS_DENIED during CreateMultipartUpload operation: "
+      "Access Denied. (Request ID: 1)";
+  const std::string explained = ExplainAccessDenied(refused);
+  EXPECT_EQ(explained.rfind(refused, 0), 0u) << explained;  // the original text first
+  EXPECT_NE(explained.find("s3:PutObject on "
+                           "arn:aws:s3:::data/output/run1/_temporary/job.fingerprint"),
+            std::string::npos)
+      << explained;
+}
+
+TEST(ExplainAccessDeniedTest, ListingAndHeadBucketNeedListBucket) {
+  const std::string listing = ExplainAccessDenied(
+      "When listing objects under key 'secret/' in bucket 'data': AWS Error ACCESS_DENIED "
+      "during ListObjectsV2 operation: Access Denied.");
+  EXPECT_NE(listing.find("s3:ListBucket on arn:aws:s3:::data (prefix 'secret/')"),
+            std::string::npos)
+      << listing;
+  const std::string head = ExplainAccessDenied(
+      "When getting information for bucket 'data': AWS Error ACCESS_DENIED during HeadBucket "
+      "operation: No response body.");
+  EXPECT_NE(head.find("s3:ListBucket on arn:aws:s3:::data,"), std::string::npos) << head;
+}
+
+TEST(ExplainAccessDeniedTest, TheLastRefusalDecides) {
+  // CheckBucket's message: the HeadBucket refused, then the listing of the prefix.
+  const std::string explained = ExplainAccessDenied(
+      "cannot access bucket 'data' (for s3://data/private/run): HeadBucket: When getting "
+      "information for bucket 'data': AWS Error ACCESS_DENIED during HeadBucket operation: No "
+      "response body.; listing the prefix (s3:ListBucket): When listing objects under key "
+      "'private/run/' in bucket 'data': AWS Error ACCESS_DENIED during ListObjectsV2 operation: "
+      "Access Denied.");
+  EXPECT_NE(explained.find("Access Denied. The ListObjectsV2 call needs s3:ListBucket on "
+                           "arn:aws:s3:::data (prefix 'private/run/')"),
+            std::string::npos)
+      << explained;
+}
+
+TEST(ExplainAccessDeniedTest, DeletesAndReadsNameTheirActions) {
+  EXPECT_NE(ExplainAccessDenied("When delete key 'output/a' in bucket 'b': AWS Error "
+                                "ACCESS_DENIED during DeleteObject operation: x")
+                .find("s3:DeleteObject on arn:aws:s3:::b/output/a"),
+            std::string::npos);
+  EXPECT_NE(ExplainAccessDenied("When reading information for key 'in/x.jpg' in bucket 'b': "
+                                "AWS Error ACCESS_DENIED during HeadObject operation: x")
+                .find("s3:GetObject on arn:aws:s3:::b/in/x.jpg"),
+            std::string::npos);
+}
+
+TEST(ExplainAccessDeniedTest, OtherMessagesAreUnchanged) {
+  for (const std::string& message :
+       {std::string("cannot read 'x': No such file"),
+        std::string("AWS Error NETWORK_CONNECTION during GetObject operation: timeout"),
+        std::string("AWS Error ACCESS_DENIED during SomeFutureCall operation: x"),
+        std::string("ACCESS_DENIED during ")}) {
+    EXPECT_EQ(ExplainAccessDenied(message), message);
+  }
+}
+
 }  // namespace
 }  // namespace orchard::io

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "../test_util.h"
+#include "orchard/output/commit.h"
 #include "orchard/output/layout.h"
-#include "orchard/table/commit.h"
 #include "orchard/table/tables.h"
 
 namespace orchard::pipeline {
@@ -608,7 +608,7 @@ TEST(RemoveStrayStagedFilesTest, ZeroPartsKeepsNoPart) {
   const fs::path staging = dir.path() / "staging";
   fs::create_directories(staging / "features");
   std::ofstream(staging / "features" / table::PartName(0)) << "x";
-  std::ofstream(staging / table::kJobFingerprintFile) << "orchard-job-2\n";
+  std::ofstream(staging / output::kJobFingerprintFile) << "orchard-job-2\n";
   ASSERT_OK(RemoveStrayStagedFiles(LocalLocation(staging), 0, nullptr));
   EXPECT_EQ(TreeOf(staging), (std::set<std::string>{"features/", "job.fingerprint"}));
 }

@@ -162,7 +162,8 @@ TEST_F(HtmlReportTest, SparkSummaryNamesTheMaster) {
   // The summary python/orchard/spark.py writes: an engine, no threads, no peak RSS.
   output::JobSummary spark = RunSummary("s3://bucket/out");
   spark.command = "spark";
-  spark.engine = output::EngineSummary{"4.1.1", "spark://head:7077", 8, 1, 3, 0};
+  spark.engine =
+      output::EngineSummary{"4.1.1", "spark://head:7077", 8, 1, 3, "--partitions", 0, 2, 0};
   spark.seconds = {{"total", 9}, {"project", 1}, {"fit_pca", 2}, {"featurize", 6}};
   nlohmann::json summary = output::ToJson(spark);
   summary.erase("threads");

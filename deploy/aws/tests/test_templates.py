@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -241,3 +242,21 @@ def test_budget_and_spot_tasks_are_optional(base, cluster):
     assert cluster["Parameters"]["TaskSpotInstanceCount"]["Default"] == 0
     tasks = cluster["Resources"]["Cluster"]["Properties"]["Instances"]["TaskInstanceGroups"]["Fn::If"]
     assert tasks[0] == "UseSpotTasks" and tasks[1][0]["Market"] == "SPOT"
+
+
+def test_instance_role_s3_statements_are_the_ones_the_scoped_s3_test_enforces(base):
+    """tests/integration/test_s3_scoped.py runs orchard against an S3 server that enforces
+    these statements, read from emr_instance_role_s3.json: that proof holds only while
+    the file and the template say the same."""
+    tested = json.loads((TEMPLATES.parents[2] / "tests" / "integration" /
+                         "emr_instance_role_s3.json").read_text())["Statement"]
+    role = base["Resources"]["EmrInstanceRole"]["Properties"]
+    shipped = []
+    for st in role["Policies"][0]["PolicyDocument"]["Statement"]:
+        if not any(a.startswith("s3:") for a in as_list(st["Action"])):
+            continue
+        resources = [r["Fn::Sub"] for r in as_list(st["Resource"])]
+        shipped.append({**st, "Action": as_list(st["Action"]),
+                        "Resource": resources[0] if len(resources) == 1 else resources})
+    normalized = [{**st, "Action": as_list(st["Action"])} for st in tested]
+    assert shipped == normalized

@@ -16,6 +16,8 @@
 #include <functional>
 #include <mutex>
 #include <random>
+#include <string>
+#include <utility>
 
 #include "orchard/io/local_files_internal.h"
 #include "orchard/util/text.h"
@@ -408,6 +410,83 @@ Status CopyTree(const Location& from, const Location& to) {
     return WriteAll(target, std::string_view(reinterpret_cast<const char*>(bytes->data()),
                                              static_cast<size_t>(bytes->size())));
   });
+}
+
+namespace {
+
+// The IAM action each S3 API call that orchard (through Arrow) makes is authorized by
+// (the Service Authorization Reference's "Actions defined by Amazon S3").
+std::string_view ActionOfOperation(std::string_view operation) {
+  static constexpr std::pair<std::string_view, std::string_view> kActions[] = {
+      {"PutObject", "s3:PutObject"},
+      {"CreateMultipartUpload", "s3:PutObject"},
+      {"UploadPart", "s3:PutObject"},
+      {"CompleteMultipartUpload", "s3:PutObject"},
+      {"AbortMultipartUpload", "s3:AbortMultipartUpload"},
+      {"GetObject", "s3:GetObject"},
+      {"HeadObject", "s3:GetObject"},
+      {"DeleteObject", "s3:DeleteObject"},
+      {"DeleteObjects", "s3:DeleteObject"},
+      {"CopyObject", "s3:GetObject on the source and s3:PutObject on the target"},
+      {"ListObjectsV2", "s3:ListBucket"},
+      {"ListObjects", "s3:ListBucket"},
+      {"HeadBucket", "s3:ListBucket"},
+      {"ListMultipartUploads", "s3:ListBucketMultipartUploads"},
+      {"GetBucketLocation", "s3:GetBucketLocation"},
+      {"CreateBucket", "s3:CreateBucket"},
+  };
+  for (const auto& [name, action] : kActions) {
+    if (name == operation) return action;
+  }
+  return {};
+}
+
+// The text between `opening` and the next quote after it, or empty.
+std::string_view QuotedAfter(std::string_view message, std::string_view opening) {
+  const size_t start = message.find(opening);
+  if (start == std::string_view::npos) return {};
+  const size_t begin = start + opening.size();
+  const size_t end = message.find('\'', begin);
+  if (end == std::string_view::npos) return {};
+  return message.substr(begin, end - begin);
+}
+
+}  // namespace
+
+std::string ExplainAccessDenied(std::string_view message) {
+  constexpr std::string_view kDenied = "ACCESS_DENIED during ";
+  // The last refusal is the one that decided (CheckBucket quotes the HeadBucket refused
+  // before the listing that was refused too).
+  const size_t denied = message.rfind(kDenied);
+  if (denied == std::string_view::npos) return std::string(message);
+  const size_t begin = denied + kDenied.size();
+  const size_t end = message.find(' ', begin);
+  if (end == std::string_view::npos) return std::string(message);
+  const std::string_view operation = message.substr(begin, end - begin);
+  const std::string_view action = ActionOfOperation(operation);
+  if (action.empty()) return std::string(message);
+  // Arrow's sentence for the call: "When <doing> key 'K' in bucket 'B': AWS Error ..." (a
+  // listing: the prefix as the key; a bucket-level call: "bucket 'B'" only).
+  const size_t sentence = message.rfind("When ", denied);
+  const size_t call_start = sentence == std::string_view::npos ? 0 : sentence;
+  const std::string_view call = message.substr(call_start, denied - call_start);
+  const std::string_view bucket = QuotedAfter(call, "bucket '");
+  const std::string_view key = QuotedAfter(call, "key '");
+  std::string resource = "arn:aws:s3:::" + std::string(bucket.empty() ? "BUCKET" : bucket);
+  const bool bucket_level = action == "s3:ListBucket" ||
+                            action == "s3:ListBucketMultipartUploads" ||
+                            action == "s3:GetBucketLocation" || action == "s3:CreateBucket";
+  if (bucket_level && !key.empty()) {
+    resource += " (prefix '" + std::string(key) + "')";
+  } else if (!key.empty()) {
+    resource += "/" + std::string(key);
+  }
+  std::string explained(message);
+  if (explained.back() != '.') explained += '.';
+  return explained + " The " + std::string(operation) + " call needs " + std::string(action) +
+         " on " + resource +
+         ", which the credentials' policy does not allow: add it to the role's or user's IAM "
+         "policy (docs/s3.md, \"Permissions\")";
 }
 
 void FinalizeStorage() {

@@ -153,6 +153,13 @@ Status MoveTree(const Location& from, const Location& to);
 /// that exist; `from` is left as it was. Each file is written atomically (WriteAll).
 Status CopyTree(const Location& from, const Location& to);
 
+/// `message` (a failed job's error) with, when it is an S3 refusal ("AWS Error
+/// ACCESS_DENIED during <operation> operation", Arrow's wording), the IAM action that
+/// operation needs and the object it was refused on appended: the SDK names only the API
+/// call (CreateMultipartUpload), the policy must name the action (s3:PutObject). Other
+/// messages are returned unchanged.
+std::string ExplainAccessDenied(std::string_view message);
+
 /// Must be called once before exit when object stores were used (Arrow's AWS SDK
 /// shutdown). Safe to call when they were not.
 void FinalizeStorage();

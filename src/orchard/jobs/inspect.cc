@@ -4,8 +4,8 @@
 #include <parquet/arrow/reader.h>
 #include <parquet/file_reader.h>
 
+#include "orchard/output/commit.h"
 #include "orchard/output/layout.h"
-#include "orchard/table/commit.h"
 #include "orchard/table/tables.h"
 
 namespace orchard::jobs {
@@ -22,7 +22,7 @@ Result<json> InspectOutput(const std::string& output, const io::StorageOptions& 
     return Status::IOError("output '", location.display, "' does not exist");
   }
   json result = {{"output", output}};
-  ORCHARD_ASSIGN_OR_RAISE(result["complete"], io::FileExists(location.Child(table::kSuccessFile)));
+  ORCHARD_ASSIGN_OR_RAISE(result["complete"], io::FileExists(location.Child(output::kSuccessFile)));
   for (const char* name : {kFeaturesDir, kPcaDir, kErrorsDir}) {
     ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(location.Child(name)));
     if (parts.empty()) continue;

@@ -1,7 +1,13 @@
 #include "orchard/jobs/job_steps.h"
 
+#include <arrow/buffer.h>
+
+#include <nlohmann/json.hpp>
+
 #include "orchard/output/layout.h"
+#include "orchard/output/pca_files.h"
 #include "orchard/report/html_report.h"
+#include "orchard/report/report.h"
 #include "orchard/util/memory.h"
 #include "orchard/util/text.h"
 #include "orchard/version.h"
@@ -61,6 +67,26 @@ Result<pca::PcaModel> FitFromStats(const pca::PcaStats& stats, const JobOptions&
   summary->seconds["fit_pca"] = util::SecondsSince(start);
   summary->pca = SummaryOf(model);
   return model;
+}
+
+Status WritePcaFiles(const pca::PcaModel& model, const io::Location& root) {
+  ORCHARD_RETURN_NOT_OK(output::WritePcaModel(model, root));
+  const std::string title = "PCA of " + std::to_string(model.count) +
+                            " feature vectors: " + std::to_string(model.k) +
+                            " components explain the threshold";
+  return io::WriteAll(root.Child(output::kScreeSvg), report::ScreePlotSvg(model, title));
+}
+
+std::string RecordedModelSha256(const io::Location& output) {
+  auto bytes = io::ReadAll(output.Child(output::kSummaryJson));
+  if (!bytes.ok()) return "";
+  try {
+    const auto root = nlohmann::json::parse((*bytes)->ToString());
+    if (!root.contains("model") || !root["model"].contains("sha256")) return "";
+    return root["model"]["sha256"].get<std::string>();
+  } catch (const nlohmann::json::exception&) {
+    return "";
+  }
 }
 
 }  // namespace orchard::jobs

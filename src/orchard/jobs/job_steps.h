@@ -1,5 +1,7 @@
-// Steps the jobs share (jobs.cc, run_driver.cc): the summary's common part, writing it, the
-// report page of a staged output, the PCA fit with its checks. Internal to jobs/.
+// Steps the jobs share (jobs.cc, run_driver.cc, train_job.cc, predict_job.cc): the
+// summary's common part, writing it, the report page of a staged output, the PCA fit with
+// its checks and its files, the embedding model an earlier output was made with. Internal
+// to jobs/ (and the Python extension's PCA files).
 #pragma once
 
 #include <optional>
@@ -32,5 +34,14 @@ Status WriteRunReport(const io::Location& staging, std::optional<io::Location> r
 /// width; records the time and the PCA section in `summary`.
 Result<pca::PcaModel> FitFromStats(const pca::PcaStats& stats, const JobOptions& options,
                                    output::JobSummary* summary);
+
+/// Writes the PCA model files (output::WritePcaModel: pca_model/model.json and
+/// components.parquet) and the scree plot (report/scree.svg) below `root` (a staging
+/// folder). Here, not in output/, because the chart is drawn by the report layer.
+Status WritePcaFiles(const pca::PcaModel& model, const io::Location& root);
+
+/// The embedding model's sha256 recorded by the run that wrote `output`
+/// (report/summary.json), or "" when there is none.
+std::string RecordedModelSha256(const io::Location& output);
 
 }  // namespace orchard::jobs

@@ -6,10 +6,10 @@
 #include "orchard/jobs/job_steps.h"
 #include "orchard/jobs/locations.h"
 #include "orchard/jobs/run_driver.h"
+#include "orchard/output/commit.h"
 #include "orchard/output/layout.h"
 #include "orchard/output/pca_files.h"
 #include "orchard/pipeline/shard.h"
-#include "orchard/table/commit.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/fault.h"
 #include "orchard/util/stopwatch.h"
@@ -57,7 +57,7 @@ Result<JobSummary> RunFeaturizeSteps(const JobOptions& requested, FeaturizeJobKi
 // A job that updates a published output (fit-pca, project) stages a copy of its report
 // folder, not the folder itself: until Publish, the published output must stay whole.
 // Crash points are named "<command>:<step>" (util::MaybeDieAt).
-Status StageReportCopy(const JobLocations& where, const table::OutputCommitter& committer,
+Status StageReportCopy(const JobLocations& where, const output::OutputCommitter& committer,
                        const std::string& command) {
   ORCHARD_RETURN_NOT_OK(
       io::CopyTree(where.output.Child(kReportDir), committer.staging().Child(kReportDir)));
@@ -67,7 +67,7 @@ Status StageReportCopy(const JobLocations& where, const table::OutputCommitter& 
 
 // The end of an update: the summary and index.html are rewritten, and `dirs` with the
 // report replace their published versions in one publish.
-Status FinishUpdate(const JobLocations& where, table::OutputCommitter* committer,
+Status FinishUpdate(const JobLocations& where, output::OutputCommitter* committer,
                     JobSummary* summary, Clock::time_point start, std::vector<std::string> dirs) {
   const std::string& command = summary->command;
   const io::Location staging = committer->staging();
@@ -100,7 +100,7 @@ Result<JobSummary> FitPcaJob(const JobOptions& requested) {
   JobSummary summary = BaseSummary("fit-pca", options);
   ORCHARD_ASSIGN_OR_RAISE(
       auto committer,
-      table::OutputCommitter::Begin(where.output, table::ExistingOutput::kUpdate, "", nullptr));
+      output::OutputCommitter::Begin(where.output, output::ExistingOutput::kUpdate, "", nullptr));
   util::MaybeDieAt("fit-pca:begun");
   ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(where.output.Child(kFeaturesDir)));
   ORCHARD_ASSIGN_OR_RAISE(auto stats, pipeline::StatsOfParts(parts, options.threads));
@@ -108,7 +108,7 @@ Result<JobSummary> FitPcaJob(const JobOptions& requested) {
   util::MaybeDieAt("fit-pca:after-fit");
   // The copy first: the new scree plot replaces the copied one.
   ORCHARD_RETURN_NOT_OK(StageReportCopy(where, committer, summary.command));
-  ORCHARD_RETURN_NOT_OK(output::WritePcaModel(model, committer.staging()));
+  ORCHARD_RETURN_NOT_OK(WritePcaFiles(model, committer.staging()));
   util::MaybeDieAt("fit-pca:after-model");
   ORCHARD_RETURN_NOT_OK(FinishUpdate(where, &committer, &summary, start, {kPcaModelDir}));
   return summary;
@@ -123,7 +123,7 @@ Result<JobSummary> ProjectJob(const JobOptions& requested) {
   JobSummary summary = BaseSummary("project", options);
   ORCHARD_ASSIGN_OR_RAISE(
       auto committer,
-      table::OutputCommitter::Begin(where.output, table::ExistingOutput::kUpdate, "", nullptr));
+      output::OutputCommitter::Begin(where.output, output::ExistingOutput::kUpdate, "", nullptr));
   util::MaybeDieAt("project:begun");
   ORCHARD_ASSIGN_OR_RAISE(auto model, output::ReadPcaModel(where.output));
   ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(where.output.Child(kFeaturesDir)));

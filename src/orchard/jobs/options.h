@@ -11,9 +11,9 @@
 
 #include "orchard/image/decode.h"
 #include "orchard/io/storage.h"
+#include "orchard/output/commit.h"
 #include "orchard/pca/pca.h"
 #include "orchard/pipeline/featurize.h"
-#include "orchard/table/commit.h"
 #include "orchard/util/status.h"
 
 namespace orchard::jobs {
@@ -49,7 +49,7 @@ struct JobOptions {
   /// Only files whose name (not folder) matches this fnmatch(3) glob; empty: every file.
   std::string path_glob;
   pca::PcaFitOptions pca;
-  table::ExistingOutput existing = table::ExistingOutput::kRefuse;
+  output::ExistingOutput existing = output::ExistingOutput::kRefuse;
   bool progress = false;  ///< draw a progress line on stderr
   /// Called for each warning (bad images, staged parts redone). Must be thread-safe.
   std::function<void(const std::string&)> warn;

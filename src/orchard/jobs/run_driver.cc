@@ -99,7 +99,7 @@ Result<std::unique_ptr<FeaturizeDriver>> FeaturizeDriver::Begin(const JobOptions
 
   ORCHARD_ASSIGN_OR_RAISE(
       auto committer,
-      table::OutputCommitter::Begin(
+      output::OutputCommitter::Begin(
           where.output, options.existing,
           pipeline::JobFingerprint(driver->items_, driver->model_info().sha256,
                                    driver->model_info().output_name, driver->rows_per_part_,
@@ -161,7 +161,7 @@ Result<pca::PcaModel> FeaturizeDriver::FitPca() {
     return Status::Invalid("internal: FitPca called twice, or for a featurize-only job");
   }
   ORCHARD_ASSIGN_OR_RAISE(auto model, FitFromStats(pca_stats_, options_, &summary_));
-  ORCHARD_RETURN_NOT_OK(output::WritePcaModel(model, staging()));
+  ORCHARD_RETURN_NOT_OK(WritePcaFiles(model, staging()));
   pca_stats_ = pca::PcaStats();
   fitted_ = true;
   return model;

@@ -25,13 +25,13 @@
 #include "orchard/jobs/locations.h"
 #include "orchard/jobs/options.h"
 #include "orchard/model/embedder.h"
+#include "orchard/output/commit.h"
 #include "orchard/output/summary.h"
 #include "orchard/pca/pca.h"
 #include "orchard/pipeline/featurize.h"
 #include "orchard/pipeline/listing.h"
 #include "orchard/pipeline/progress.h"
 #include "orchard/pipeline/shard.h"
-#include "orchard/table/commit.h"
 #include "orchard/util/status.h"
 
 namespace orchard::jobs {
@@ -126,7 +126,7 @@ class FeaturizeDriver {
   JobOptions options_;
   FeaturizeJobKind kind_ = FeaturizeJobKind::kRun;
   JobLocations where_;
-  std::optional<table::OutputCommitter> committer_;
+  std::optional<output::OutputCommitter> committer_;
   std::vector<pipeline::ImageItem> items_;
   std::vector<ShardPlan> shards_;
   int64_t rows_per_part_ = 0;

@@ -1,7 +1,7 @@
 // The output contract's names, in one place: what an orchard output folder holds (README
 // "Output"). The CLI jobs, the Spark job (through orchard._native) and the tests all use
 // these; part file names are table::PartName / table::PartIndex, the commit protocol
-// (_temporary staging, _SUCCESS last) is table::OutputCommitter.
+// (_temporary staging, _SUCCESS last) is output::OutputCommitter.
 #pragma once
 
 #include <string_view>
@@ -23,12 +23,12 @@ inline constexpr const char* kPredictMetricsJson = "report/metrics.json";
 
 /// Written last: the output is complete.
 inline constexpr const char* kSuccessFile = "_SUCCESS";
-/// Everything is staged here first (table::OutputCommitter).
+/// Everything is staged here first (output::OutputCommitter).
 inline constexpr const char* kStagingFolder = "_temporary";
 
 /// The top-level entries a job may publish (replace) in an output folder. Publishing,
 /// --overwrite and crash recovery touch these names and kSuccessFile/kStagingFolder only,
-/// never anything else in the folder: see table::OutputCommitter.
+/// never anything else in the folder: see output::OutputCommitter.
 inline constexpr std::string_view kPublishableEntries[] = {
     kFeaturesDir, kErrorsDir, kPcaDir, kPcaModelDir, kReportDir, kPredictionsDir};
 

@@ -8,7 +8,6 @@
 #include "orchard/io/regular_file.h"
 #include "orchard/output/layout.h"
 #include "orchard/pca/pca_json.h"
-#include "orchard/report/report.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/text.h"
 
@@ -64,11 +63,7 @@ Status WritePcaModel(const pca::PcaModel& model, const io::Location& root) {
   ORCHARD_RETURN_NOT_OK(
       io::WriteAll(root.Child(output::kModelJson), util::DumpJson(pca::ModelToJson(model))));
   ORCHARD_ASSIGN_OR_RAISE(auto components, ComponentsBatch(model));
-  ORCHARD_RETURN_NOT_OK(table::WriteParquet(root.Child(output::kComponentsParquet), *components));
-  const std::string title = "PCA of " + std::to_string(model.count) +
-                            " feature vectors: " + std::to_string(model.k) +
-                            " components explain the threshold";
-  return io::WriteAll(root.Child(output::kScreeSvg), report::ScreePlotSvg(model, title));
+  return table::WriteParquet(root.Child(output::kComponentsParquet), *components);
 }
 
 }  // namespace orchard::output

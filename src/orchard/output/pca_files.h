@@ -1,6 +1,7 @@
-// The PCA model files of the output contract: pca_model/model.json (everything),
-// pca_model/components.parquet (one row per kept component) and report/scree.svg. Written
-// by the CLI jobs and, through orchard._native, by the Spark job.
+// The PCA model files of the output contract: pca_model/model.json (everything) and
+// pca_model/components.parquet (one row per kept component). Written by the jobs (with
+// report/scree.svg beside them: jobs::WritePcaFiles) and, through orchard._native, by the
+// Spark job.
 #pragma once
 
 #include <arrow/type_fwd.h>
@@ -20,7 +21,8 @@ Result<std::shared_ptr<arrow::RecordBatch>> ComponentsBatch(const pca::PcaModel&
 /// The model of root/pca_model/model.json; says to run `orchard fit-pca` when it is missing.
 Result<pca::PcaModel> ReadPcaModel(const io::Location& root);
 
-/// Writes pca_model/ and report/scree.svg below `root` (a staging folder).
+/// Writes pca_model/model.json and pca_model/components.parquet below `root` (a staging
+/// folder). The scree plot is the report layer's: jobs::WritePcaFiles writes both.
 Status WritePcaModel(const pca::PcaModel& model, const io::Location& root);
 
 }  // namespace orchard::output

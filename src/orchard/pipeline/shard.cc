@@ -11,8 +11,8 @@
 #include <string_view>
 #include <utility>
 
+#include "orchard/output/commit.h"
 #include "orchard/output/layout.h"
-#include "orchard/table/commit.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/parallel_for.h"
 #include "orchard/util/sha256.h"
@@ -216,7 +216,7 @@ Status RemoveStrayStagedFiles(const io::Location& staging, int64_t num_parts,
   for (const auto& entry : entries) {
     const std::string name = entry.base_name();
     const io::Location where = staging.Child(name);
-    if (name == table::kJobFingerprintFile) continue;
+    if (name == output::kJobFingerprintFile) continue;
     if (name != output::kFeaturesDir && name != output::kErrorsDir) {
       // The PCA, projection and report are always made anew: nothing of theirs is kept.
       ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(where));

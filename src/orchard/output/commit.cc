@@ -1,4 +1,4 @@
-#include "orchard/table/commit.h"
+#include "orchard/output/commit.h"
 
 #include <arrow/buffer.h>
 #include <arrow/filesystem/filesystem.h>
@@ -9,7 +9,7 @@
 
 #include "orchard/util/fault.h"
 
-namespace orchard::table {
+namespace orchard::output {
 namespace {
 
 constexpr const char* kManifestFile = kJobFingerprintFile;
@@ -53,7 +53,7 @@ std::vector<std::string> PathForms(const io::Location& location) {
 Status CheckPublishEntries(const std::vector<std::string>& entries, const io::Location& where,
                            const char* source) {
   for (const auto& entry : entries) {
-    if (!output::IsPublishableEntry(entry)) {
+    if (!IsPublishableEntry(entry)) {
       return Status::Invalid(source, " of output '", where.display, "' names '", entry,
                              "', which is not an entry of an orchard output; orchard publishes "
                              "only its own entries and refuses to go on. Remove '",
@@ -118,7 +118,7 @@ Result<OutputCommitter> OutputCommitter::Begin(const io::Location& output, Exist
     } else {
       has_content = true;
     }
-    if (!output::IsContractEntry(name) && name.front() != '.') {
+    if (!IsContractEntry(name) && name.front() != '.') {
       foreign += (foreign.empty() ? "'" : ", '") + name + "'";
     }
   }
@@ -232,7 +232,7 @@ Status OutputCommitter::FinishPublish(const std::vector<std::string>& entries, b
     if (overwrite) {
       ORCHARD_ASSIGN_OR_RAISE(auto existing, ListTopLevel(output_));
       for (const auto& entry : existing) {
-        if (!output::IsPublishableEntry(entry.base_name())) continue;
+        if (!IsPublishableEntry(entry.base_name())) continue;
         ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(output_.Child(entry.base_name())));
         util::MaybeDieAt("publish:one-deleted");
       }
@@ -264,4 +264,4 @@ Status OutputCommitter::FinishPublish(const std::vector<std::string>& entries, b
   return io::DeleteTreeIfExists(staging_);
 }
 
-}  // namespace orchard::table
+}  // namespace orchard::output

@@ -1,4 +1,4 @@
-#include "orchard/table/commit.h"
+#include "orchard/output/commit.h"
 
 #include <arrow/buffer.h>
 
@@ -6,7 +6,7 @@
 
 #include "../test_util.h"
 
-namespace orchard::table {
+namespace orchard::output {
 namespace {
 
 namespace fs = std::filesystem;
@@ -313,4 +313,4 @@ TEST_F(PlacementTest, ComparesObjectStorePrefixes) {
 }
 
 }  // namespace
-}  // namespace orchard::table
+}  // namespace orchard::output

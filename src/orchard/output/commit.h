@@ -23,7 +23,7 @@
 #include "orchard/output/layout.h"
 #include "orchard/util/status.h"
 
-namespace orchard::table {
+namespace orchard::output {
 
 /// What to do when the output folder already holds something.
 enum class ExistingOutput {
@@ -33,8 +33,6 @@ enum class ExistingOutput {
   kUpdate,     ///< add or replace some folders of a finished output (fit-pca, project)
 };
 
-inline constexpr const char* kSuccessFile = output::kSuccessFile;
-inline constexpr const char* kStagingFolder = output::kStagingFolder;
 /// In staging while a publish is under way (see above).
 inline constexpr const char* kPublishJournal = "_PUBLISHING";
 /// In staging: the fingerprint of the job that staged it (for --resume).
@@ -81,4 +79,4 @@ class OutputCommitter {
   bool resuming_ = false;
 };
 
-}  // namespace orchard::table
+}  // namespace orchard::output
