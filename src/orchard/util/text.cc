@@ -87,23 +87,31 @@ bool IsValidUtf8(std::string_view text) {
   return true;
 }
 
-std::string EscapeName(std::string_view raw) {
+namespace {
+
+// Valid UTF-8 passes through; every other byte (and '%' itself when `escape_percent`)
+// becomes %XX.
+std::string PercentEscape(std::string_view text, bool escape_percent) {
   std::string out;
-  out.reserve(raw.size());
+  out.reserve(text.size());
   size_t pos = 0;
   char32_t code_point = 0;
-  while (pos < raw.size()) {
-    const size_t length = DecodeUtf8(raw, pos, &code_point);
-    if (length == 0 || code_point == '%') {
-      AppendPercentByte(&out, static_cast<unsigned char>(raw[pos]));
+  while (pos < text.size()) {
+    const size_t length = DecodeUtf8(text, pos, &code_point);
+    if (length == 0 || (escape_percent && code_point == '%')) {
+      AppendPercentByte(&out, static_cast<unsigned char>(text[pos]));
       ++pos;
     } else {
-      out.append(raw.substr(pos, length));
+      out.append(text.substr(pos, length));
       pos += length;
     }
   }
   return out;
 }
+
+}  // namespace
+
+std::string EscapeName(std::string_view raw) { return PercentEscape(raw, /*escape_percent=*/true); }
 
 Result<std::string> UnescapeName(std::string_view escaped) {
   std::string out;
@@ -126,21 +134,7 @@ Result<std::string> UnescapeName(std::string_view escaped) {
 }
 
 std::string ValidUtf8(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  size_t pos = 0;
-  char32_t code_point = 0;
-  while (pos < text.size()) {
-    const size_t length = DecodeUtf8(text, pos, &code_point);
-    if (length == 0) {
-      AppendPercentByte(&out, static_cast<unsigned char>(text[pos]));
-      ++pos;
-    } else {
-      out.append(text.substr(pos, length));
-      pos += length;
-    }
-  }
-  return out;
+  return PercentEscape(text, /*escape_percent=*/false);
 }
 
 bool IsBidiControl(char32_t code_point) {
