@@ -48,7 +48,7 @@ ReadAhead::ReadAhead(const std::vector<ImageItem>& items, std::vector<int64_t> o
 ReadAhead::~ReadAhead() {
   std::unique_lock lock(mutex_);
   stopping_ = true;
-  changed_.wait(lock, [&] { return in_flight_ == 0; });
+  changed_.wait(lock, [&] { return in_flight_ == 0 && finishers_ == 0; });
 }
 
 int64_t ReadAhead::CostOf(int64_t item_idx) const {
@@ -92,13 +92,19 @@ void ReadAhead::Finish(int64_t item_idx, Result<std::shared_ptr<arrow::Buffer>> 
     done_.insert_or_assign(item_idx, std::move(bytes));
     started_.erase(item_idx);
     --in_flight_;
+    ++finishers_;
     // A request slot is free: the next read starts now, not when a prep thread comes by.
     if (!finishing_inline) picks = PickReadsLocked();
+    // Under the lock: the destructor, woken by this, cannot destroy the condition variable
+    // (or the object) while this call still uses them.
+    changed_.notify_all();
   }
-  changed_.notify_all();
   finishing_inline = true;
   StartReads(picks);
   finishing_inline = false;
+  std::lock_guard lock(mutex_);
+  --finishers_;
+  changed_.notify_all();
 }
 
 Result<std::shared_ptr<arrow::Buffer>> ReadAhead::Take(int64_t item_idx) {

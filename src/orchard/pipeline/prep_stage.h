@@ -104,6 +104,9 @@ class ReadAhead {
   std::unordered_set<int64_t> started_out_of_order_;
   std::unordered_map<int64_t, Result<std::shared_ptr<arrow::Buffer>>> done_;
   int in_flight_ = 0;
+  /// Reads whose Finish is still running (it may start further reads, then notifies):
+  /// the destructor waits for them too, so none touches the object after it is gone.
+  int finishers_ = 0;
   int64_t bytes_held_ = 0;
   int64_t peak_bytes_ = 0;
   bool stopping_ = false;
