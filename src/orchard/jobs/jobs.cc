@@ -81,6 +81,31 @@ Status FinishUpdate(const JobLocations& where, output::OutputCommitter* committe
   return Status::OK();
 }
 
+// The start every job that updates a finished output (fit-pca, project) shares: its
+// options resolved, its output located and begun for an update (crash recovery first).
+struct UpdateJob {
+  Clock::time_point start;
+  JobOptions options;
+  JobLocations where;
+  JobSummary summary;
+  output::OutputCommitter committer;
+};
+
+Result<UpdateJob> BeginUpdate(const JobOptions& requested, const std::string& command) {
+  const auto start = Clock::now();
+  ORCHARD_ASSIGN_OR_RAISE(JobOptions options, ResolveJobOptions(requested));
+  ORCHARD_ASSIGN_OR_RAISE(auto where,
+                          ResolveJobLocations(options.input, options.output, options.storage,
+                                              /*need_input=*/false));
+  JobSummary summary = BaseSummary(command, options);
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto committer,
+      output::OutputCommitter::Begin(where.output, output::ExistingOutput::kUpdate, "", nullptr));
+  util::MaybeDieAt(command + ":begun");
+  return UpdateJob{start, std::move(options), std::move(where), std::move(summary),
+                   std::move(committer)};
+}
+
 }  // namespace
 
 Result<JobSummary> RunJob(const JobOptions& options) {
@@ -92,16 +117,8 @@ Result<JobSummary> FeaturizeJob(const JobOptions& options) {
 }
 
 Result<JobSummary> FitPcaJob(const JobOptions& requested) {
-  const auto start = Clock::now();
-  ORCHARD_ASSIGN_OR_RAISE(const JobOptions options, ResolveJobOptions(requested));
-  ORCHARD_ASSIGN_OR_RAISE(auto where,
-                          ResolveJobLocations(options.input, options.output, options.storage,
-                                              /*need_input=*/false));
-  JobSummary summary = BaseSummary("fit-pca", options);
-  ORCHARD_ASSIGN_OR_RAISE(
-      auto committer,
-      output::OutputCommitter::Begin(where.output, output::ExistingOutput::kUpdate, "", nullptr));
-  util::MaybeDieAt("fit-pca:begun");
+  ORCHARD_ASSIGN_OR_RAISE(auto job, BeginUpdate(requested, "fit-pca"));
+  auto& [start, options, where, summary, committer] = job;
   ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(where.output.Child(kFeaturesDir)));
   ORCHARD_ASSIGN_OR_RAISE(auto stats, pipeline::StatsOfParts(parts, options.threads));
   ORCHARD_ASSIGN_OR_RAISE(auto model, FitFromStats(stats, options, &summary));
@@ -115,16 +132,8 @@ Result<JobSummary> FitPcaJob(const JobOptions& requested) {
 }
 
 Result<JobSummary> ProjectJob(const JobOptions& requested) {
-  const auto start = Clock::now();
-  ORCHARD_ASSIGN_OR_RAISE(const JobOptions options, ResolveJobOptions(requested));
-  ORCHARD_ASSIGN_OR_RAISE(auto where,
-                          ResolveJobLocations(options.input, options.output, options.storage,
-                                              /*need_input=*/false));
-  JobSummary summary = BaseSummary("project", options);
-  ORCHARD_ASSIGN_OR_RAISE(
-      auto committer,
-      output::OutputCommitter::Begin(where.output, output::ExistingOutput::kUpdate, "", nullptr));
-  util::MaybeDieAt("project:begun");
+  ORCHARD_ASSIGN_OR_RAISE(auto job, BeginUpdate(requested, "project"));
+  auto& [start, options, where, summary, committer] = job;
   ORCHARD_ASSIGN_OR_RAISE(auto model, output::ReadPcaModel(where.output));
   ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(where.output.Child(kFeaturesDir)));
   const auto project_start = Clock::now();
