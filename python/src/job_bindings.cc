@@ -58,38 +58,47 @@ const char* PolicyName(orchard::output::ExistingOutput policy) {
   }
 }
 
-constexpr const char* kOptionKeys[] = {
-    "input",      "output",       "model",      "model_sha256",  "shipped_model", "output_name",
-    "batch_size", "threads",      "io_threads", "rows_per_part", "max_pixels",    "max_file_bytes",
-    "path_glob",  "pca_variance", "pca_k",      "existing",      "endpoint_url",  "region"};
+// Every job option a dict may hold, by the CLI's flag name (underscored), once: reading
+// (JobOptionsFrom), writing (DictOf) and the known-key check all walk this. `existing` (an
+// enum spelled as a word) is handled beside it.
+template <typename Options, typename Fn>
+void ForEachOption(Options& options, Fn&& visit) {
+  visit("input", options.input);
+  visit("output", options.output);
+  visit("model", options.model);
+  visit("model_sha256", options.model_sha256);
+  visit("shipped_model", options.shipped_model);
+  visit("output_name", options.output_name);
+  visit("batch_size", options.batch_size);
+  visit("threads", options.threads);
+  visit("io_threads", options.io_threads);
+  visit("rows_per_part", options.rows_per_part);
+  visit("max_pixels", options.max_pixels);
+  visit("max_file_bytes", options.max_file_bytes);
+  visit("path_glob", options.path_glob);
+  visit("pca_variance", options.pca.variance_threshold);
+  visit("pca_k", options.pca.k);
+  visit("endpoint_url", options.storage.endpoint_url);
+  visit("region", options.storage.region);
+}
+
+bool IsOptionKey(const std::string& name) {
+  if (name == "existing") return true;
+  bool known = false;
+  orchard::jobs::JobOptions probe;
+  ForEachOption(probe, [&](const char* key, const auto&) { known = known || name == key; });
+  return known;
+}
 
 }  // namespace
 
 orchard::jobs::JobOptions orchard::python::JobOptionsFrom(const nb::dict& values) {
   for (const auto& [key, value] : values) {
     const std::string name = nb::cast<std::string>(key);
-    bool known = false;
-    for (const char* option : kOptionKeys) known = known || name == option;
-    if (!known) Check(orchard::Status::Invalid("unknown job option '", name, "'"));
+    if (!IsOptionKey(name)) Check(orchard::Status::Invalid("unknown job option '", name, "'"));
   }
   orchard::jobs::JobOptions options;
-  Take(values, "input", &options.input);
-  Take(values, "output", &options.output);
-  Take(values, "model", &options.model);
-  Take(values, "model_sha256", &options.model_sha256);
-  Take(values, "shipped_model", &options.shipped_model);
-  Take(values, "output_name", &options.output_name);
-  Take(values, "batch_size", &options.batch_size);
-  Take(values, "threads", &options.threads);
-  Take(values, "io_threads", &options.io_threads);
-  Take(values, "rows_per_part", &options.rows_per_part);
-  Take(values, "max_pixels", &options.max_pixels);
-  Take(values, "max_file_bytes", &options.max_file_bytes);
-  Take(values, "path_glob", &options.path_glob);
-  Take(values, "pca_variance", &options.pca.variance_threshold);
-  Take(values, "pca_k", &options.pca.k);
-  Take(values, "endpoint_url", &options.storage.endpoint_url);
-  Take(values, "region", &options.storage.region);
+  ForEachOption(options, [&](const char* key, auto& field) { Take(values, key, &field); });
   if (values.contains("existing")) {
     options.existing =
         orchard::python::ExistingOutputNamed(nb::cast<std::string>(values["existing"]));
@@ -101,24 +110,8 @@ namespace {
 
 nb::dict DictOf(const orchard::jobs::JobOptions& options) {
   nb::dict values;
-  values["input"] = options.input;
-  values["output"] = options.output;
-  values["model"] = options.model;
-  values["model_sha256"] = options.model_sha256;
-  values["shipped_model"] = options.shipped_model;
-  values["output_name"] = options.output_name;
-  values["batch_size"] = options.batch_size;
-  values["threads"] = options.threads;
-  values["io_threads"] = options.io_threads;
-  values["rows_per_part"] = options.rows_per_part;
-  values["max_pixels"] = options.max_pixels;
-  values["max_file_bytes"] = options.max_file_bytes;
-  values["path_glob"] = options.path_glob;
-  values["pca_variance"] = options.pca.variance_threshold;
-  values["pca_k"] = options.pca.k;
+  ForEachOption(options, [&](const char* key, const auto& field) { values[key] = field; });
   values["existing"] = PolicyName(options.existing);
-  values["endpoint_url"] = options.storage.endpoint_url;
-  values["region"] = options.storage.region;
   return values;
 }
 
