@@ -33,12 +33,10 @@ Result<JobSummary> RunFeaturizeSteps(const JobOptions& requested, FeaturizeJobKi
                                                               /*num_shards=*/1, requested.threads));
   const JobOptions& options = driver->options();
   ReportedFeaturizeOptions reported(options, driver->images_to_do());
-  pipeline::FeaturizeOptions featurize = reported.get();
-  featurize.rows_per_part = driver->rows_per_part();
   ORCHARD_ASSIGN_OR_RAISE(
       auto shard,
       pipeline::FeaturizeShard(driver->items(), driver->locations().input, driver->embedder(),
-                               driver->staging(), featurize, options.threads));
+                               driver->staging(), reported.get(), options.threads));
   reported.Finish();
   const double featurize_seconds = shard.stats.wall_seconds;
   ORCHARD_RETURN_NOT_OK(driver->FinishFeaturize(std::move(shard), featurize_seconds));
