@@ -17,6 +17,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "orchard/io/local_files_internal.h"
@@ -62,6 +63,16 @@ Status ParseEndpoint(const std::string& endpoint_url, std::string* scheme, std::
   return Status::OK();
 }
 
+// A seed that differs between threads, processes and nodes, which is all jitter needs.
+// Not std::random_device: the libstdc++ linked into the portable wheel implements it with
+// arc4random, a glibc 2.36 symbol, and the wheel must load on glibc 2.34 (EMR 7 nodes).
+uint64_t JitterSeed() {
+  const uint64_t now =
+      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  const uint64_t thread = std::hash<std::thread::id>{}(std::this_thread::get_id());
+  return now ^ (thread * 0x9E3779B97F4A7C15ULL) ^ (static_cast<uint64_t>(getpid()) << 32);
+}
+
 // See MakeS3RetryStrategy.
 class BackoffRetryStrategy final : public arrow::fs::S3RetryStrategy {
  public:
@@ -76,7 +87,7 @@ class BackoffRetryStrategy final : public arrow::fs::S3RetryStrategy {
     const int64_t doublings = std::clamp<int64_t>(attempted_retries, 0, 30);
     const int64_t ceiling = std::min(kS3RetryCapMs, kS3RetryBaseMs << doublings);
     // One generator per thread: the SDK calls this from every thread that makes requests.
-    thread_local std::mt19937_64 random(std::random_device{}());
+    thread_local std::mt19937_64 random(JitterSeed());
     return std::uniform_int_distribution<int64_t>(ceiling / 2, ceiling)(random);
   }
 
