@@ -9,7 +9,10 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "orchard/classify/classifier.h"
+#include "orchard/classify/metrics.h"
 #include "orchard/io/storage.h"
 #include "orchard/jobs/options.h"
 #include "orchard/output/commit.h"
@@ -49,9 +52,14 @@ output::ExistingOutput ExistingOutputNamed(const std::string& name);
 /// batch_size, ..., existing = refuse|overwrite|resume); unknown keys are refused.
 jobs::JobOptions JobOptionsFrom(const nanobind::dict& values);
 
+/// The sum of the counts (JSON, as predict_parts returns them) of `classifier`'s predictions;
+/// raises OrchardError on text that is not such counts.
+classify::PredictionCounts MergedPredictionCounts(const classify::Classifier& classifier,
+                                                  const std::vector<std::string>& counts);
+
 }  // namespace orchard::python
 
 /// The classifier of `orchard train`: load_classifier, Classifier, predict_features.
 void BindClassify(nanobind::module_& m);
-/// The jobs' driver API for the Spark job: FeaturizeDriver, featurize_shard, merge_outcomes.
+/// The jobs' driver API for the Spark job: FeaturizeDriver, PredictDriver, merge_outcomes.
 void BindJobs(nanobind::module_& m);

@@ -142,7 +142,16 @@ std::string PredictParts(const nb::object& model, const std::string& features_di
 std::string PredictionMetrics(const nb::object& model, const std::vector<std::string>& counts,
                               const std::string& endpoint_url, const std::string& region) {
   const PyClassifier handle = HandleOf(model, endpoint_url, region);
-  auto total = orchard::classify::PredictionCounts::Zero(handle.classifier->num_classes());
+  const auto total = orchard::python::MergedPredictionCounts(*handle.classifier, counts);
+  return orchard::util::DumpJson(
+      orchard::classify::ComputePredictMetrics(handle.classifier->classes, total).ToJson(), 2);
+}
+
+}  // namespace
+
+orchard::classify::PredictionCounts orchard::python::MergedPredictionCounts(
+    const orchard::classify::Classifier& classifier, const std::vector<std::string>& counts) {
+  auto total = orchard::classify::PredictionCounts::Zero(classifier.num_classes());
   for (const auto& text : counts) {
     nlohmann::json parsed;
     try {
@@ -152,11 +161,8 @@ std::string PredictionMetrics(const nb::object& model, const std::vector<std::st
     }
     Check(total.Merge(Unwrap(orchard::classify::PredictionCounts::FromJson(parsed))));
   }
-  return orchard::util::DumpJson(
-      orchard::classify::ComputePredictMetrics(handle.classifier->classes, total).ToJson(), 2);
+  return total;
 }
-
-}  // namespace
 
 void BindClassify(nb::module_& m) {
   nb::class_<PyClassifier>(m, "Classifier",

@@ -15,6 +15,7 @@
 #include "orchard/output/layout.h"
 #include "orchard/output/pca_files.h"
 #include "orchard/table/tables.h"
+#include "small_job.h"
 
 namespace orchard::jobs {
 namespace {
@@ -63,37 +64,6 @@ TEST(ReportedFeaturizeOptionsTest, ShowsTheFirstWarningsThenPointsAtTheErrorsTab
 
   options.threads = 1;
   EXPECT_EQ(FeaturizeOptionsOf(options).prep_threads, 1);
-}
-
-// Three label folders of small images and one broken file.
-void MakeInput(const fs::path& root, int per_label) {
-  int idx = 0;
-  for (const char* label : {"kiwi", "lime", "plum"}) {
-    fs::create_directories(root / label);
-    for (int copy = 0; copy < per_label; ++copy, ++idx) {
-      cv::Mat image(30 + idx, 40 + copy, CV_8UC3, cv::Scalar(idx * 17 % 255, 90, 200 - copy));
-      const std::string name = std::string("i").append(std::to_string(copy)).append(".png");
-      cv::imwrite((root / label / name).string(), image);
-    }
-  }
-  std::ofstream(root / "kiwi" / "broken.jpg") << "not an image";
-}
-
-JobOptions SmallJob(const orchard::testing::TempDir& dir, const std::string& output) {
-  JobOptions options;
-  options.input = dir.str() + "/in";
-  options.output = dir.str() + "/" + output;
-  options.model = orchard::testing::ModelPath();
-  options.threads = orchard::testing::TestOrtThreads();
-  options.batch_size = 2;
-  options.rows_per_part = 2;
-  options.pca.k = 3;
-  return options;
-}
-
-std::string Bytes(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(file), {});
 }
 
 TEST(PlanShardsTest, WholePartsAsEvenAsPossible) {

@@ -19,24 +19,41 @@ from orchard.spark.shards import default_shards
 from orchard.spark.tasks import featurize_pass, project_shard_task, shard_tasks
 
 
-def job_options(spark, args):
-    """The job's options as the C++ jobs take them (the CLI's flags, underscored)."""
-    return {"input": args.input, "output": args.output, "model": args.model or "",
-            "model_sha256": args.model_sha256, "shipped_model": orchard.shipped_model_path(),
-            "output_name": args.output_name, "batch_size": args.batch_size,
-            "rows_per_part": args.rows_per_part, "max_pixels": args.max_pixels,
-            "max_file_bytes": args.max_file_bytes, "path_glob": args.path_glob or "",
-            "pca_variance": args.pca_variance, "pca_k": args.pca_k,
-            "existing": "overwrite" if args.overwrite else "resume" if args.resume else "refuse",
+def featurize_job_options(spark, args, model):
+    """The options both Spark jobs featurize with, as the C++ jobs take them (the CLI's
+    flags, underscored); `model` the embedding model ("" for the shipped one)."""
+    return {"input": args.input, "output": args.output, "model": model or "",
+            "shipped_model": orchard.shipped_model_path(), "output_name": args.output_name,
+            "batch_size": args.batch_size, "rows_per_part": args.rows_per_part,
+            "max_pixels": args.max_pixels, "max_file_bytes": args.max_file_bytes,
+            "existing": "overwrite" if args.overwrite else
+            "resume" if getattr(args, "resume", False) else "refuse",
             **storage_options(spark, args)}
 
 
-def planned_shards(spark, args, num_items):
-    """-> (shards wanted, cluster slots or None, the rule used)."""
+def job_options(spark, args):
+    """The `run` job's options: featurize_job_options and the PCA's."""
+    return {**featurize_job_options(spark, args, args.model),
+            "model_sha256": args.model_sha256, "path_glob": args.path_glob or "",
+            "pca_variance": args.pca_variance, "pca_k": args.pca_k}
+
+
+def engine_facts(spark, shards, shard_rule, slots, executors, peak):
+    """What summary.json's "engine" records of the Spark job (output::EngineSummary)."""
+    sc = spark.sparkContext
+    return {"spark_version": spark.version, "master": sc.master,
+            "default_parallelism": sc.defaultParallelism,
+            "task_cpus": int(sc.getConf().get("spark.task.cpus", "1")),
+            "shards": shards, "shard_rule": shard_rule, "cluster_slots": slots or 0,
+            "executors_used": len(executors), "worker_peak_rss_bytes": peak}
+
+
+def planned_shards(spark, args, num_parts):
+    """Tasks for `num_parts` parts of work. -> (shards wanted, cluster slots or None, the
+    rule used)."""
     if args.shards:
         return args.shards, None, "--partitions"
-    rows_per_part = _native.effective_rows_per_part(args.rows_per_part, args.batch_size)
-    return default_shards(spark, max(1, -(-num_items // rows_per_part)))
+    return default_shards(spark, max(1, num_parts))
 
 
 def run(spark, args):
@@ -44,7 +61,8 @@ def run(spark, args):
     # The C++ job lists, checks and begins; shards are sized from its listing and the
     # cluster's capacity (scheduling), then planned by the job.
     driver = _native.FeaturizeDriver(job_options(spark, args), "run", "spark", 1)
-    wanted, slots, shard_rule = planned_shards(spark, args, driver.listed)
+    wanted, slots, shard_rule = planned_shards(spark, args,
+                                               -(-driver.listed // driver.rows_per_part))
     driver.plan(wanted)
     check_interrupted()
     if driver.resuming:
@@ -72,12 +90,8 @@ def run(spark, args):
     driver.finish_project(time.monotonic() - project_start)
     check_interrupted()  # the last point where nothing is published yet
 
-    summary = json.loads(driver.finish({
-        "spark_version": spark.version, "master": sc.master,
-        "default_parallelism": sc.defaultParallelism,
-        "task_cpus": int(sc.getConf().get("spark.task.cpus", "1")),
-        "shards": len(shards), "shard_rule": shard_rule, "cluster_slots": slots or 0,
-        "executors_used": len(executors), "worker_peak_rss_bytes": peak}))
+    summary = json.loads(driver.finish(
+        engine_facts(spark, len(shards), shard_rule, slots, executors, peak)))
     pca = summary["pca"]
     log(f"pca k={pca['k']} explains {100 * pca['cumulative_explained_variance_ratio']:.2f} % "
         f"of the variance (n={pca['n']})")

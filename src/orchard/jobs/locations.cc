@@ -3,6 +3,8 @@
 #include <arrow/filesystem/filesystem.h>
 #include <arrow/util/future.h>
 
+#include "orchard/output/commit.h"
+
 namespace orchard::jobs {
 
 namespace {
@@ -59,6 +61,8 @@ Result<JobLocations> ResolveJobLocations(const std::string& input, const std::st
   if (output.empty()) return Status::Invalid("no output given (--output)");
   ORCHARD_ASSIGN_OR_RAISE(where.output, io::ResolveLocation(output, storage));
   ORCHARD_RETURN_NOT_OK(CheckBucket(where.output));
+  // Before anything is listed or loaded (OutputCommitter::Begin checks it again).
+  if (need_input) ORCHARD_RETURN_NOT_OK(output::CheckOutputPlacement(where.input, where.output));
   return where;
 }
 

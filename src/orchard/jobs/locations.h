@@ -15,8 +15,9 @@ struct JobLocations {
   io::Location output;
 };
 
-/// Resolves `output` (and `input`, when `need_input`); refuses empty ones and buckets
-/// that cannot be reached with the configured credentials.
+/// Resolves `output` (and `input`, when `need_input`); refuses empty ones, buckets that
+/// cannot be reached with the configured credentials, and an output placed against the
+/// input (output::CheckOutputPlacement), before a job lists or loads anything.
 Result<JobLocations> ResolveJobLocations(const std::string& input, const std::string& output,
                                          const io::StorageOptions& storage, bool need_input);
 

@@ -9,127 +9,46 @@
 #include "orchard/classify/metrics.h"
 #include "orchard/classify/predict_parts.h"
 #include "orchard/io/regular_file.h"
-#include "orchard/jobs/job_steps.h"
-#include "orchard/jobs/locations.h"
 #include "orchard/jobs/model_loading.h"
+#include "orchard/jobs/predict_driver.h"
 #include "orchard/jobs/run_driver.h"
 #include "orchard/model/embedder.h"
-#include "orchard/output/commit.h"
-#include "orchard/output/layout.h"
 #include "orchard/pipeline/embed_bytes.h"
 #include "orchard/pipeline/featurize.h"
-#include "orchard/table/tables.h"
-#include "orchard/util/memory.h"
+#include "orchard/pipeline/shard.h"
 #include "orchard/util/stopwatch.h"
-#include "orchard/util/text.h"
-#include "orchard/version.h"
 
 namespace orchard::jobs {
-namespace {
 
 using nlohmann::json;
 using util::Clock;
 using util::SecondsSince;
 
-// The output contract's names (output/layout.h).
-constexpr const char* kFeatures = output::kFeaturesDir;
-constexpr const char* kErrors = output::kErrorsDir;
-constexpr const char* kReport = output::kReportDir;
-constexpr const char* kPredictions = output::kPredictionsDir;
-
-}  // namespace
-
 Result<PredictSummary> PredictJob(const PredictJobOptions& options) {
-  const auto start = Clock::now();
-  ORCHARD_ASSIGN_OR_RAISE(const JobOptions job, ResolveJobOptions(options.job));
-  ORCHARD_ASSIGN_OR_RAISE(auto where,
-                          ResolveJobLocations(job.input, job.output, job.storage, true));
-  ORCHARD_ASSIGN_OR_RAISE(auto model_dir, io::ResolveLocation(options.model_dir, job.storage));
-  ORCHARD_ASSIGN_OR_RAISE(auto classifier, classify::LoadClassifier(model_dir));
-  const io::Location& input = where.input;
-  PredictSummary summary;
-  summary.orchard_version = kVersion;
-  summary.input = job.input;
-  summary.output = job.output;
-  summary.classifier = options.model_dir;
-  summary.threads = job.threads;
-
-  // An earlier output (features table + _SUCCESS) is predicted from its features.
-  ORCHARD_ASSIGN_OR_RAISE(auto earlier_parts, table::ListParts(input.Child(kFeatures)));
-  ORCHARD_ASSIGN_OR_RAISE(bool earlier_complete, io::FileExists(input.Child(output::kSuccessFile)));
-  const bool from_output = !earlier_parts.empty() && earlier_complete;
-
-  // Everything that can refuse the job is checked before the output is touched.
-  std::vector<pipeline::ImageItem> items;
-  std::unique_ptr<model::Embedder> embedder;
-  if (from_output) {
-    summary.features_from = job.input;
-    summary.model_sha256 = RecordedModelSha256(input);
-    ORCHARD_RETURN_NOT_OK(classify::CheckBackbone(classifier, summary.model_sha256,
-                                                  "the features of " + input.display));
-  } else {
-    ORCHARD_ASSIGN_OR_RAISE(items, pipeline::ListImages(input));
-    if (items.empty()) {
-      return Status::Invalid("no files under input '", input.display,
-                             "': expected image files (one sub-folder per label) or an "
-                             "earlier output");
-    }
-    ORCHARD_ASSIGN_OR_RAISE(embedder, LoadEmbedder(job));
-    summary.model_path = job.model;
-    summary.model_sha256 = embedder->info().sha256;
-    ORCHARD_RETURN_NOT_OK(classify::CheckBackbone(classifier, summary.model_sha256,
-                                                  "the features of model '" + job.model + "'"));
-    ORCHARD_RETURN_NOT_OK(classify::CheckEmbeddingDim(classifier, embedder->info().output_dim,
-                                                      "model '" + job.model + "'"));
-  }
   ORCHARD_ASSIGN_OR_RAISE(
-      auto committer,
-      output::OutputCommitter::Begin(where.output, job.existing, "orchard-predict", &where.input));
-  const io::Location staging = committer.staging();
-  std::vector<io::Location> feature_parts = earlier_parts;
-  std::vector<std::string> publish = {kPredictions, kReport};
-  if (!from_output) {
-    ReportedFeaturizeOptions featurize(job, static_cast<int64_t>(items.size()));
-    ORCHARD_ASSIGN_OR_RAISE(auto stats,
-                            pipeline::Featurize(items, input, *embedder, staging.Child(kFeatures),
-                                                staging.Child(kErrors), {}, featurize.get()));
-    featurize.Finish();
-    // An errors table even without errors, as `orchard run` writes it.
-    ORCHARD_RETURN_NOT_OK(table::EnsureErrorsTable(staging.Child(kErrors)));
-    ORCHARD_ASSIGN_OR_RAISE(feature_parts, table::ListParts(staging.Child(kFeatures)));
-    publish.push_back(kFeatures);
-    publish.push_back(kErrors);
-    summary.images = PredictSummary::Images{static_cast<int64_t>(items.size()), stats.ok,
-                                            stats.failed, stats.images_per_second()};
-    summary.seconds["featurize"] = stats.wall_seconds;
+      auto driver, PredictDriver::Begin(options, "predict", /*num_shards=*/1, options.job.threads));
+  const JobOptions& job = driver->options();
+  if (driver->featurizes()) {
+    const FeaturizeInputs& inputs = driver->inputs();
+    ReportedFeaturizeOptions reported(job, static_cast<int64_t>(inputs.items.size()));
+    ORCHARD_ASSIGN_OR_RAISE(
+        auto shard,
+        pipeline::FeaturizeShard(inputs.items, driver->locations().input, *inputs.embedder,
+                                 driver->staging(), reported.get(), job.threads));
+    reported.Finish();
+    ORCHARD_RETURN_NOT_OK(driver->FinishFeaturize(shard.stats, shard.stats.wall_seconds));
   }
-
   const auto predict_start = Clock::now();
-  ORCHARD_ASSIGN_OR_RAISE(
-      auto counts,
-      classify::PredictParts(classifier, feature_parts, staging.Child(kPredictions), job.threads));
-  summary.seconds["predict"] = SecondsSince(predict_start);
-
-  const classify::PredictMetrics metrics =
-      classify::ComputePredictMetrics(classifier.classes, counts);
-  summary.rows = counts.rows;
-  if (metrics.labelled_rows > 0) {
-    ORCHARD_RETURN_NOT_OK(io::WriteAll(staging.Child(output::kPredictMetricsJson),
-                                       util::DumpJson(metrics.ToJson(), 2)));
-    summary.accuracy =
-        PredictSummary::Accuracy{metrics.accuracy, metrics.top5_accuracy, metrics.labelled_rows};
-  }
-  summary.seconds["total"] = SecondsSince(start);
-  summary.peak_rss_mib = util::PeakRssMiB();
-  ORCHARD_RETURN_NOT_OK(
-      io::WriteAll(staging.Child(output::kSummaryJson), util::DumpJson(ToJson(summary), 2)));
-  ORCHARD_RETURN_NOT_OK(committer.Publish(publish));
-  return summary;
+  ORCHARD_ASSIGN_OR_RAISE(auto counts,
+                          classify::PredictParts(driver->classifier(), driver->feature_parts(),
+                                                 driver->predictions_dir(), job.threads));
+  ORCHARD_RETURN_NOT_OK(driver->FinishPredict(counts, SecondsSince(predict_start)));
+  return driver->Finish();
 }
 
 json ToJson(const PredictSummary& summary) {
   json out = {{"orchard_version", summary.orchard_version},
-              {"command", "predict"},
+              {"command", summary.command},
               {"input", summary.input},
               {"output", summary.output},
               {"classifier", summary.classifier},
@@ -154,6 +73,7 @@ json ToJson(const PredictSummary& summary) {
     out["top5_accuracy"] = summary.accuracy->top5_accuracy;
     out["labelled_rows"] = summary.accuracy->labelled_rows;
   }
+  if (summary.engine) out["engine"] = output::ToJson(*summary.engine);
   return out;
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "orchard/jobs/options.h"
+#include "orchard/output/summary.h"
 #include "orchard/util/status.h"
 
 namespace orchard::jobs {
@@ -28,6 +29,7 @@ struct PredictJobOptions {
 /// What `orchard predict -i -o` did: PRED/report/summary.json (ToJson).
 struct PredictSummary {
   std::string orchard_version;
+  std::string command = "predict";  ///< "predict", or "spark predict" for the Spark job
   std::string input;
   std::string output;
   std::string classifier;  ///< MODEL_DIR
@@ -52,11 +54,13 @@ struct PredictSummary {
   /// Wall seconds per step ("featurize", "predict", "total").
   std::map<std::string, double> seconds;
   double peak_rss_mib = 0;
+  std::optional<output::EngineSummary> engine;  ///< the Spark job
 };
 
 nlohmann::json ToJson(const PredictSummary& summary);
 
-/// Predicts every image of `job.input` (or every row of an earlier output's features).
+/// Predicts every image of `job.input` (or every row of an earlier output's features):
+/// the PredictDriver's steps (predict_driver.h) in this process.
 Result<PredictSummary> PredictJob(const PredictJobOptions& options);
 
 /// The top-k of one image file.

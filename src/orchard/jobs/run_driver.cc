@@ -60,6 +60,49 @@ std::vector<ShardPlan> PlanShards(int64_t num_items, int64_t rows_per_part, int6
   return shards;
 }
 
+int64_t FeaturizeInputs::num_parts() const {
+  return (static_cast<int64_t>(items.size()) + rows_per_part - 1) / rows_per_part;
+}
+
+void FeaturizeInputs::Plan(int64_t num_shards) {
+  shards = PlanShards(static_cast<int64_t>(items.size()), rows_per_part,
+                      std::max<int64_t>(1, num_shards));
+}
+
+pipeline::FeaturizeOptions FeaturizeInputs::ShardOptions(const JobOptions& options,
+                                                         const ShardPlan& shard) const {
+  pipeline::FeaturizeOptions featurize = FeaturizeOptionsOf(options);
+  featurize.rows_per_part = rows_per_part;
+  featurize.first_part_index = shard.first_part;
+  return featurize;
+}
+
+Result<FeaturizeInputs> PrepareFeaturize(const io::Location& input, const JobOptions& options,
+                                         const std::string& expected, int embedder_threads) {
+  FeaturizeInputs inputs;
+  const auto list_start = Clock::now();
+  ORCHARD_ASSIGN_OR_RAISE(inputs.items, pipeline::ListImages(input));
+  if (!options.path_glob.empty()) {
+    std::erase_if(inputs.items, [&](const pipeline::ImageItem& item) {
+      const std::string name = item.source.substr(item.source.rfind('/') + 1);
+      return ::fnmatch(options.path_glob.c_str(), name.c_str(), 0) != 0;
+    });
+  }
+  inputs.list_seconds = SecondsSince(list_start);
+  if (inputs.items.empty()) {
+    return Status::Invalid("no files under input '", input.display, "'",
+                           options.path_glob.empty() ? "" : " match --path-glob '",
+                           options.path_glob.empty() ? "" : options.path_glob + "'", ": expected ",
+                           expected);
+  }
+  ORCHARD_ASSIGN_OR_RAISE(inputs.model_bytes, ReadModelBytes(options));
+  ORCHARD_ASSIGN_OR_RAISE(inputs.embedder,
+                          MakeEmbedder(inputs.model_bytes, options, embedder_threads));
+  inputs.rows_per_part = pipeline::EffectiveRowsPerPart(FeaturizeOptionsOf(options));
+  inputs.Plan(1);
+  return inputs;
+}
+
 Result<std::unique_ptr<FeaturizeDriver>> FeaturizeDriver::Begin(const JobOptions& requested,
                                                                 FeaturizeJobKind kind,
                                                                 const std::string& command,
@@ -75,34 +118,19 @@ Result<std::unique_ptr<FeaturizeDriver>> FeaturizeDriver::Begin(const JobOptions
                           ResolveJobLocations(options.input, options.output, options.storage,
                                               /*need_input=*/true));
   const JobLocations& where = driver->where_;
-
-  const auto list_start = Clock::now();
-  ORCHARD_ASSIGN_OR_RAISE(driver->items_, pipeline::ListImages(where.input));
-  if (!options.path_glob.empty()) {
-    std::erase_if(driver->items_, [&](const pipeline::ImageItem& item) {
-      const std::string name = item.source.substr(item.source.rfind('/') + 1);
-      return ::fnmatch(options.path_glob.c_str(), name.c_str(), 0) != 0;
-    });
-  }
-  driver->summary_.seconds["list"] = SecondsSince(list_start);
-  if (driver->items_.empty()) {
-    return Status::Invalid("no files under input '", where.input.display,
-                           "': expected one sub-folder of images per label");
-  }
-  // Read and checked once (checksum, shape bounds): every embedder is made of these bytes.
-  ORCHARD_ASSIGN_OR_RAISE(driver->model_bytes_, ReadModelBytes(options));
-  ORCHARD_ASSIGN_OR_RAISE(driver->embedder_,
-                          MakeEmbedder(driver->model_bytes_, options, embedder_threads));
-  driver->rows_per_part_ = pipeline::EffectiveRowsPerPart(FeaturizeOptionsOf(options));
-  const int64_t listed = static_cast<int64_t>(driver->items_.size());
-  const int64_t num_parts = (listed + driver->rows_per_part_ - 1) / driver->rows_per_part_;
+  ORCHARD_ASSIGN_OR_RAISE(
+      driver->inputs_, PrepareFeaturize(where.input, options, "one sub-folder of images per label",
+                                        embedder_threads));
+  const FeaturizeInputs& inputs = driver->inputs_;
+  driver->summary_.seconds["list"] = inputs.list_seconds;
+  const int64_t listed = static_cast<int64_t>(inputs.items.size());
 
   ORCHARD_ASSIGN_OR_RAISE(
       auto committer,
       output::OutputCommitter::Begin(
           where.output, options.existing,
-          pipeline::JobFingerprint(driver->items_, driver->model_info().sha256,
-                                   driver->model_info().output_name, driver->rows_per_part_,
+          pipeline::JobFingerprint(inputs.items, driver->model_info().sha256,
+                                   driver->model_info().output_name, inputs.rows_per_part,
                                    options.batch_size, options.max_pixels, options.max_file_bytes),
           &where.input));
   driver->committer_.emplace(std::move(committer));
@@ -111,25 +139,14 @@ Result<std::unique_ptr<FeaturizeDriver>> FeaturizeDriver::Begin(const JobOptions
     // Nothing but this job's own part names stays in staging; the parts left are checked
     // one by one when their shard runs (FeaturizeShard).
     const io::Location staging = driver->staging();
-    ORCHARD_RETURN_NOT_OK(pipeline::RemoveStrayStagedFiles(staging, num_parts, options.warn));
+    ORCHARD_RETURN_NOT_OK(
+        pipeline::RemoveStrayStagedFiles(staging, inputs.num_parts(), options.warn));
     ORCHARD_ASSIGN_OR_RAISE(auto done, table::ListParts(staging.Child(output::kFeaturesDir)));
     driver->images_to_do_ -=
-        std::min<int64_t>(listed, static_cast<int64_t>(done.size()) * driver->rows_per_part_);
+        std::min<int64_t>(listed, static_cast<int64_t>(done.size()) * inputs.rows_per_part);
   }
   driver->PlanShards(num_shards);
   return driver;
-}
-
-void FeaturizeDriver::PlanShards(int64_t num_shards) {
-  shards_ = jobs::PlanShards(static_cast<int64_t>(items_.size()), rows_per_part_,
-                             std::max<int64_t>(1, num_shards));
-}
-
-pipeline::FeaturizeOptions FeaturizeDriver::ShardOptions(const ShardPlan& shard) const {
-  pipeline::FeaturizeOptions featurize = FeaturizeOptionsOf(options_);
-  featurize.rows_per_part = rows_per_part_;
-  featurize.first_part_index = shard.first_part;
-  return featurize;
 }
 
 Status FeaturizeDriver::FinishFeaturize(pipeline::ShardOutcome merged, double featurize_seconds) {
@@ -137,7 +154,7 @@ Status FeaturizeDriver::FinishFeaturize(pipeline::ShardOutcome merged, double fe
   output::FeaturizeSummary featurize;
   featurize.model_sha256 = model_info().sha256;
   featurize.model_dim = model_info().output_dim;
-  featurize.listed = static_cast<int64_t>(items_.size());
+  featurize.listed = static_cast<int64_t>(items().size());
   featurize.ok = stats.ok;
   featurize.failed = stats.failed;
   featurize.reused_from_interrupted_run = stats.images_reused;

@@ -76,6 +76,30 @@ struct ShardPlan {
 /// as whole parts allow.
 std::vector<ShardPlan> PlanShards(int64_t num_items, int64_t rows_per_part, int64_t num_shards);
 
+/// What a featurizing step holds before its first image is read: the listing, the model
+/// (read and checked once: every embedder is made of these bytes), the part size and the
+/// planned shards. The featurizing jobs and predict's featurize step share it.
+struct FeaturizeInputs {
+  std::vector<pipeline::ImageItem> items;
+  std::string model_bytes;
+  std::unique_ptr<model::Embedder> embedder;  ///< the driver's own (embedder_threads)
+  int64_t rows_per_part = 0;
+  std::vector<ShardPlan> shards;
+  double list_seconds = 0;
+
+  int64_t num_parts() const;
+  /// Plans `num_shards` (>= 1) shards of whole parts anew.
+  void Plan(int64_t num_shards);
+  /// The featurize options a shard runs with: the job's, at the shard's part offset.
+  pipeline::FeaturizeOptions ShardOptions(const JobOptions& options, const ShardPlan& shard) const;
+};
+
+/// Lists `input` (--path-glob applied), refusing an empty listing (`expected`: what the
+/// input should hold), reads and checks the model and makes the driver's embedder with
+/// `embedder_threads` threads. Plans one shard.
+Result<FeaturizeInputs> PrepareFeaturize(const io::Location& input, const JobOptions& options,
+                                         const std::string& expected, int embedder_threads);
+
 class FeaturizeDriver {
  public:
   /// Everything before the first image is read (see the top of this file). `command` names
@@ -92,21 +116,25 @@ class FeaturizeDriver {
   const JobLocations& locations() const { return where_; }
   /// OUT/_temporary: where every shard writes.
   const io::Location& staging() const { return committer_->staging(); }
-  const std::vector<pipeline::ImageItem>& items() const { return items_; }
-  const std::vector<ShardPlan>& shards() const { return shards_; }
-  int64_t rows_per_part() const { return rows_per_part_; }
+  /// The listing, the model, the part size and the shards (FeaturizeInputs).
+  const FeaturizeInputs& inputs() const { return inputs_; }
+  const std::vector<pipeline::ImageItem>& items() const { return inputs_.items; }
+  const std::vector<ShardPlan>& shards() const { return inputs_.shards; }
+  int64_t rows_per_part() const { return inputs_.rows_per_part; }
   /// The model, read once and checked: tasks make their embedders of these bytes.
-  const std::string& model_bytes() const { return model_bytes_; }
-  const model::ModelInfo& model_info() const { return embedder_->info(); }
+  const std::string& model_bytes() const { return inputs_.model_bytes; }
+  const model::ModelInfo& model_info() const { return inputs_.embedder->info(); }
   /// The driver's embedder of the model (embedder_threads threads).
-  const model::Embedder& embedder() const { return *embedder_; }
+  const model::Embedder& embedder() const { return *inputs_.embedder; }
   /// Images not already in parts an interrupted run left (an estimate, for progress).
   int64_t images_to_do() const { return images_to_do_; }
   /// Plans `num_shards` (>= 1) shards anew: a front end that sizes its shards from the
   /// listing (the Spark job: from the cluster's capacity and the parts) plans after Begin.
-  void PlanShards(int64_t num_shards);
+  void PlanShards(int64_t num_shards) { inputs_.Plan(num_shards); }
   /// The featurize options every shard runs with (the shard's part offset aside).
-  pipeline::FeaturizeOptions ShardOptions(const ShardPlan& shard) const;
+  pipeline::FeaturizeOptions ShardOptions(const ShardPlan& shard) const {
+    return inputs_.ShardOptions(options_, shard);
+  }
 
   /// After every shard is featurized: `merged` is their outcomes merged (counts added,
   /// statistics merged), `featurize_seconds` the wall time of the step.
@@ -127,11 +155,7 @@ class FeaturizeDriver {
   FeaturizeJobKind kind_ = FeaturizeJobKind::kRun;
   JobLocations where_;
   std::optional<output::OutputCommitter> committer_;
-  std::vector<pipeline::ImageItem> items_;
-  std::vector<ShardPlan> shards_;
-  int64_t rows_per_part_ = 0;
-  std::string model_bytes_;
-  std::unique_ptr<model::Embedder> embedder_;
+  FeaturizeInputs inputs_;
   int64_t images_to_do_ = 0;
   pca::PcaStats pca_stats_;
   output::JobSummary summary_;
