@@ -5,7 +5,9 @@
 #pragma once
 
 #include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
 
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -16,6 +18,7 @@
 #include "orchard/io/storage.h"
 #include "orchard/jobs/options.h"
 #include "orchard/output/commit.h"
+#include "orchard/pipeline/listing.h"
 #include "orchard/util/status.h"
 
 namespace orchard::python {
@@ -52,6 +55,36 @@ output::ExistingOutput ExistingOutputNamed(const std::string& name);
 /// batch_size, ..., existing = refuse|overwrite|resume); unknown keys are refused.
 jobs::JobOptions JobOptionsFrom(const nanobind::dict& values);
 
+/// The job options as such a dict (every key, `existing` spelled as a word).
+nanobind::dict DictOf(const jobs::JobOptions& options);
+
+/// Sets `*field` from `values[key]` when the dict has the key.
+template <typename T>
+void Take(const nanobind::dict& values, const char* key, T* field) {
+  if (values.contains(key)) *field = nanobind::cast<T>(values[key]);
+}
+
+/// A shard's listing items from raw relative paths (bytes: file names need not be UTF-8)
+/// and sizes, under `root`.
+std::vector<pipeline::ImageItem> ItemsOf(const std::vector<nanobind::bytes>& sources,
+                                         const std::vector<int64_t>& sizes,
+                                         const io::Location& root);
+
+/// A numpy array (the module's arrays); float32 [n, d] rows handed in from Python.
+template <typename T>
+using NumpyArray = nanobind::ndarray<nanobind::numpy, T>;
+using FloatMatrix =
+    nanobind::ndarray<const float, nanobind::ndim<2>, nanobind::c_contig, nanobind::device::cpu>;
+
+/// Hands a vector to numpy without copying; numpy frees it.
+template <typename T>
+NumpyArray<T> ToNumpy(std::vector<T> values, std::initializer_list<size_t> shape) {
+  auto* owned = new std::vector<T>(std::move(values));
+  nanobind::capsule owner(owned,
+                          [](void* ptr) noexcept { delete static_cast<std::vector<T>*>(ptr); });
+  return NumpyArray<T>(owned->data(), shape, owner);
+}
+
 /// The sum of the counts (JSON, as predict_parts returns them) of `classifier`'s predictions;
 /// raises OrchardError on text that is not such counts.
 classify::PredictionCounts MergedPredictionCounts(const classify::Classifier& classifier,
@@ -61,5 +94,9 @@ classify::PredictionCounts MergedPredictionCounts(const classify::Classifier& cl
 
 /// The classifier of `orchard train`: load_classifier, Classifier, predict_features.
 void BindClassify(nanobind::module_& m);
+/// orchard.Embedder: embed(), featurize_shard() (embedder_bindings.cc).
+void BindEmbedder(nanobind::module_& m);
+/// JOB_DEFAULTS and resolve_job_options (bindings.cc).
+void BindJobOptions(nanobind::module_& m);
 /// The jobs' driver API for the Spark job: FeaturizeDriver, PredictDriver, merge_outcomes.
 void BindJobs(nanobind::module_& m);

@@ -31,14 +31,8 @@ using orchard::python::Check;
 using orchard::python::Resolve;
 using orchard::python::Unwrap;
 
-template <typename T>
-nb::ndarray<nb::numpy, T> ToNumpy(std::vector<T> values, std::initializer_list<size_t> shape) {
-  auto* owned = new std::vector<T>(std::move(values));
-  nb::capsule owner(owned, [](void* ptr) noexcept { delete static_cast<std::vector<T>*>(ptr); });
-  return nb::ndarray<nb::numpy, T>(owned->data(), shape, owner);
-}
-
-using FloatMatrix = nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using orchard::python::FloatMatrix;
+using orchard::python::ToNumpy;
 
 // A loaded classifier; immutable, so one handle serves many calls and threads.
 struct PyClassifier {

@@ -26,95 +26,13 @@ namespace nb = nanobind;
 namespace {
 
 using orchard::python::Check;
-using orchard::python::Resolve;
+using orchard::python::DictOf;
+using orchard::python::Take;
 using orchard::python::Unwrap;
 
-// The keys of a job-options dict: the CLI's flags, spelled with underscores.
-template <typename T>
-void Take(const nb::dict& values, const char* key, T* field) {
-  if (values.contains(key)) *field = nb::cast<T>(values[key]);
-}
-
 }  // namespace
 
-orchard::output::ExistingOutput orchard::python::ExistingOutputNamed(const std::string& name) {
-  if (name == "refuse") return orchard::output::ExistingOutput::kRefuse;
-  if (name == "overwrite") return orchard::output::ExistingOutput::kOverwrite;
-  if (name == "resume") return orchard::output::ExistingOutput::kResume;
-  Check(orchard::Status::Invalid("unknown existing-output policy '", name,
-                                 "': use refuse, overwrite or resume"));
-  return orchard::output::ExistingOutput::kRefuse;
-}
-
 namespace {
-
-const char* PolicyName(orchard::output::ExistingOutput policy) {
-  switch (policy) {
-    case orchard::output::ExistingOutput::kOverwrite:
-      return "overwrite";
-    case orchard::output::ExistingOutput::kResume:
-      return "resume";
-    default:
-      return "refuse";
-  }
-}
-
-// Every job option a dict may hold, by the CLI's flag name (underscored), once: reading
-// (JobOptionsFrom), writing (DictOf) and the known-key check all walk this. `existing` (an
-// enum spelled as a word) is handled beside it.
-template <typename Options, typename Fn>
-void ForEachOption(Options& options, Fn&& visit) {
-  visit("input", options.input);
-  visit("output", options.output);
-  visit("model", options.model);
-  visit("model_sha256", options.model_sha256);
-  visit("shipped_model", options.shipped_model);
-  visit("output_name", options.output_name);
-  visit("batch_size", options.batch_size);
-  visit("threads", options.threads);
-  visit("io_threads", options.io_threads);
-  visit("rows_per_part", options.rows_per_part);
-  visit("max_pixels", options.max_pixels);
-  visit("max_file_bytes", options.max_file_bytes);
-  visit("path_glob", options.path_glob);
-  visit("pca_variance", options.pca.variance_threshold);
-  visit("pca_k", options.pca.k);
-  visit("endpoint_url", options.storage.endpoint_url);
-  visit("region", options.storage.region);
-}
-
-bool IsOptionKey(const std::string& name) {
-  if (name == "existing") return true;
-  bool known = false;
-  orchard::jobs::JobOptions probe;
-  ForEachOption(probe, [&](const char* key, const auto&) { known = known || name == key; });
-  return known;
-}
-
-}  // namespace
-
-orchard::jobs::JobOptions orchard::python::JobOptionsFrom(const nb::dict& values) {
-  for (const auto& [key, value] : values) {
-    const std::string name = nb::cast<std::string>(key);
-    if (!IsOptionKey(name)) Check(orchard::Status::Invalid("unknown job option '", name, "'"));
-  }
-  orchard::jobs::JobOptions options;
-  ForEachOption(options, [&](const char* key, auto& field) { Take(values, key, &field); });
-  if (values.contains("existing")) {
-    options.existing =
-        orchard::python::ExistingOutputNamed(nb::cast<std::string>(values["existing"]));
-  }
-  return options;
-}
-
-namespace {
-
-nb::dict DictOf(const orchard::jobs::JobOptions& options) {
-  nb::dict values;
-  ForEachOption(options, [&](const char* key, const auto& field) { values[key] = field; });
-  values["existing"] = PolicyName(options.existing);
-  return values;
-}
 
 nb::bytes BytesOf(const std::string& text) { return nb::bytes(text.data(), text.size()); }
 std::string StringOf(const nb::bytes& bytes) { return std::string(bytes.c_str(), bytes.size()); }
@@ -341,8 +259,6 @@ nb::bytes MergeOutcomes(const nb::bytes& left, const nb::bytes& right) {
   return BytesOf(orchard::pipeline::SerializeOutcome(merged));
 }
 
-nb::dict JobDefaults() { return DictOf(orchard::jobs::JobOptions()); }
-
 }  // namespace
 
 void BindJobs(nb::module_& m) {
@@ -395,14 +311,4 @@ void BindJobs(nb::module_& m) {
   m.def("outcome_counts", [](const nb::bytes& encoded) {
     return CountsOf(Unwrap(orchard::pipeline::DeserializeOutcome(StringOf(encoded))));
   });
-  m.attr("JOB_DEFAULTS") = JobDefaults();
-  m.def(
-      "resolve_job_options",
-      [](const nb::dict& options) {
-        return DictOf(
-            Unwrap(orchard::jobs::ResolveJobOptions(orchard::python::JobOptionsFrom(options))));
-      },
-      nb::arg("options"),
-      "the options with the jobs' defaults and derived values worked out (threads, the "
-      "model and its checksum policy): jobs::ResolveJobOptions");
 }

@@ -51,18 +51,9 @@ using orchard::python::Resolve;
 using orchard::python::Storage;
 using orchard::python::Unwrap;
 
-template <typename T>
-using NumpyArray = nb::ndarray<nb::numpy, T>;
-
-// Hands a vector to numpy without copying; numpy frees it.
-template <typename T>
-NumpyArray<T> ToNumpy(std::vector<T> values, std::initializer_list<size_t> shape) {
-  auto* owned = new std::vector<T>(std::move(values));
-  nb::capsule owner(owned, [](void* ptr) noexcept { delete static_cast<std::vector<T>*>(ptr); });
-  return NumpyArray<T>(owned->data(), shape, owner);
-}
-
-using FloatMatrix = nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using orchard::python::FloatMatrix;
+using orchard::python::NumpyArray;
+using orchard::python::ToNumpy;
 
 orchard::pca::PcaModel ModelFromJsonText(const std::string& text) {
   nlohmann::json json;
@@ -75,21 +66,6 @@ orchard::pca::PcaModel ModelFromJsonText(const std::string& text) {
 }
 
 std::string AsString(const nb::bytes& bytes) { return std::string(bytes.c_str(), bytes.size()); }
-
-// The shard's items from raw relative paths (bytes: file names need not be UTF-8).
-std::vector<orchard::pipeline::ImageItem> ItemsOf(const std::vector<nb::bytes>& sources,
-                                                  const std::vector<int64_t>& sizes,
-                                                  const orchard::io::Location& root) {
-  if (sources.size() != sizes.size()) {
-    Check(orchard::Status::Invalid("sources and sizes differ in length"));
-  }
-  std::vector<orchard::pipeline::ImageItem> items;
-  items.reserve(sources.size());
-  for (size_t idx = 0; idx < sources.size(); ++idx) {
-    items.push_back(orchard::pipeline::MakeImageItem(AsString(sources[idx]), sizes[idx], root));
-  }
-  return items;
-}
 
 // -> [(source bytes, size, mtime_ns)], sorted, hidden names skipped: the CLI's listing.
 std::vector<std::tuple<nb::bytes, int64_t, int64_t>> ListImages(const std::string& input_uri,
@@ -115,7 +91,7 @@ std::string JobFingerprint(const std::string& input_uri, const std::vector<nb::b
                            int64_t rows_per_part, int batch_size, int64_t max_pixels,
                            int64_t max_file_bytes) {
   const auto root = Resolve(input_uri, "", "");
-  auto items = ItemsOf(sources, sizes, root);
+  auto items = orchard::python::ItemsOf(sources, sizes, root);
   if (mtimes.size() != items.size()) Check(orchard::Status::Invalid("sources and mtimes differ"));
   for (size_t idx = 0; idx < items.size(); ++idx) items[idx].mtime_ns = mtimes[idx];
   return orchard::pipeline::JobFingerprint(items, model_sha256, output_name, rows_per_part,
@@ -217,90 +193,6 @@ void ProjectParts(const std::string& staging_uri, const std::vector<int64_t>& pa
                                         threads));
 }
 
-class PyEmbedder {
- public:
-  PyEmbedder(const nb::bytes& model_bytes, const std::string& output_name, int threads,
-             const std::string& expected_sha256, int batch_size, int decode_threads,
-             int64_t max_pixels, const std::string& model_name, int64_t max_file_bytes) {
-    Check(orchard::jobs::CheckThreadCount(threads));
-    Check(orchard::jobs::CheckThreadCount(decode_threads));
-    orchard::model::EmbedderOptions options;
-    options.output_name = output_name;
-    options.intra_op_threads = threads;
-    options.expected_sha256 = expected_sha256;
-    options.model_name = model_name;
-    std::string bytes(model_bytes.c_str(), model_bytes.size());
-    {
-      nb::gil_scoped_release release;
-      embedder_ = Unwrap(orchard::model::Embedder::Make(bytes, options));
-    }
-    options_.batch_size = batch_size;
-    options_.decode_threads = decode_threads;
-    options_.preprocess.max_pixels = max_pixels;
-    options_.preprocess.max_file_bytes = max_file_bytes;
-  }
-
-  // -> (features float32 [n_ok, dim], ok indices int64 [n_ok], [(index, stage, message)])
-  std::tuple<NumpyArray<float>, NumpyArray<int64_t>,
-             std::vector<std::tuple<int64_t, std::string, std::string>>>
-  Embed(const std::vector<nb::bytes>& images) const {
-    std::vector<orchard::pipeline::EncodedImage> views;
-    views.reserve(images.size());
-    for (const auto& image : images) {
-      views.push_back({reinterpret_cast<const uint8_t*>(image.c_str()), image.size()});
-    }
-    orchard::pipeline::EmbedBytesResult result;
-    {
-      nb::gil_scoped_release release;  // `images` keeps the bytes alive meanwhile
-      result = Unwrap(orchard::pipeline::EmbedEncodedImages(views, *embedder_, options_));
-    }
-    std::vector<std::tuple<int64_t, std::string, std::string>> errors;
-    for (auto& error : result.errors) {
-      errors.emplace_back(error.index, std::move(error.stage), std::move(error.message));
-    }
-    const size_t num_ok = result.ok_indices.size();
-    return {ToNumpy(std::move(result.features), {num_ok, static_cast<size_t>(result.dim)}),
-            ToNumpy(std::move(result.ok_indices), {num_ok}), std::move(errors)};
-  }
-
-  // The CLI's pipeline on one shard (see orchard/pipeline/shard.h): reads, decodes and
-  // embeds with `threads` cores, writes staging/features + errors parts, and returns the
-  // counts and the shard's serialized PCA statistics.
-  nb::bytes FeaturizeShard(const nb::dict& job_options, const std::string& staging_uri,
-                           int64_t first_part, const std::vector<nb::bytes>& sources,
-                           const std::vector<int64_t>& sizes, int threads) const {
-    // The job's options as its driver resolved them (FeaturizeDriver.options), on this
-    // task's cores: the featurize options the CLI derives from the same values.
-    auto job = orchard::python::JobOptionsFrom(job_options);
-    Check(orchard::jobs::CheckThreadCount(threads));
-    job.threads = orchard::jobs::CoreCount(threads);
-    const auto input = Resolve(job.input, job.storage.endpoint_url, job.storage.region);
-    const auto staging = Resolve(staging_uri, job.storage.endpoint_url, job.storage.region);
-    auto items = ItemsOf(sources, sizes, input);
-    auto options = orchard::jobs::FeaturizeOptionsOf(job);
-    options.first_part_index = first_part;
-    // Into the executor's log, as the CLI prints them (a staged part --resume redoes).
-    options.on_warning = [](const std::string& message) {
-      std::fprintf(stderr, "orchard: warning: %s\n", orchard::util::ForTerminal(message).c_str());
-    };
-    std::string encoded;
-    {
-      nb::gil_scoped_release release;
-      auto outcome = Unwrap(orchard::pipeline::FeaturizeShard(items, input, *embedder_, staging,
-                                                              options, job.threads));
-      encoded = orchard::pipeline::SerializeOutcome(outcome);
-    }
-    return nb::bytes(encoded.data(), encoded.size());
-  }
-
-  int64_t dim() const { return embedder_->info().output_dim; }
-  std::string sha256() const { return embedder_->info().sha256; }
-
- private:
-  std::unique_ptr<orchard::model::Embedder> embedder_;
-  orchard::pipeline::EmbedBytesOptions options_;
-};
-
 nb::bytes PcaStatsOf(const FloatMatrix& rows) {
   std::string serialized;
   {
@@ -360,57 +252,17 @@ std::string ScreeSvg(const std::string& model_json, const std::string& title) {
 
 }  // namespace
 
-namespace orchard::python {
-
-void Check(const Status& status) {
-  // The message says what failed and what to do; the status code name adds nothing.
-  // Valid UTF-8: Python decodes the text of an exception, and a message may quote a raw name.
-  if (!status.ok()) throw OrchardError(util::ValidUtf8(io::ExplainAccessDenied(status.message())));
-}
-
-io::StorageOptions Storage(const std::string& endpoint_url, const std::string& region) {
-  io::StorageOptions options;
-  options.endpoint_url = endpoint_url;
-  options.region = region;
-  return options;
-}
-
-io::Location Resolve(const std::string& uri, const std::string& endpoint_url,
-                     const std::string& region) {
-  return Unwrap(io::ResolveLocation(uri, Storage(endpoint_url, region)));
-}
-
-}  // namespace orchard::python
-
 NB_MODULE(_native, m) {
   m.doc() = "orchard's C++ engine: embedding, mergeable PCA statistics, PCA fit and projection";
   nb::exception<OrchardError>(m, "OrchardError", PyExc_RuntimeError);
-  BindClassify(m);  // orchard train/predict's classifier (classify_bindings.cc)
-  BindReport(m);    // report/index.html (report_bindings.cc)
-  BindJobs(m);      // the jobs' driver API (job_bindings.cc)
+  BindClassify(m);    // orchard train/predict's classifier (classify_bindings.cc)
+  BindReport(m);      // report/index.html (report_bindings.cc)
+  BindJobs(m);        // the jobs' driver API (job_bindings.cc)
+  BindJobOptions(m);  // JOB_DEFAULTS, resolve_job_options (bindings.cc)
   m.attr("__version__") = orchard::kVersion;
   m.attr("DEFAULT_MODEL_SHA256") = orchard::model::kDefaultModelSha256;
 
-  nb::class_<PyEmbedder>(m, "Embedder",
-                         "An ONNX Runtime session over the model bytes; embed() decodes, "
-                         "preprocesses and embeds encoded images exactly like the CLI.")
-      .def(nb::init<const nb::bytes&, const std::string&, int, const std::string&, int, int,
-                    int64_t, const std::string&, int64_t>(),
-           nb::arg("model_bytes"), nb::arg("output_name") = "features", nb::arg("threads") = 0,
-           nb::arg("expected_sha256") = "", nb::arg("batch_size") = 32,
-           nb::arg("decode_threads") = 1, nb::arg("max_pixels") = 64LL * 1024 * 1024,
-           nb::arg("model_name") = "model",
-           nb::arg("max_file_bytes") = orchard::image::kDefaultMaxFileBytes)
-      .def("embed", &PyEmbedder::Embed, nb::arg("images"),
-           "list[bytes] -> (features float32 [n_ok, dim], ok_indices int64 [n_ok], "
-           "errors [(index, stage, message)])")
-      .def("featurize_shard", &PyEmbedder::FeaturizeShard, nb::arg("job_options"),
-           nb::arg("staging_uri"), nb::arg("first_part"), nb::arg("sources"), nb::arg("sizes"),
-           nb::arg("threads"),
-           "the CLI's pipeline on one shard of the listing -> the encoded outcome "
-           "(merge_outcomes, FeaturizeDriver.finish_featurize)")
-      .def_prop_ro("dim", &PyEmbedder::dim)
-      .def_prop_ro("sha256", &PyEmbedder::sha256);
+  BindEmbedder(m);  // orchard.Embedder (embedder_bindings.cc)
 
   nb::class_<PyOutputCommitter>(m, "OutputCommitter",
                                 "The CLI's output commit protocol: stage under _temporary, "
