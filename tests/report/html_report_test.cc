@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../test_util.h"
+#include "orchard/classify/metrics.h"
 #include "orchard/output/summary.h"
 #include "orchard/pca/pca_json.h"
 #include "orchard/table/tables.h"
@@ -214,7 +215,7 @@ TEST_F(HtmlReportTest, SummaryAndMetricsOfTheWrongShapeBecomeNotesNamingTheKey) 
   const std::string html = Render();
   EXPECT_NE(html.find("report/summary.json: &#39;images.ok&#39; is not an integer"),
             std::string::npos);
-  EXPECT_NE(html.find("report/metrics.json: &#39;accuracy&#39; is not a number"),
+  EXPECT_NE(html.find("report/metrics.json: prediction metrics: no &#39;rows&#39;"),
             std::string::npos);
   EXPECT_NE(html.find("No report/summary.json"), std::string::npos);
   EXPECT_EQ(html.find("id=\"predict\""), std::string::npos);
@@ -308,9 +309,22 @@ TEST_F(HtmlReportTest, PredictMetricsShowAccuracyRecallAndConfusions) {
   // Recall bars worst first.
   EXPECT_LT(html.find("recall 0.500"), html.find("recall 0.900"));
 
-  // The same metrics in the predict output's own report folder are found by default.
+  // The predict output's own report/metrics.json is found by default and read as orchard
+  // predict writes it (classify::PredictMetrics); another shape there is a note.
   ASSERT_OK(io::WriteAll(root_.Child("report/metrics.json"), metrics.dump()));
-  EXPECT_NE(Render().find("id=\"predict\""), std::string::npos);
+  EXPECT_EQ(Render().find("id=\"predict\""), std::string::npos);
+  auto counts = classify::PredictionCounts::Zero(3);
+  for (int row = 0; row < 10; ++row) counts.Add("Apple", 0, {0, 1}, 3);
+  for (int row = 0; row < 4; ++row) counts.Add(kScriptLabel, 1, {0, 1}, 3);
+  for (int row = 0; row < 6; ++row) counts.Add(kScriptLabel, 1, {1, 0}, 3);
+  const classify::PredictMetrics own =
+      classify::ComputePredictMetrics({"Apple", kScriptLabel, "Kiwi"}, counts);
+  ASSERT_OK(io::WriteAll(root_.Child("report/metrics.json"), own.ToJson().dump()));
+  const std::string own_html = Render();
+  EXPECT_NE(own_html.find("id=\"predict\""), std::string::npos);
+  EXPECT_NE(own_html.find("80.00 %"), std::string::npos);  // 16 of 20
+  EXPECT_NE(own_html.find("<b>20</b><span>labelled images"), std::string::npos);
+  EXPECT_NE(own_html.find("recall 0.600"), std::string::npos);
 }
 
 TEST_F(HtmlReportTest, ThousandsOfClassesStayBounded) {
@@ -321,8 +335,10 @@ TEST_F(HtmlReportTest, ThousandsOfClassesStayBounded) {
   }
   metrics["confusion_matrix"] = nlohmann::json::array();
   for (int row = 0; row < 1000; ++row) metrics["confusion_matrix"].push_back({row});
-  ASSERT_OK(io::WriteAll(root_.Child("report/metrics.json"), metrics.dump()));
-  const std::string html = Render();
+  ASSERT_OK(io::WriteAll(root_.Child("metrics.json"), metrics.dump()));
+  HtmlReportOptions options;
+  options.metrics = root_.Child("metrics.json");
+  const std::string html = Render(options);
   EXPECT_NE(html.find("(the 120 largest and the 120 smallest)"), std::string::npos);
   EXPECT_NE(html.find("Recall per class: the 240 worst of 1000"), std::string::npos);
   EXPECT_NE(html.find("too many to draw"), std::string::npos);

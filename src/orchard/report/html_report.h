@@ -17,8 +17,9 @@ struct HtmlReportOptions {
   /// Where to look for what `root` lacks. A job that rewrites only part of an output (fit-pca,
   /// project) stages just that part; the rest is read from the published output.
   std::optional<io::Location> fallback_root;
-  /// Metrics of `orchard predict` with labels. Unset: `<root>/report/metrics.json` when it
-  /// exists. Expected shape (extra keys are ignored, every key is optional):
+  /// Metrics of predictions with labels from another tool. Unset: `<root>/report/metrics.json`
+  /// when it exists, read strictly as orchard predict writes it (classify::PredictMetrics).
+  /// A file given here may have this shape (extra keys are ignored, every key is optional):
   ///   {"accuracy": 0.97, "top5_accuracy": 0.99, "n": 1234,
   ///    "classes": ["Apple", ...],
   ///    "per_class": [{"class": "Apple", "precision": .9, "recall": .8, "f1": .85,

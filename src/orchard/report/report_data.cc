@@ -8,6 +8,7 @@
 #include <queue>
 #include <utility>
 
+#include "orchard/classify/metrics.h"
 #include "orchard/output/layout.h"
 #include "orchard/pca/pca_json.h"
 #include "orchard/report/svg_charts.h"
@@ -19,8 +20,26 @@ namespace {
 
 using nlohmann::json;
 
-// Written by orchard predict (classify); not yet a name of output/layout.h.
-constexpr const char* kMetricsJson = "report/metrics.json";
+constexpr const char* kMetricsJson = output::kPredictMetricsJson;
+
+// orchard predict's own metrics (report/metrics.json), read by the type that writes them,
+// as the page shows them.
+ReportMetrics ReportMetricsOf(const classify::PredictMetrics& predicted) {
+  ReportMetrics metrics;
+  metrics.accuracy = predicted.accuracy;
+  metrics.top5_accuracy = predicted.top5_accuracy;
+  metrics.labelled = predicted.labelled_rows;
+  metrics.classes = predicted.classes;
+  for (size_t idx = 0; idx < predicted.classes.size() && idx < predicted.per_class.size(); ++idx) {
+    const classify::ClassMetrics& score = predicted.per_class[idx];
+    metrics.per_class.push_back({predicted.classes[idx], score.precision, score.recall, score.f1,
+                                 static_cast<double>(score.support)});
+  }
+  std::vector<std::vector<double>> confusion;
+  for (const auto& row : predicted.confusion) confusion.emplace_back(row.begin(), row.end());
+  metrics.confusion = std::move(confusion);
+  return metrics;
+}
 
 // 64-bit FNV-1a: a stable hash of the path, so the sample does not depend on how the
 // table is split into parts.
@@ -255,7 +274,14 @@ Status ReadMetrics(Sources& sources, const HtmlReportOptions& options, ReportDat
   }
   if (!bytes) return Status::OK();
   if (auto document = ParseJson(*bytes, "the predict metrics are", data)) {
-    ORCHARD_ASSIGN_OR_RAISE(data->metrics, MetricsFromJson(*document, source));
+    if (options.metrics) {
+      // A file given by the caller (another tool's metrics): the shapes MetricsFromJson reads.
+      ORCHARD_ASSIGN_OR_RAISE(data->metrics, MetricsFromJson(*document, source));
+    } else {
+      auto predicted = classify::PredictMetrics::FromJson(*document);
+      if (!predicted.ok()) return Status::Invalid(source, ": ", predicted.status().message());
+      data->metrics = ReportMetricsOf(*predicted);
+    }
   }
   return Status::OK();
 }

@@ -36,9 +36,9 @@ struct RunFacts {
 
 RunFacts FactsOf(const output::JobSummary& summary);
 
-/// Metrics of `orchard predict` with labels (report/metrics.json), typed. Reads orchard
-/// predict's shape and the alternatives HtmlReportOptions::metrics documents.
-/// TODO(lead): swap for classify's PredictMetrics FromJson once it lands.
+/// Metrics of predictions with labels, as the page shows them: an output's own
+/// report/metrics.json (classify::PredictMetrics, read by its FromJson), or a file given in
+/// HtmlReportOptions::metrics in one of the shapes documented there (MetricsFromJson).
 struct ReportMetrics {
   std::optional<double> accuracy, top5_accuracy;
   std::optional<int64_t> labelled;   ///< "labelled_rows" (orchard predict) or "n"
@@ -51,7 +51,8 @@ struct ReportMetrics {
   std::optional<std::vector<std::vector<double>>> confusion;  ///< rows: true class
 };
 
-/// Reads metrics.json; `source` names it in messages. Never throws.
+/// Reads a metrics file given by the caller (HtmlReportOptions::metrics); `source` names it
+/// in messages. Never throws.
 Result<ReportMetrics> MetricsFromJson(const nlohmann::json& document, const std::string& source);
 
 /// Reads report/summary.json of any job into the Run section's facts (a predict summary
