@@ -29,10 +29,13 @@ import os
 import pathlib
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
+import time
 
+import pyarrow.fs as pafs
 import pyspark
 import pytest
 
@@ -234,7 +237,9 @@ def step_command(root, output_uri, small_container=None, batch_size=8):
     return proc.stdout.splitlines()
 
 
-def submit(yarn, s3, root, output_uri, small_container=None, batch_size=8):
+def submission(yarn, s3, root, output_uri, small_container=None, batch_size=8):
+    """-> (orchard-aws's step arguments, the spark-submit command run here, its environment,
+    the event log folder)."""
     args = step_command(root, output_uri, small_container, batch_size)
     assert args[:3] == ["spark-submit", "--master", "yarn"] and "--deploy-mode" in args
     events = root / "events"
@@ -260,10 +265,19 @@ def submit(yarn, s3, root, output_uri, small_container=None, batch_size=8):
                YARN_CONF_DIR=str(yarn.conf_dir), HADOOP_CONF_DIR=str(yarn.conf_dir),
                SPARK_HOME=str(SPARK_HOME), SPARK_LOCAL_IP="127.0.0.1",
                PYTHONPATH=str(PYTHON_DIR), PYSPARK_PYTHON=sys.executable)
+    return args, command, env, events
+
+
+def read_events(events):
+    return [json.loads(line) for path in events.iterdir()
+            for line in path.read_text().splitlines() if line.strip()]
+
+
+def submit(yarn, s3, root, output_uri, small_container=None, batch_size=8):
+    args, command, env, events = submission(yarn, s3, root, output_uri, small_container,
+                                            batch_size)
     proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-    event_lines = [json.loads(line) for path in events.iterdir()
-                   for line in path.read_text().splitlines() if line.strip()]
-    return args, proc, event_lines
+    return args, proc, read_events(events)
 
 
 def container_peaks(log):
@@ -362,3 +376,89 @@ def test_too_little_overhead_gets_the_executors_killed(yarn, s3, job, tmp_path_f
     assert len(yarn.apps()) == before + 1
     if proc.returncode != 0:
         assert "orchard.spark: error: a Spark task failed" in proc.stdout, proc.stdout[-4000:]
+
+
+def executor_process_trees():
+    """{executor JVM pid: [it and every descendant (the Python daemon and its workers)]} of
+    the YARN executors running on this machine."""
+    parents, commands = {}, {}
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue  # gone meanwhile
+        parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+    trees = {}
+    for pid, command in commands.items():
+        # The JVM itself, not the container's launch script that names the same class.
+        if command.split(b"\0")[0].endswith(b"java") and \
+                b"YarnCoarseGrainedExecutorBackend" in command:
+            tree, frontier = [pid], [pid]
+            while frontier:
+                children = [child for child, parent in parents.items() if parent in frontier]
+                tree += children
+                frontier = children
+            trees[pid] = tree
+    return trees
+
+
+def test_an_executor_killed_mid_job_is_replaced_and_the_output_is_the_clean_runs(
+        yarn, s3, data, job, tmp_path_factory):
+    """Item 6 of issue 22: once featurize parts are landing, one executor's JVM and its
+    Python processes are SIGKILLed together (a node lost, an OOM kill). Spark loses the
+    executor and reruns its task elsewhere (the task rewrites exactly the parts it owns),
+    dynamic allocation asks for a replacement, and the job still publishes the output a
+    clean run publishes."""
+    root = tmp_path_factory.mktemp("yarn_kill")
+    output = f"{BUCKET}/output/run-kill"
+    _, command, env, events = submission(yarn, s3, root, f"s3a://{output}")
+    filesystem = s3.filesystem()
+    staged = pafs.FileSelector(f"{output}/_temporary/features", allow_not_found=True)
+    log_path = root / "spark-submit.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
+    killed, parts_at_kill, seen = None, None, (0, {})
+    try:
+        deadline = time.monotonic() + 420
+        while killed is None and proc.poll() is None and time.monotonic() < deadline:
+            parts = [info for info in filesystem.get_file_info(staged)
+                     if info.base_name.startswith("part-")]
+            trees = executor_process_trees()
+            seen = (len(parts), trees)
+            if parts and len(trees) == NODES:
+                parts_at_kill = len(parts)
+                killed = trees[min(trees)]
+                for pid in killed:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            else:
+                time.sleep(0.1)
+        proc.wait(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    stderr = log_path.read_text(errors="replace")
+    assert killed is not None, \
+        f"no parts while both executors ran: last seen {seen}\n{stderr[-4000:]}"
+    assert len(killed) >= 2, f"an executor without its Python worker: {killed}"
+    # Killed mid-job: when the executor died, most of the 9 parts were still to be written.
+    assert parts_at_kill < 9, parts_at_kill
+    assert proc.returncode == 0, f"spark-submit exited {proc.returncode}:\n{stderr[-8000:]}"
+
+    event_lines = read_events(events)
+    removed = [e.get("Removed Reason", "") for e in event_lines
+               if e["Event"] == "SparkListenerExecutorRemoved"]
+    assert any(reason and reason.strip() != "Executor killed by driver." for reason in removed), \
+        removed
+    out = download_dir(filesystem, output, root / "out")
+    numbers = {}
+    assert_parity(out, data["cli"], numbers)
+    print(f"\nexecutor {killed[0]} killed with {parts_at_kill} of 9 parts staged; "
+          f"removal reasons {removed}; parity {numbers}")

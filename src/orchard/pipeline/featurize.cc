@@ -169,6 +169,7 @@ Result<FeaturizeStats> Featurize(const std::vector<ImageItem>& items,
   writer_options.dim = dim;
   writer_options.first_part_index = options.first_part_index;
   writer_options.compute_pca_stats = options.compute_pca_stats;
+  writer_options.on_part_stats = options.on_part_stats;
   writer_options.on_error = options.on_error;
   PartWriter part_writer(items, features_dir, errors_dir, std::move(writer_options));
   auto writer = [&] {

@@ -52,6 +52,10 @@ struct FeaturizeOptions {
   /// Accumulate PCA statistics of the featurized rows (FeaturizeStats::pca), part by part
   /// in part order, so that no second pass over the features is needed.
   bool compute_pca_stats = false;
+  /// With compute_pca_stats: when set, each written part's statistics go here (global part
+  /// index, in part order, from the writer thread) instead of into FeaturizeStats::pca, so
+  /// that a caller can merge other parts' statistics between them in part order.
+  std::function<Status(int64_t, pca::PcaStats)> on_part_stats;
   image::PreprocessOptions preprocess;
   /// Called from the writer thread after each batch with (images done, images failed).
   std::function<void(int64_t, int64_t)> on_progress;
@@ -66,8 +70,8 @@ struct FeaturizeOptions {
 
 struct FeaturizeStats {
   int64_t images = 0;  ///< listed images handled in this call (reused parts excluded)
-  int64_t ok = 0;
-  int64_t failed = 0;
+  int64_t ok = 0;      ///< rows of the features table (FeaturizeShard: reused parts' too)
+  int64_t failed = 0;  ///< rows of the errors table (FeaturizeShard: reused parts' too)
   int64_t parts_written = 0;
   int64_t parts_reused = 0;
   int64_t images_reused = 0;

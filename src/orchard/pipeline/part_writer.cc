@@ -54,7 +54,12 @@ Status PartWriter::FlushPart() {
   if (options_.compute_pca_stats && part_rows_.num_rows() > 0) {
     pca::PcaStats part_stats(options_.dim);
     part_stats.Add(part_rows_.values.data(), part_rows_.num_rows());
-    ORCHARD_RETURN_NOT_OK(pca_.Merge(part_stats));
+    if (options_.on_part_stats) {
+      ORCHARD_RETURN_NOT_OK(
+          options_.on_part_stats(options_.first_part_index + current_part_, std::move(part_stats)));
+    } else {
+      ORCHARD_RETURN_NOT_OK(pca_.Merge(part_stats));
+    }
   }
   part_rows_ = table::VectorRows{};
   part_rows_.dim = options_.dim;

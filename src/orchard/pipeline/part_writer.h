@@ -26,6 +26,8 @@ struct PartWriterOptions {
   int64_t dim = 0;               ///< feature dimension
   int64_t first_part_index = 0;  ///< local part p is written as part first_part_index + p
   bool compute_pca_stats = false;
+  /// See FeaturizeOptions::on_part_stats.
+  std::function<Status(int64_t, pca::PcaStats)> on_part_stats;
   /// Called once per error row, as its batch is added.
   std::function<void(const table::ErrorRecord&)> on_error;
 };

@@ -21,11 +21,17 @@ namespace orchard::pipeline {
 
 namespace {
 
+// What a staged part that can be reused holds: its features rows and its error rows.
+struct ReusablePart {
+  int64_t ok = 0;
+  int64_t failed = 0;
+};
+
 // Why the staged features part `features` (holding part `part_items` of the listing, whose
-// failures are in `errors` if that exists) cannot be reused; its statistics when it can.
-Result<pca::PcaStats> StatsOfReusablePart(const ImageItem* part_items, int64_t num_items,
-                                          const io::Location& features, const io::Location& errors,
-                                          int64_t dim) {
+// failures are in `errors` if that exists) cannot be reused; its row counts when it can.
+Result<ReusablePart> CheckReusablePart(const ImageItem* part_items, int64_t num_items,
+                                       const io::Location& features, const io::Location& errors,
+                                       int64_t dim) {
   ORCHARD_ASSIGN_OR_RAISE(auto rows, table::ReadVectorFile(features, table::kFeaturesColumn));
   if (rows.num_rows() > 0 && rows.dim != dim) {
     return Status::Invalid("it holds ", rows.dim, "-d features; the model gives ", dim);
@@ -39,6 +45,7 @@ Result<pca::PcaStats> StatsOfReusablePart(const ImageItem* part_items, int64_t n
     ORCHARD_ASSIGN_OR_RAISE(auto records, table::ReadErrorsFile(errors));
     for (auto& record : records) failed.insert(std::move(record.path));
   }
+  const auto num_failed = static_cast<int64_t>(failed.size());
   // Every image of the part is a features row (in listing order) or an error row, once.
   int64_t row = 0;
   for (int64_t idx = 0; idx < num_items; ++idx) {
@@ -59,7 +66,14 @@ Result<pca::PcaStats> StatsOfReusablePart(const ImageItem* part_items, int64_t n
   if (row != rows.num_rows() || !failed.empty()) {
     return Status::Invalid("it holds rows for images that are not its part of the listing");
   }
-  pca::PcaStats stats(dim);
+  return ReusablePart{rows.num_rows(), num_failed};
+}
+
+// The PCA statistics of a features part, as the part writer computes them for the parts it
+// writes (all rows added at once), so that a reused part sums exactly as a written one.
+Result<pca::PcaStats> StatsOfPart(const io::Location& part) {
+  ORCHARD_ASSIGN_OR_RAISE(auto rows, table::ReadVectorFile(part, table::kFeaturesColumn));
+  pca::PcaStats stats(rows.dim);
   stats.Add(rows.values.data(), rows.num_rows());
   return stats;
 }
@@ -148,29 +162,30 @@ Result<ShardOutcome> FeaturizeShard(const std::vector<ImageItem>& items,
     const int64_t index = table::PartIndex(part.path);
     if (index >= first && index < first + num_parts) staged.push_back(part);
   }
-  // Checked `threads` parts at a time and merged in part order: one part's statistics are
-  // a dim x dim matrix (13 MB at 1,280), so memory stays bounded by the threads, not by
-  // how many parts an interrupted run left.
+  // Checked `threads` parts at a time; only their counts are kept (one part's statistics
+  // are a dim x dim matrix, 13 MB at 1,280): the statistics are read again below, in part
+  // order, so memory stays bounded by the threads, not by how many parts are reused.
   std::set<int64_t> skip_parts;
-  pca::PcaStats reused_stats;
+  ReusablePart reused;
   const size_t chunk = static_cast<size_t>(std::max(1, threads));
   for (size_t chunk_start = 0; chunk_start < staged.size(); chunk_start += chunk) {
     const size_t chunk_size = std::min(chunk, staged.size() - chunk_start);
-    std::vector<Result<pca::PcaStats>> checked(chunk_size, pca::PcaStats());
+    std::vector<Result<ReusablePart>> checked(chunk_size, ReusablePart{});
     ORCHARD_RETURN_NOT_OK(ParallelFor(chunk_size, threads, [&](size_t offset) -> Status {
       const io::Location& part = staged[chunk_start + offset];
       const int64_t local = table::PartIndex(part.path) - first;
       const int64_t begin = local * rows_per_part;
       const int64_t count = std::min(rows_per_part, num_items - begin);
-      checked[offset] = StatsOfReusablePart(items.data() + begin, count, part,
-                                            errors_dir.Child(table::PartName(first + local)), dim);
+      checked[offset] = CheckReusablePart(items.data() + begin, count, part,
+                                          errors_dir.Child(table::PartName(first + local)), dim);
       return Status::OK();
     }));
     for (size_t offset = 0; offset < chunk_size; ++offset) {
       const io::Location& part = staged[chunk_start + offset];
       if (checked[offset].ok()) {
         skip_parts.insert(table::PartIndex(part.path) - first);
-        ORCHARD_RETURN_NOT_OK(reused_stats.Merge(*checked[offset]));
+        reused.ok += checked[offset]->ok;
+        reused.failed += checked[offset]->failed;
         continue;
       }
       if (options.on_warning) {
@@ -190,13 +205,30 @@ Result<ShardOutcome> FeaturizeShard(const std::vector<ImageItem>& items,
     }
   }
 
-  options.compute_pca_stats = true;
+  // The statistics of every part, written or reused, merged in part order: a resumed or
+  // retried shard sums exactly as a fresh one, and its PCA is byte-identical.
   ShardOutcome outcome;
+  int64_t next_part = 0;  // the first local part not merged yet
+  auto merge_reused_before = [&](int64_t end) -> Status {
+    for (; next_part < end; ++next_part) {
+      if (skip_parts.count(next_part) == 0) continue;
+      ORCHARD_ASSIGN_OR_RAISE(auto stats,
+                              StatsOfPart(features_dir.Child(table::PartName(first + next_part))));
+      if (stats.count() > 0) ORCHARD_RETURN_NOT_OK(outcome.pca.Merge(stats));
+    }
+    return Status::OK();
+  };
+  options.compute_pca_stats = true;
+  options.on_part_stats = [&](int64_t part_index, pca::PcaStats stats) -> Status {
+    ORCHARD_RETURN_NOT_OK(merge_reused_before(part_index - first));
+    ++next_part;
+    return outcome.pca.Merge(stats);
+  };
   ORCHARD_ASSIGN_OR_RAISE(outcome.stats, Featurize(items, input_root, embedder, features_dir,
                                                    errors_dir, skip_parts, options));
-  outcome.pca = std::move(outcome.stats.pca);
-  outcome.stats.pca = pca::PcaStats();
-  ORCHARD_RETURN_NOT_OK(outcome.pca.Merge(reused_stats));
+  ORCHARD_RETURN_NOT_OK(merge_reused_before(num_parts));
+  outcome.stats.ok += reused.ok;
+  outcome.stats.failed += reused.failed;
   return outcome;
 }
 
