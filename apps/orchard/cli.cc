@@ -83,7 +83,8 @@ class InterruptScope {
 class CommandLine {
  public:
   CommandLine(const std::string& shipped_model, bool print)
-      : app_("orchard: labelled images -> CNN features -> PCA -> Parquet (local or S3)") {
+      : app_("orchard: labelled images -> CNN features -> PCA -> Parquet (local or S3)",
+             "orchard") {
     app_.set_version_flag("--version", kVersion);
     app_.require_subcommand(1);
     app_.footer(
