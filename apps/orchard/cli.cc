@@ -104,8 +104,8 @@ class CommandLine {
         "fit-pca", "fit PCA on OUTPUT/features; writes pca_model/ and the scree plot");
     AddPca(fit_pca);
     AddCommon(fit_pca);
-    project = app_.add_subcommand(
-        "project", "project OUTPUT/features with OUTPUT/pca_model into OUTPUT/pca");
+    project = app_.add_subcommand("project",
+                                  "project OUTPUT/features with OUTPUT/pca_model into OUTPUT/pca");
     AddCommon(project);
     inspect = app_.add_subcommand("inspect", "schema, row counts and PCA summary of an output");
     inspect->add_option("output", inspect_path, "output folder or s3:// prefix")->required();
@@ -278,7 +278,8 @@ Outcome RunParsed(CommandLine& line, const Frontend& frontend) {
             : Failed(kind, util::ForTerminal(io::ExplainAccessDenied(result.status().message())));
     outcome.summary = line.classify->file_predictions();  // predict's files, even when some failed
     if (frontend.print_results) {
-      std::fprintf(stderr, kind == ErrorKind::kInterrupted ? "\norchard: %s\n" : "\norchard: error: %s\n",
+      std::fprintf(stderr,
+                   kind == ErrorKind::kInterrupted ? "\norchard: %s\n" : "\norchard: error: %s\n",
                    outcome.message.c_str());
     }
     return outcome;

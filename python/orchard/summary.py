@@ -11,18 +11,18 @@ from typing import Any, Dict, Optional
 class ImageCounts:
     """summary.json "images": the images listed, featurized (ok) and refused (failed)."""
 
-    listed: int
-    ok: int
-    failed: int
-    reused_from_interrupted_run: int = 0
+    listed: Optional[int] = None
+    ok: Optional[int] = None
+    failed: Optional[int] = None
+    reused_from_interrupted_run: Optional[int] = None
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelInfo:
     """summary.json "model": the embedding model and the output holding the embedding."""
 
-    path: str
-    output: str
+    path: Optional[str] = None
+    output: Optional[str] = None
     sha256: Optional[str] = None
     dim: Optional[int] = None
 
@@ -31,18 +31,18 @@ class ModelInfo:
 class PcaInfo:
     """summary.json "pca": the fitted PCA."""
 
-    k: int
-    n: int
-    dim: int
-    variance_threshold: float
-    cumulative_explained_variance_ratio: float
+    k: Optional[int] = None
+    n: Optional[int] = None
+    dim: Optional[int] = None
+    variance_threshold: Optional[float] = None
+    cumulative_explained_variance_ratio: Optional[float] = None
 
 
 def _pick(cls, value: Any):
     if not isinstance(value, dict):
         return None
-    names = {field.name for field in dataclasses.fields(cls)}
-    return cls(**{key: item for key, item in value.items() if key in names})
+    # A key this job's summary lacks is None (predict's "model" has no "output", ...).
+    return cls(**{field.name: value.get(field.name) for field in dataclasses.fields(cls)})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -57,7 +57,6 @@ void BindCli(nb::module_& m) {
       "runs a command without printing its results -> (exit code, error kind ('' on "
       "success), the message the command line prints, the summary as JSON text or '')");
   m.def(
-      "describe_commands",
-      [] { return orchard::util::DumpJson(orchard::cli::DescribeCommands()); },
+      "describe_commands", [] { return orchard::util::DumpJson(orchard::cli::DescribeCommands()); },
       "every command's options as the command line defines them (JSON text)");
 }

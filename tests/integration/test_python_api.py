@@ -216,3 +216,19 @@ def test_python_m_orchard_is_the_command_line(tmp_path):
         binary = run_orchard(*args, check=False)
         assert via_python.returncode == binary.returncode, args
         assert via_python.stdout == binary.stdout and via_python.stderr == binary.stderr, args
+
+
+def test_train_and_predict_return_their_summaries_and_keep_the_good_files(tmp_path):
+    orchard.run(SAMPLE, tmp_path / "run")
+    trained = orchard.train(tmp_path / "run", tmp_path / "classifier", on="pca")
+    assert trained.command == "train" and trained.training["rows"] == 60
+    predicted = orchard.predict(tmp_path / "classifier", SAMPLE, tmp_path / "predicted")
+    assert predicted.images.ok == 60 and predicted["rows"] == 60
+    assert set(orchard.read(tmp_path / "predicted")) == {"features", "errors", "predictions"}
+    photo = sorted(p for p in SAMPLE.rglob("*.jpg"))[0]
+    missing = tmp_path / "missing.jpg"
+    with pytest.raises(orchard.InputError, match="1 of 2 files could not be predicted") as caught:
+        orchard.predict(tmp_path / "classifier", files=[photo, missing], top=2)
+    entries = caught.value.summary["predictions"]
+    assert [len(entry.get("top", [])) for entry in entries] == [2, 0] and "error" in entries[1]
+    assert entries[0]["top"][0]["label"] == photo.parent.name
