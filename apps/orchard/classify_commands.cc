@@ -34,8 +34,8 @@ CLI::Validator ThreadCountValidator() {
       "0.." + std::to_string(jobs::MaxThreads()));
 }
 
-ClassifyCommands::ClassifyCommands(CLI::App* app, const std::string& default_model)
-    : default_model_(default_model) {
+ClassifyCommands::ClassifyCommands(CLI::App* app, const std::string& default_model, bool print)
+    : default_model_(default_model), print_(print) {
   train_ = app->add_subcommand(
       "train", "train a softmax classifier on OUTPUT/features (or pca) of an earlier run");
   train_->add_option("-i,--input", train_options_.input, "an earlier `orchard run` output")
@@ -128,10 +128,14 @@ ClassifyCommands::ClassifyCommands(CLI::App* app, const std::string& default_mod
 
 bool ClassifyCommands::parsed() const { return train_->parsed() || predict_->parsed(); }
 
-Result<nlohmann::json> ClassifyCommands::Run(const jobs::JobOptions& shared) {
+Result<nlohmann::json> ClassifyCommands::Run(const jobs::JobOptions& shared,
+                                             std::optional<bool> progress) {
+  // Without printing, stdout gets nothing: the results are the caller's (the Python API).
+  const bool print_lines = print_ && !json_summary_;
+  const bool print_json = print_ && json_summary_;
   if (train_->parsed()) {
     ORCHARD_ASSIGN_OR_RAISE(auto summary, jobs::TrainJob(train_options_));
-    if (!quiet_ && !json_summary_) PrintSummary(summary);
+    if (!quiet_ && print_lines) PrintSummary(summary);
     printed_ = !json_summary_;
     return ToJson(summary, /*with_output=*/true);
   }
@@ -141,7 +145,7 @@ Result<nlohmann::json> ClassifyCommands::Run(const jobs::JobOptions& shared) {
   job.shipped_model = default_model_;  // the jobs resolve model and checksum (ResolveJobOptions)
   if (overwrite_) job.existing = output::ExistingOutput::kOverwrite;
   job.cancel = shared.cancel;
-  job.progress = !quiet_ && isatty(STDERR_FILENO);
+  job.progress = progress.value_or(!quiet_ && isatty(STDERR_FILENO));
   if (!quiet_) job.warn = shared.warn;
   if (job.input.empty()) {
     if (files_.empty()) {
@@ -153,7 +157,7 @@ Result<nlohmann::json> ClassifyCommands::Run(const jobs::JobOptions& shared) {
     // table form, so none holds a tab, a line break or a control sequence, and the path
     // still decodes to the file's name (util::UnescapeName). --json writes the same as
     // ASCII-only JSON.
-    if (!json_summary_) std::printf("path\trank\tlabel\tprobability\terror\n");
+    if (print_lines) std::printf("path\trank\tlabel\tprobability\terror\n");
     nlohmann::json out = nlohmann::json::array();
     int64_t failed = 0;
     for (const auto& prediction : predictions) {
@@ -163,7 +167,7 @@ Result<nlohmann::json> ClassifyCommands::Run(const jobs::JobOptions& shared) {
         ++failed;
         const std::string error = util::ValidUtf8(prediction.error);
         entry["error"] = error;
-        if (!json_summary_) {
+        if (print_lines) {
           std::printf("%s\t\t\t\t%s\n", util::ForTerminal(path).c_str(),
                       util::ForTerminal(error).c_str());
         }
@@ -173,7 +177,7 @@ Result<nlohmann::json> ClassifyCommands::Run(const jobs::JobOptions& shared) {
           // Class names are labels in their table form already (escaped at the listing).
           const std::string& label = prediction.labels[rank];
           top.push_back({{"label", label}, {"probability", prediction.probabilities[rank]}});
-          if (!json_summary_) {
+          if (print_lines) {
             std::printf("%s\t%zu\t%s\t%.4f\t\n", util::ForTerminal(path).c_str(), rank + 1,
                         util::ForTerminal(label).c_str(), prediction.probabilities[rank]);
           }
@@ -182,16 +186,17 @@ Result<nlohmann::json> ClassifyCommands::Run(const jobs::JobOptions& shared) {
       }
       out.push_back(entry);
     }
-    if (json_summary_) std::cout << util::DumpJson(out, 2, util::JsonChars::kAscii) << std::endl;
+    if (print_json) std::cout << util::DumpJson(out, 2, util::JsonChars::kAscii) << std::endl;
     std::fflush(stdout);
     printed_ = true;
+    file_predictions_ = nlohmann::json{{"predictions", out}};
     if (failed > 0) {
       return Status::Invalid(failed, " of ", predictions.size(), " files could not be predicted");
     }
-    return nlohmann::json{{"predictions", out}};
+    return file_predictions_;
   }
   ORCHARD_ASSIGN_OR_RAISE(auto summary, jobs::PredictJob(predict_options_));
-  if (!json_summary_) PrintSummary(summary);
+  if (print_lines) PrintSummary(summary);
   printed_ = !json_summary_;
   return ToJson(summary);
 }

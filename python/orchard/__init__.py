@@ -1,5 +1,14 @@
 """orchard: the orchard C++ engine from Python (and Spark, see orchard.spark).
 
+    import orchard
+    summary = orchard.run("photos/", "out/")          # the `orchard run` command
+    tables = orchard.read("out/")                     # {"features": pyarrow.Table, ...}
+    vectors = orchard.embed(["a.jpg", "b.png"])       # float32 [2, 1280]
+
+The job functions (run, featurize, fit_pca, project, train, predict, inspect) run the
+command line's own code with its flags as keyword options; see docs/python.md. The
+`orchard` command of the wheel is the same command line (python -m orchard).
+
 The native extension links Arrow (from the pyarrow wheel) and ONNX Runtime (from the
 onnxruntime wheel). Both are loaded here first, so that the extension's NEEDED entries
 (libarrow.so.<ver>, libonnxruntime.so.1) are satisfied by soname whatever the rpath.
@@ -29,14 +38,32 @@ _load_onnxruntime()
 
 from orchard._native import (  # noqa: E402
     DEFAULT_MODEL_SHA256,
+    JOB_DEFAULTS,
     Embedder,
     OrchardError,
     __version__,
-    fit_pca,
     merge_stats,
     pca_stats,
-    project,
     scree_svg,
+)
+from orchard.errors import (  # noqa: E402
+    InputError,
+    Interrupted,
+    ResourceError,
+    StorageError,
+    UsageError,
+)
+from orchard.summary import ImageCounts, ModelInfo, PcaInfo, Summary  # noqa: E402
+from orchard.api import (  # noqa: E402
+    embed,
+    featurize,
+    fit_pca,
+    inspect,
+    predict,
+    project,
+    read,
+    run,
+    train,
 )
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -67,14 +94,31 @@ def default_model_path():
 
 __all__ = [
     "DEFAULT_MODEL_SHA256",
+    "JOB_DEFAULTS",
     "Embedder",
+    "ImageCounts",
+    "InputError",
+    "Interrupted",
+    "ModelInfo",
     "OrchardError",
+    "PcaInfo",
+    "ResourceError",
+    "StorageError",
+    "Summary",
+    "UsageError",
     "__version__",
     "default_model_path",
+    "embed",
+    "featurize",
     "fit_pca",
+    "inspect",
     "merge_stats",
     "pca_stats",
+    "predict",
     "project",
+    "read",
+    "run",
     "scree_svg",
     "shipped_model_path",
+    "train",
 ]

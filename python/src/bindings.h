@@ -92,6 +92,8 @@ classify::PredictionCounts MergedPredictionCounts(const classify::Classifier& cl
 
 }  // namespace orchard::python
 
+/// cli_main, run_command, describe_commands: the command line (cli_bindings.cc).
+void BindCli(nanobind::module_& m);
 /// The classifier of `orchard train`: load_classifier, Classifier, predict_features.
 void BindClassify(nanobind::module_& m);
 /// orchard.Embedder: embed(), featurize_shard() (embedder_bindings.cc).

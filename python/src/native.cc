@@ -259,6 +259,7 @@ NB_MODULE(_native, m) {
   BindReport(m);      // report/index.html (report_bindings.cc)
   BindJobs(m);        // the jobs' driver API (job_bindings.cc)
   BindJobOptions(m);  // JOB_DEFAULTS, resolve_job_options (bindings.cc)
+  BindCli(m);         // cli_main, run_command, describe_commands (cli_bindings.cc)
   m.attr("__version__") = orchard::kVersion;
   m.attr("DEFAULT_MODEL_SHA256") = orchard::model::kDefaultModelSha256;
 

@@ -50,22 +50,22 @@ def test_stats_merge_and_fit_match_a_numpy_pca(sample_features):
     x = sample_features
     parts = [orchard.pca_stats(x[:17]), orchard.pca_stats(x[17:40]), orchard.pca_stats(x[40:])]
     merged = orchard.merge_stats(parts)
-    model = json.loads(orchard.fit_pca(merged, 0.99, 0))
-    whole = json.loads(orchard.fit_pca(orchard.pca_stats(x), 0.99, 0))
+    model = json.loads(orchard._native.fit_pca(merged, 0.99, 0))
+    whole = json.loads(orchard._native.fit_pca(orchard.pca_stats(x), 0.99, 0))
     np.testing.assert_allclose(model["explained_variance_ratio"],
                                whole["explained_variance_ratio"], atol=1e-9)
     centered = x.astype(np.float64) - x.astype(np.float64).mean(axis=0)
     eigenvalues = np.linalg.eigvalsh(centered.T @ centered / (len(x) - 1))[::-1]
     ratios = eigenvalues / eigenvalues.sum()
     np.testing.assert_allclose(model["explained_variance_ratio"][:10], ratios[:10], atol=1e-6)
-    projected = orchard.project(orchard.fit_pca(merged, 0.99, 0), x)
+    projected = orchard._native.project(orchard._native.fit_pca(merged, 0.99, 0), x)
     k = model["k"]
     assert projected.shape == (len(x), k) and projected.dtype == np.float32
     expected = (x.astype(np.float64) - np.array(model["mean"])) @ np.array(model["components"]).T
     np.testing.assert_allclose(projected, expected, atol=1e-4)
-    fixed = json.loads(orchard.fit_pca(merged, 0.99, 5))
+    fixed = json.loads(orchard._native.fit_pca(merged, 0.99, 5))
     assert fixed["k"] == 5
-    svg = orchard.scree_svg(orchard.fit_pca(merged, 0.99, 0), "title")
+    svg = orchard.scree_svg(orchard._native.fit_pca(merged, 0.99, 0), "title")
     assert svg.startswith("<svg") and f"k = {k}" in svg
 
 
@@ -76,11 +76,11 @@ def test_failures_become_orchard_errors(sample_features):
         orchard.merge_stats([orchard.pca_stats(sample_features), orchard.pca_stats(
             np.zeros((3, 4), dtype=np.float32))])
     with pytest.raises(orchard.OrchardError):
-        orchard.fit_pca(orchard.pca_stats(sample_features[:1]), 0.99, 0)
+        orchard._native.fit_pca(orchard.pca_stats(sample_features[:1]), 0.99, 0)
     with pytest.raises(orchard.OrchardError):
-        orchard.project("{not json", sample_features)
+        orchard._native.project("{not json", sample_features)
     with pytest.raises(orchard.OrchardError):
-        orchard.project(orchard.fit_pca(orchard.pca_stats(sample_features), 0.99, 0),
+        orchard._native.project(orchard._native.fit_pca(orchard.pca_stats(sample_features), 0.99, 0),
                         np.zeros((2, 3), dtype=np.float32))
 
 

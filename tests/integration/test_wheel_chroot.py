@@ -10,7 +10,8 @@ dist/orchard-*.whl and its dependencies from the wheelhouse alone (`pip install 
 scripts/make-wheelhouse.sh), then the model and the launcher. pyspark 3.5.x (EMR 7.x's
 Spark, which a node has already; ORCHARD_TEST_PYSPARK_VERSION picks another, built into a
 wheel once by make-test-chroot.sh) is added to the venv. Then the job runs on data/sample
-inside the root twice: `python -m orchard.spark --master local[2] -i /sample -o ...`, and
+inside the root: the wheel's `orchard` command (`orchard run -i /sample -o ...`, and a
+usage error's exit code 2), `python -m orchard.spark --master local[2] -i /sample -o ...`, and
 as the EMR step runs it (spark-submit, the launcher, spark.pyspark.python and
 spark.pyspark.driver.python = the venv's python, --model /opt/orchard/...). The outputs are
 checked from outside with pyarrow.
@@ -223,6 +224,12 @@ def chroot_run(env_ready, tmp_path_factory):
         step("import", [NODE_PYTHON, "-c",
                         "import orchard, orchard._native, pyspark; "
                         "print(orchard.__file__); print(pyspark.__version__)"], 120)
+        # The wheel's `orchard` command (the executable's command line) in the clean root.
+        step("orchard command", ["/opt/orchard/venv/bin/orchard", "run", "-i", "/sample",
+                                 "-o", "/out/cli", "-q"], 900)
+        usage_rc, usage_out = box.run(["/opt/orchard/venv/bin/orchard", "run", "-i", "/sample",
+                                       "-o", "/sample/inside"], 120)
+        steps["orchard usage error"] = (0.0, usage_rc, usage_out)
         step("python -m orchard.spark", [
             NODE_PYTHON, "-m", "orchard.spark", "--master", "local[2]",
             "-i", "/sample", "-o", "/out/module"], 900)
@@ -269,3 +276,14 @@ def test_spark_job_runs_in_the_clean_root(chroot_run, run):
     labels = {p.name for p in SAMPLE.iterdir() if p.is_dir()}
     assert set(features.column("label").to_pylist()) == labels
     assert len(features.column("features")[0].as_py()) == 1280
+
+
+def test_the_installed_orchard_command_runs_in_the_clean_root(chroot_run):
+    out, steps, _ = chroot_run
+    result = out / "cli"
+    assert (result / "_SUCCESS").is_file()
+    assert pq.read_table(result / "features").num_rows == SAMPLE_IMAGES
+    assert pq.read_table(result / "pca").num_rows == SAMPLE_IMAGES
+    assert "images     60 ok, 0 failed" in steps["orchard command"][2]
+    _, rc, usage = steps["orchard usage error"]
+    assert rc == 2 and "is inside the input" in usage, usage
