@@ -179,6 +179,8 @@ class CommandLine {
                      "files larger than this are error rows, never read")
         ->capture_default_str()
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+    command->add_option("--path-glob", options.path_glob,
+                        "only files whose name matches this shell glob (e.g. '*.jpg')");
     auto* overwrite_flag =
         command->add_flag("--overwrite", overwrite, "replace an existing output");
     command

@@ -84,6 +84,22 @@ def test_bad_files_become_error_rows_and_good_rows_survive(sample_copy, tmp_path
     assert (out / "_SUCCESS").exists()
 
 
+def test_path_glob_keeps_only_matching_names(sample_copy, tmp_path):
+    (sample_copy / "Apple Braeburn" / "notes.txt").write_text("not an image\n")
+    kept = sorted(os.listdir(sample_copy / "Mango"))[:2]
+    out = tmp_path / "out"
+    run_orchard("featurize", "-i", sample_copy, "-o", out, "--path-glob", "1*_100.jpg", "-q")
+    paths = pq.read_table(out / "features").column("path").to_pylist()
+    assert paths and all(os.path.basename(path).startswith("1") for path in paths)
+    assert pq.read_table(out / "errors").num_rows == 0  # notes.txt was never listed
+    assert all(f"Mango/{name}" in paths for name in kept if name.startswith("1"))
+    proc = run_orchard("run", "-i", sample_copy, "-o", tmp_path / "none", "--path-glob",
+                       "*.png", check=False)
+    assert proc.returncode != 0
+    assert "match --path-glob '*.png'" in proc.stderr
+    assert not (tmp_path / "none").exists()
+
+
 def test_existing_output_is_refused_then_replaced_with_overwrite(sample_run, tmp_path):
     out, _ = sample_run
     proc = run_orchard("featurize", "-i", SAMPLE, "-o", out, check=False)
