@@ -529,6 +529,26 @@ TEST_F(ShardTest, ARedonePartSumsAsAFreshRun) {
   ExpectSameStats(redone.pca, clean.pca);
 }
 
+TEST_F(ShardTest, APartWithAFailedReadIsReadAgain) {
+  ShardOutcome clean;
+  ASSERT_OK_AND_ASSIGN(clean, Run());
+  // As if the store had refused a/broken.jpg on the first run: a "read" error row, which a
+  // later run must retry (a throttled store answers the next time), not keep.
+  auto refused = table::MakeErrorsBatch({{"a/broken.jpg", "read", "503 SlowDown"}});
+  ASSERT_TRUE(refused.ok());
+  ASSERT_OK(table::WriteParquet(LocalLocation(ErrorsPart(1)), **refused));
+  ShardOutcome again;
+  ASSERT_OK_AND_ASSIGN(again, Run());
+  EXPECT_EQ(again.stats.parts_reused, 3);
+  EXPECT_EQ(again.stats.parts_written, 1);
+  std::vector<table::ErrorRecord> errors;
+  ASSERT_OK_AND_ASSIGN(errors, table::ReadErrorsFile(LocalLocation(ErrorsPart(1))));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].stage, "decode");  // read this time; it is not an image
+  EXPECT_EQ(again.stats.failed, clean.stats.failed);
+  ExpectSameStats(again.pca, clean.pca);
+}
+
 TEST_F(ShardTest, AnEmptyShardWritesNothing) {
   items_.clear();
   ShardOutcome outcome;

@@ -43,7 +43,15 @@ Result<ReusablePart> CheckReusablePart(const ImageItem* part_items, int64_t num_
   ORCHARD_ASSIGN_OR_RAISE(bool has_errors, io::FileExists(errors));
   if (has_errors) {
     ORCHARD_ASSIGN_OR_RAISE(auto records, table::ReadErrorsFile(errors));
-    for (auto& record : records) failed.insert(std::move(record.path));
+    for (auto& record : records) {
+      // A read that failed may not fail again (a throttled or briefly unreachable store, a
+      // file being copied): its part is featurized again rather than its error kept.
+      if (record.stage == "read") {
+        return Status::Invalid("reading '", record.path, "' failed (", record.message,
+                               "); it is read again");
+      }
+      failed.insert(std::move(record.path));
+    }
   }
   const auto num_failed = static_cast<int64_t>(failed.size());
   // Every image of the part is a features row (in listing order) or an error row, once.
