@@ -110,6 +110,8 @@ TEST(PcaTest, SerializationRoundTripsExactly) {
   EXPECT_EQ(back.count(), stats.count());
   EXPECT_EQ(back.sum(), stats.sum());
   EXPECT_EQ(back.cross(), stats.cross());
+  // Header, sums, and the lower triangle only (what Add writes): 8 + 8*9/2 doubles.
+  EXPECT_EQ(stats.Serialize().size(), 24u + 8u * (8u + 36u));
   EXPECT_FALSE(PcaStats::Deserialize("garbage").ok());
   std::string truncated = stats.Serialize();
   truncated.pop_back();

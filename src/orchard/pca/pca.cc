@@ -11,7 +11,13 @@
 namespace orchard::pca {
 namespace {
 
-constexpr char kMagic[8] = {'O', 'R', 'C', 'H', 'P', 'C', 'A', '1'};
+// Version 2: only the lower triangle of sum(x x^T) (all that Add writes and the fit reads),
+// half the bytes of the full matrix: 6.6 MB instead of 13 at 1,280 dimensions, which every
+// Spark task sends back with its outcome.
+constexpr char kMagic[8] = {'O', 'R', 'C', 'H', 'P', 'C', 'A', '2'};
+
+// Doubles of the lower triangle of a dim x dim matrix, diagonal included.
+size_t TriangleSize(int64_t dim) { return static_cast<size_t>(dim * (dim + 1) / 2); }
 // Rows converted to float64 per rank update; bounds the temporary to 1024 x dim doubles.
 constexpr int64_t kRowsPerUpdate = 1024;
 
@@ -64,12 +70,16 @@ Status PcaStats::Merge(const PcaStats& other) {
 std::string PcaStats::Serialize() const {
   static_assert(sizeof(double) == 8);
   std::string out;
-  out.reserve(sizeof(kMagic) + 16 + 8 * (sum_.size() + cross_.size()));
+  out.reserve(sizeof(kMagic) + 16 + 8 * (sum_.size() + TriangleSize(dim_)));
   AppendBytes(&out, kMagic, sizeof(kMagic));
   AppendBytes(&out, &dim_, sizeof(dim_));
   AppendBytes(&out, &count_, sizeof(count_));
   AppendBytes(&out, sum_.data(), sum_.size() * sizeof(double));
-  AppendBytes(&out, cross_.data(), cross_.size() * sizeof(double));
+  // Column-major lower triangle: column j from row j down is contiguous.
+  for (int64_t col = 0; col < dim_; ++col) {
+    AppendBytes(&out, cross_.data() + col * dim_ + col,
+                static_cast<size_t>(dim_ - col) * sizeof(double));
+  }
   return out;
 }
 
@@ -81,14 +91,20 @@ Result<PcaStats> PcaStats::Deserialize(const std::string& bytes) {
   int64_t count = 0;
   std::memcpy(&dim, bytes.data() + 8, 8);
   std::memcpy(&count, bytes.data() + 16, 8);
-  if (dim < 0 || dim > (1 << 16) || bytes.size() != 24 + 8 * static_cast<size_t>(dim + dim * dim)) {
+  if (dim < 0 || dim > (1 << 16) ||
+      bytes.size() != 24 + 8 * (static_cast<size_t>(dim) + TriangleSize(dim))) {
     return Status::Invalid("serialized PCA statistics have a bad size");
   }
   if (count < 0) return Status::Invalid("serialized PCA statistics have a negative row count");
   PcaStats stats(dim);
   stats.count_ = count;
   std::memcpy(stats.sum_.data(), bytes.data() + 24, 8 * static_cast<size_t>(dim));
-  std::memcpy(stats.cross_.data(), bytes.data() + 24 + 8 * dim, 8 * static_cast<size_t>(dim * dim));
+  const char* triangle = bytes.data() + 24 + 8 * dim;
+  for (int64_t col = 0; col < dim; ++col) {
+    const auto length = static_cast<size_t>(dim - col);
+    std::memcpy(stats.cross_.data() + col * dim + col, triangle, 8 * length);
+    triangle += 8 * length;
+  }
   return stats;
 }
 
