@@ -181,6 +181,11 @@ class CommandLine {
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
     command->add_option("--path-glob", options.path_glob,
                         "only files whose name matches this shell glob (e.g. '*.jpg')");
+    command
+        ->add_option("--label-from", options.label_from,
+                     "tar shards: a sample's label from its shard's folder, its .cls or .txt "
+                     "member, or a key of its .json member (folder, cls, txt, json:KEY)")
+        ->capture_default_str();
     auto* overwrite_flag =
         command->add_flag("--overwrite", overwrite, "replace an existing output");
     command

@@ -22,6 +22,10 @@ def add_featurize_arguments(parser):
     parser.add_argument("--partitions", "--shards", dest="shards", type=int, default=0,
                         help="split the work into N tasks (default: 4 per task the cluster "
                              "can run at once, from its maximum executors; see docs/spark.md)")
+    parser.add_argument("--label-from", default=DEFAULTS["label_from"],
+                        help="tar shards: a sample's label from its shard's folder, its "
+                             ".cls/.txt member or a key of its .json member "
+                             "(folder, cls, txt, json:KEY)")
 
 
 def add_cluster_arguments(parser):

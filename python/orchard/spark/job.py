@@ -26,6 +26,7 @@ def featurize_job_options(spark, args, model):
             "shipped_model": orchard.shipped_model_path(), "output_name": args.output_name,
             "batch_size": args.batch_size, "rows_per_part": args.rows_per_part,
             "max_pixels": args.max_pixels, "max_file_bytes": args.max_file_bytes,
+            "label_from": args.label_from,
             "existing": "overwrite" if args.overwrite else
             "resume" if getattr(args, "resume", False) else "refuse",
             **storage_options(spark, args)}
