@@ -196,6 +196,15 @@ void ListTarShard(const io::Location& shard, int64_t shard_size, int64_t shard_m
     json_key = options.label_from.substr(5);
   }
 
+  if (!shard.is_object_store) {
+    // A FIFO, device or socket named x.tar: opening a FIFO blocks until a writer comes,
+    // a device never ends. The folder listing gives them size 0; stat says what they are.
+    auto info = shard.fs->GetFileInfo(shard.path);
+    if (!info.ok() || info->type() != arrow::fs::FileType::File) {
+      return shard_error("the shard is not a regular file (a FIFO, device, socket or broken "
+                         "link): only regular .tar files are read");
+    }
+  }
   ShardSource source;
   source.size = shard_size;
   arrow::fs::FileInfo info(shard.path, arrow::fs::FileType::File);
@@ -270,8 +279,9 @@ void ListTarShard(const io::Location& shard, int64_t shard_size, int64_t shard_m
     if (extension.empty()) continue;  // no extension: part of no sample
     const std::string type_problem = TypeName(entry);
     const int64_t size = archive_entry_size_is_set(entry) ? archive_entry_size(entry) : -1;
+    // Every member makes its sample known: one without an image member is an error row.
+    Sample& sample = samples[key];
     if (IsImageExtension(extension)) {
-      Sample& sample = samples[key];
       if (!sample.image_member.empty() || !sample.error.empty()) continue;  // the first counts
       sample.image_member = name;
       sample.offset = data_offset;
@@ -283,9 +293,7 @@ void ListTarShard(const io::Location& shard, int64_t shard_size, int64_t shard_m
       }
       continue;
     }
-    if (label_ext.empty() || Lower(extension) != label_ext) continue;
-    Sample& sample = samples[key];
-    if (sample.has_label) continue;
+    if (label_ext.empty() || Lower(extension) != label_ext || sample.has_label) continue;
     if (!type_problem.empty()) {
       sample.has_label = true;
       sample.label_error = "its label member is " + type_problem;
