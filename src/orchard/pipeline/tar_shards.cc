@@ -201,8 +201,9 @@ void ListTarShard(const io::Location& shard, int64_t shard_size, int64_t shard_m
     // a device never ends. The folder listing gives them size 0; stat says what they are.
     auto info = shard.fs->GetFileInfo(shard.path);
     if (!info.ok() || info->type() != arrow::fs::FileType::File) {
-      return shard_error("the shard is not a regular file (a FIFO, device, socket or broken "
-                         "link): only regular .tar files are read");
+      return shard_error(
+          "the shard is not a regular file (a FIFO, device, socket or broken "
+          "link): only regular .tar files are read");
     }
   }
   ShardSource source;
