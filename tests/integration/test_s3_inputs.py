@@ -94,13 +94,18 @@ def write_inventory(s3, fmt):
             stream.write(gzip.compress(lines.encode()))
         schema = "Bucket, Key, Size"
     else:
-        data_key = f"{prefix}/data/part-1.parquet"
+        data = pa.table({"bucket": pa.array([BUCKET] * (len(keys) + 1)),
+                         "key": pa.array(keys + ["loose/deleted.jpg"]),
+                         "size": pa.array([sizes[k] for k in keys] + [None], pa.int64()),
+                         "is_delete_marker": pa.array([False] * len(keys) + [True])})
+        data_key = f"{prefix}/data/part-1.{fmt.lower()}"
         with fs.open_output_stream(f"{BUCKET}/{data_key}") as stream:
-            pq.write_table(pa.table({"bucket": [BUCKET] * len(keys), "key": keys,
-                                     "size": [None] * len(keys)}).cast(
-                pa.schema([("bucket", pa.string()), ("key", pa.string()),
-                           ("size", pa.int64())])), stream)
-        schema = "message s3.inventory { required binary bucket; required binary key; }"
+            if fmt == "ORC":
+                import pyarrow.orc as orc
+                orc.write_table(data, stream)
+            else:
+                pq.write_table(data, stream)
+        schema = "bucket, key, size, is_delete_marker"
     manifest = {"sourceBucket": BUCKET, "destinationBucket": f"arn:aws:s3:::{BUCKET}",
                 "fileFormat": fmt, "fileSchema": schema,
                 "files": [{"key": data_key, "size": 1, "MD5checksum": "x"}]}
@@ -110,7 +115,7 @@ def write_inventory(s3, fmt):
     return f"s3://{uri}", keys
 
 
-@pytest.mark.parametrize("fmt", ["CSV", "Parquet"])
+@pytest.mark.parametrize("fmt", ["CSV", "Parquet", "ORC"])
 def test_s3_inventory_report(s3, loose_in_s3, tmp_path, fmt):
     uri, keys = write_inventory(s3, fmt)
     _, out = s3_run(s3, tmp_path, uri)

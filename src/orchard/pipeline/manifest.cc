@@ -1,5 +1,6 @@
 #include "orchard/pipeline/manifest.h"
 
+#include <arrow/adapters/orc/adapter.h>
 #include <arrow/array.h>
 #include <arrow/array/concatenate.h>
 #include <arrow/chunked_array.h>
@@ -493,28 +494,23 @@ Status ReadInventoryCsv(const InventoryManifest& manifest, const io::Location& d
   }
 }
 
-Status ReadInventoryParquet(const InventoryManifest& manifest, const io::Location& data_file,
-                            RowCollector* rows) {
-  ORCHARD_ASSIGN_OR_RAISE(auto reader, table::ParquetReader::Open(data_file));
-  const auto& schema = *reader->schema();
-  const auto field = schema.GetFieldByName("key");
-  if (field == nullptr || !IsText(*field->type())) {
+// The rows of an inventory data file read as a table (Parquet or ORC: the same lowercase
+// columns key, size, is_delete_marker).
+Status AddInventoryTable(const InventoryManifest& manifest, const io::Location& data_file,
+                         const arrow::Table& data, RowCollector* rows) {
+  const auto column = [&](const char* name) -> Result<std::shared_ptr<arrow::Array>> {
+    const auto chunked = data.GetColumnByName(name);
+    if (chunked == nullptr) return std::shared_ptr<arrow::Array>();
+    return arrow::Concatenate(chunked->chunks());
+  };
+  ORCHARD_ASSIGN_OR_RAISE(auto keys, column("key"));
+  if (keys == nullptr || !IsText(*keys->type())) {
     return Status::Invalid("S3 Inventory '", data_file.display, "' has no text column 'key'");
   }
-  ORCHARD_ASSIGN_OR_RAISE(auto keys_chunked, reader->ReadColumn("key"));
-  ORCHARD_ASSIGN_OR_RAISE(auto keys, arrow::Concatenate(keys_chunked->chunks()));
-  std::shared_ptr<arrow::Array> sizes;
-  if (const auto size_field = schema.GetFieldByName("size");
-      size_field != nullptr && IsInteger(*size_field->type())) {
-    ORCHARD_ASSIGN_OR_RAISE(auto chunked, reader->ReadColumn("size"));
-    ORCHARD_ASSIGN_OR_RAISE(sizes, arrow::Concatenate(chunked->chunks()));
-  }
-  std::shared_ptr<arrow::Array> markers;
-  if (const auto marker_field = schema.GetFieldByName("is_delete_marker");
-      marker_field != nullptr && marker_field->type()->id() == arrow::Type::BOOL) {
-    ORCHARD_ASSIGN_OR_RAISE(auto chunked, reader->ReadColumn("is_delete_marker"));
-    ORCHARD_ASSIGN_OR_RAISE(markers, arrow::Concatenate(chunked->chunks()));
-  }
+  ORCHARD_ASSIGN_OR_RAISE(auto sizes, column("size"));
+  if (sizes != nullptr && !IsInteger(*sizes->type())) sizes = nullptr;
+  ORCHARD_ASSIGN_OR_RAISE(auto markers, column("is_delete_marker"));
+  if (markers != nullptr && markers->type_id() != arrow::Type::BOOL) markers = nullptr;
   for (int64_t idx = 0; idx < keys->length(); ++idx) {
     if (markers && !markers->IsNull(idx) &&
         static_cast<const arrow::BooleanArray&>(*markers).Value(idx)) {
@@ -533,6 +529,29 @@ Status ReadInventoryParquet(const InventoryManifest& manifest, const io::Locatio
     AddInventoryRow(manifest, "", std::string(*key), size, rows);
   }
   return Status::OK();
+}
+
+Status ReadInventoryParquet(const InventoryManifest& manifest, const io::Location& data_file,
+                            RowCollector* rows) {
+  ORCHARD_ASSIGN_OR_RAISE(auto reader, table::ParquetReader::Open(data_file));
+  ORCHARD_ASSIGN_OR_RAISE(auto data, reader->ReadTable());
+  return AddInventoryTable(manifest, data_file, *data, rows);
+}
+
+Status ReadInventoryOrc(const InventoryManifest& manifest, const io::Location& data_file,
+                        RowCollector* rows) {
+  ORCHARD_ASSIGN_OR_RAISE(auto file, data_file.fs->OpenInputFile(data_file.path));
+  auto reader = arrow::adapters::orc::ORCFileReader::Open(file, arrow::default_memory_pool());
+  if (!reader.ok()) {
+    return Status::Invalid("cannot read the ORC inventory file '", data_file.display,
+                           "': ", reader.status().message());
+  }
+  auto data = (*reader)->Read();
+  if (!data.ok()) {
+    return Status::Invalid("cannot read the ORC inventory file '", data_file.display,
+                           "': ", data.status().message());
+  }
+  return AddInventoryTable(manifest, data_file, **data, rows);
 }
 
 }  // namespace
@@ -585,12 +604,10 @@ Result<std::vector<ImageItem>> ListS3Inventory(const io::Location& manifest_json
   }
   ORCHARD_ASSIGN_OR_RAISE(auto bytes, io::ReadBounded(manifest_json, int64_t{64} << 20));
   ORCHARD_ASSIGN_OR_RAISE(auto manifest, ParseInventoryManifest(bytes->ToString(), manifest_json));
-  const bool csv = manifest.file_format == "CSV";
-  if (!csv && manifest.file_format != "Parquet") {
-    return Status::NotImplemented("S3 Inventory '", manifest_json.display, "': fileFormat ",
-                                  manifest.file_format,
-                                  " is not read (this build reads CSV and Parquet reports; "
-                                  "configure the inventory to write one of them)");
+  const std::string& format = manifest.file_format;
+  if (format != "CSV" && format != "Parquet" && format != "ORC") {
+    return Status::NotImplemented("S3 Inventory '", manifest_json.display, "': fileFormat '",
+                                  util::ValidUtf8(format), "' (expected CSV, ORC or Parquet)");
   }
   std::vector<ImageItem> items;
   // Rows are s3://source-bucket/key: read through the filesystem the report is on.
@@ -599,8 +616,9 @@ Result<std::vector<ImageItem>> ListS3Inventory(const io::Location& manifest_json
     io::Location data_file = manifest_json;
     data_file.path = manifest.destination_bucket + "/" + key;
     data_file.display = "s3://" + util::ValidUtf8(data_file.path);
-    ORCHARD_RETURN_NOT_OK(csv ? ReadInventoryCsv(manifest, data_file, &rows)
-                              : ReadInventoryParquet(manifest, data_file, &rows));
+    ORCHARD_RETURN_NOT_OK(format == "CSV"   ? ReadInventoryCsv(manifest, data_file, &rows)
+                          : format == "ORC" ? ReadInventoryOrc(manifest, data_file, &rows)
+                                            : ReadInventoryParquet(manifest, data_file, &rows));
   }
   return items;
 }

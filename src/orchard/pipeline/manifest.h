@@ -1,5 +1,5 @@
 // Manifest inputs: a table of paths (.parquet, .csv, .jsonl) or an S3 Inventory report
-// (manifest.json with CSV or Parquet data files), turned into the listing's items.
+// (manifest.json with CSV, ORC or Parquet data files), turned into the listing's items.
 #pragma once
 
 #include <cstdint>
@@ -36,7 +36,7 @@ ManifestKind ManifestKindOf(std::string_view path);
 Result<std::vector<ImageItem>> ListManifest(const io::Location& manifest, ManifestKind kind);
 
 /// The items of an S3 Inventory report, read from its manifest.json: each data file (CSV,
-/// gzip or not, with URL-encoded keys; or Parquet) of the destination bucket, every key of
+/// gzip or not, with URL-encoded keys; ORC; or Parquet) of the destination bucket, every key of
 /// the source bucket that is not a folder marker, a delete marker or hidden (a name
 /// starting with '.' or '_', as for folders). The report must be on S3 (its rows are
 /// objects of the source bucket, read through the same filesystem).
