@@ -1,14 +1,24 @@
 // pipeline/listing.h and manifest.h: the pure rules of the new inputs: brace notation,
 // where a manifest's relative rows may point, S3 Inventory key decoding, and the item
-// tokens that carry tar and manifest items to Spark tasks unchanged.
+// tokens that carry tar and manifest items to Spark tasks unchanged; ShardFiles (members
+// read by windows of their shard, their exact bytes, requests counted).
+#include <archive.h>
+#include <archive_entry.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <filesystem>
+#include <random>
 #include <string>
+#include <thread>
+#include <tuple>
 #include <vector>
 
 #include "../test_util.h"
 #include "orchard/pipeline/listing.h"
 #include "orchard/pipeline/manifest.h"
+#include "orchard/pipeline/tar_shards.h"
 
 namespace orchard::pipeline {
 namespace {
@@ -95,6 +105,101 @@ TEST(LabelFromTest, OnlyKnownRules) {
   }
   for (const char* bad : {"", "json:", "json", "dir"})
     EXPECT_FALSE(CheckLabelFrom(bad).ok()) << bad;
+}
+
+}  // namespace
+}  // namespace orchard::pipeline
+
+namespace orchard::pipeline {
+namespace {
+
+// A pax tar of `count` members k<i>.jpg of `member_bytes` pseudo-random bytes each (made
+// with libarchive's writer); returns the members' bytes.
+std::vector<std::string> WriteShard(const std::string& path, int count, size_t member_bytes) {
+  std::vector<std::string> members;
+  struct archive* writer = archive_write_new();
+  archive_write_set_format_pax_restricted(writer);
+  EXPECT_EQ(archive_write_open_filename(writer, path.c_str()), ARCHIVE_OK);
+  std::mt19937 random(7);
+  for (int idx = 0; idx < count; ++idx) {
+    std::string bytes(member_bytes, '\0');
+    for (char& c : bytes) c = static_cast<char>(random());
+    struct archive_entry* entry = archive_entry_new();
+    archive_entry_set_pathname(entry, ("k" + std::to_string(1000 + idx) + ".jpg").c_str());
+    archive_entry_set_filetype(entry, AE_IFREG);
+    archive_entry_set_perm(entry, 0644);
+    archive_entry_set_size(entry, static_cast<la_int64_t>(bytes.size()));
+    EXPECT_EQ(archive_write_header(writer, entry), ARCHIVE_OK);
+    EXPECT_EQ(archive_write_data(writer, bytes.data(), bytes.size()),
+              static_cast<la_ssize_t>(bytes.size()));
+    archive_entry_free(entry);
+    members.push_back(std::move(bytes));
+  }
+  archive_write_close(writer);
+  archive_write_free(writer);
+  return members;
+}
+
+class ShardFilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("orchard_shard_files_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+};
+
+TEST_F(ShardFilesTest, MembersComeFromOneRequestPerWindowWithTheirExactBytes) {
+  // 30 x 100 KB: one window. 12 x 3 MB (36 MB): windows of 16 MiB from the first member
+  // each window does not hold: members 0-4, 5-9, 10-11 -> 3 requests.
+  for (const auto& [count, bytes, expected_requests] :
+       {std::tuple{30, size_t{100} << 10, 1}, std::tuple{12, size_t{3} << 20, 3}}) {
+    const auto shard_path = dir_ / ("s" + std::to_string(count) + ".tar");
+    const auto members = WriteShard(shard_path.string(), count, bytes);
+    ASSERT_OK_AND_ASSIGN(auto shard, io::ResolveLocation(shard_path.string(), {}));
+    ASSERT_OK_AND_ASSIGN(auto items, ListImages(shard));
+    ASSERT_EQ(items.size(), members.size());
+    ShardFiles files;
+    for (size_t idx = 0; idx < items.size(); ++idx) {
+      EXPECT_EQ(items[idx].path,
+                "s" + std::to_string(count) + ".tar/k" + std::to_string(1000 + idx) + ".jpg");
+      ASSERT_TRUE(items[idx].listing_error.empty()) << items[idx].listing_error;
+      ASSERT_OK_AND_ASSIGN(auto read, files.ReadMember(ItemLocation(items[idx], shard),
+                                                       items[idx].member_offset, items[idx].size));
+      ASSERT_EQ(read->ToString(), members[idx]) << idx;
+    }
+    EXPECT_EQ(files.requests(), expected_requests) << count;
+    // Past the end (the shard shrank since it was listed): an error, never garbage.
+    EXPECT_FALSE(files
+                     .ReadMember(ItemLocation(items.back(), shard),
+                                 items.back().member_offset + (int64_t{1} << 20), items.back().size)
+                     .ok());
+  }
+}
+
+TEST_F(ShardFilesTest, ConcurrentReadersGetTheirOwnBytes) {
+  const auto shard_path = dir_ / "c.tar";
+  const auto members = WriteShard(shard_path.string(), 64, size_t{700} << 10);  // 2 windows+
+  ASSERT_OK_AND_ASSIGN(auto shard, io::ResolveLocation(shard_path.string(), {}));
+  ASSERT_OK_AND_ASSIGN(auto items, ListImages(shard));
+  ASSERT_EQ(items.size(), members.size());
+  ShardFiles files;
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int thread = 0; thread < 8; ++thread) {
+    threads.emplace_back([&, thread] {
+      for (size_t idx = static_cast<size_t>(thread); idx < items.size(); idx += 8) {
+        auto read = files.ReadMember(ItemLocation(items[idx], shard), items[idx].member_offset,
+                                     items[idx].size);
+        if (!read.ok() || (*read)->ToString() != members[idx]) ++wrong;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 }  // namespace

@@ -351,7 +351,7 @@ void ListTarShard(const io::Location& shard, int64_t shard_size, int64_t shard_m
   }
 }
 
-Result<std::shared_ptr<arrow::io::RandomAccessFile>> ShardFiles::Open(const io::Location& shard) {
+Result<ShardFiles::OpenShard> ShardFiles::Open(const io::Location& shard) {
   {
     std::lock_guard lock(mutex_);
     if (auto found = open_.find(shard.path); found != open_.end()) return found->second;
@@ -362,27 +362,80 @@ Result<std::shared_ptr<arrow::io::RandomAccessFile>> ShardFiles::Open(const io::
   if (info.type() != arrow::fs::FileType::File) {
     return Status::IOError("the shard is not a regular file any more (it was when listed)");
   }
-  ORCHARD_ASSIGN_OR_RAISE(auto file, shard.fs->OpenInputFile(info));
+  OpenShard opened;
+  ORCHARD_ASSIGN_OR_RAISE(opened.file, shard.fs->OpenInputFile(info));
+  opened.size = info.size();
   std::lock_guard lock(mutex_);
   if (auto found = open_.find(shard.path); found != open_.end()) return found->second;
-  open_.emplace(shard.path, file);
+  open_.emplace(shard.path, opened);
   opened_order_.push_back(shard.path);
   if (opened_order_.size() > kMaxOpenShards) {
     open_.erase(opened_order_.front());  // reads in flight keep their own reference
     opened_order_.pop_front();
   }
-  return file;
+  return opened;
+}
+
+int64_t ShardFiles::requests() const {
+  std::lock_guard lock(mutex_);
+  return requests_;
 }
 
 Result<std::shared_ptr<arrow::Buffer>> ShardFiles::ReadMember(const io::Location& shard,
                                                               int64_t offset, int64_t size) {
-  ORCHARD_ASSIGN_OR_RAISE(auto file, Open(shard));
-  ORCHARD_ASSIGN_OR_RAISE(auto bytes, file->ReadAt(offset, size));
-  if (bytes->size() != size) {
-    return Status::IOError("the shard ends ", size - bytes->size(),
+  ORCHARD_ASSIGN_OR_RAISE(const OpenShard opened, Open(shard));
+  const auto short_read = [&](int64_t got) {
+    return Status::IOError("the shard ends ", offset + size - got,
                            " bytes before the member's end (changed since it was listed?)");
+  };
+  if (size > kShardWindowBytes) {
+    {
+      std::lock_guard lock(mutex_);
+      ++requests_;
+    }
+    ORCHARD_ASSIGN_OR_RAISE(auto bytes, opened.file->ReadAt(offset, size));
+    if (bytes->size() != size) return short_read(offset + bytes->size());
+    return bytes;
   }
-  return bytes;
+  Fetch fetch;
+  int64_t start = 0;
+  int64_t end = 0;
+  std::promise<Result<std::shared_ptr<arrow::Buffer>>> fetching;
+  bool mine = false;
+  {
+    std::lock_guard lock(mutex_);
+    auto found = std::find_if(windows_.begin(), windows_.end(), [&](const Window& window) {
+      return window.shard == shard.path && window.start <= offset && offset + size <= window.end;
+    });
+    if (found != windows_.end()) {
+      windows_.splice(windows_.end(), windows_, found);  // most recently used
+    } else {
+      Window window;
+      window.shard = shard.path;
+      window.start = offset;
+      window.end = std::max(offset + size, std::min(offset + kShardWindowBytes, opened.size));
+      window.bytes = fetching.get_future().share();
+      windows_.push_back(std::move(window));
+      if (windows_.size() > kMaxShardWindows) windows_.pop_front();  // its readers keep it
+      mine = true;
+      ++requests_;
+    }
+    fetch = windows_.back().bytes;
+    start = windows_.back().start;
+    end = windows_.back().end;
+  }
+  if (mine) fetching.set_value(opened.file->ReadAt(start, end - start));
+  Result<std::shared_ptr<arrow::Buffer>> window = fetch.get();
+  if (!window.ok()) {
+    // A failed fetch is not kept: the next read of these bytes asks again.
+    std::lock_guard lock(mutex_);
+    windows_.remove_if(
+        [&](const Window& entry) { return entry.shard == shard.path && entry.start == start; });
+    return window.status();
+  }
+  const std::shared_ptr<arrow::Buffer>& bytes = *window;
+  if (offset - start + size > bytes->size()) return short_read(start + bytes->size());
+  return arrow::SliceBuffer(bytes, offset - start, size);
 }
 
 }  // namespace orchard::pipeline

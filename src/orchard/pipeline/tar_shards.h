@@ -7,6 +7,7 @@
 #include <arrow/io/interfaces.h>
 
 #include <cstdint>
+#include <future>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -46,24 +47,48 @@ void ListTarShard(const io::Location& shard, int64_t shard_size, int64_t shard_m
                   const std::string& relative_raw, const std::string& folder_label,
                   const ListOptions& options, std::vector<ImageItem>* items);
 
+/// Bytes of a shard fetched by one request when its members are read: members read in
+/// order come out of the window of the first, so a shard of at most this size costs one
+/// GET, a larger one one GET per window (img2dataset's ~1 GB shards: 64 instead of 10^4).
+inline constexpr int64_t kShardWindowBytes = int64_t{16} << 20;
+/// Windows held at once, all shards together: bounds their memory (64 MiB) beside the
+/// read-ahead budget (a member handed out keeps only its own window alive).
+inline constexpr size_t kMaxShardWindows = 4;
+
 /// The open shard files of a run, shared by the prep threads: each shard is opened once
-/// (one HEAD on S3) and read by ranges. Thread-safe.
+/// (one HEAD on S3) and read by windows of kShardWindowBytes; a read whose member lies in a
+/// window being fetched waits for that fetch instead of making its own. Thread-safe.
 class ShardFiles {
  public:
   /// The bytes [offset, offset + size) of `shard`; fails when the shard is not a regular
   /// file (object) any more or ends before offset + size (changed since it was listed).
   Result<std::shared_ptr<arrow::Buffer>> ReadMember(const io::Location& shard, int64_t offset,
                                                     int64_t size);
+  /// Range reads made so far (windows and members larger than a window).
+  int64_t requests() const;
 
  private:
-  Result<std::shared_ptr<arrow::io::RandomAccessFile>> Open(const io::Location& shard);
+  using Fetch = std::shared_future<Result<std::shared_ptr<arrow::Buffer>>>;
+  struct Window {
+    std::string shard;
+    int64_t start = 0;
+    int64_t end = 0;
+    Fetch bytes;
+  };
+  struct OpenShard {
+    std::shared_ptr<arrow::io::RandomAccessFile> file;
+    int64_t size = 0;
+  };
+  Result<OpenShard> Open(const io::Location& shard);
 
   /// Shards kept open at once (the oldest is closed first): prep threads read a few
   /// neighbouring shards at a time.
   static constexpr size_t kMaxOpenShards = 16;
-  std::mutex mutex_;
-  std::unordered_map<std::string, std::shared_ptr<arrow::io::RandomAccessFile>> open_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, OpenShard> open_;
   std::list<std::string> opened_order_;
+  std::list<Window> windows_;  // most recently used last
+  int64_t requests_ = 0;
 };
 
 }  // namespace orchard::pipeline
