@@ -338,3 +338,36 @@ def test_spark_matches_the_cli_on_tar_shards(tmp_path):
     c_errors = sorted(pq.read_table(cli / "errors").to_pylist(), key=lambda r: r["path"])
     s_errors = sorted(pq.read_table(spark / "errors").to_pylist(), key=lambda r: r["path"])
     assert c_errors == s_errors and len(c_errors) > 10
+
+
+# ---------------------------------------------------------------- orchard pack
+
+
+def test_pack_then_run_gives_the_loose_files_rows(tmp_path, loose):
+    shards = tmp_path / "shards"
+    proc = run_orchard("pack", "-i", SAMPLE, "-o", shards, "--samples-per-shard", 25)
+    assert json.loads(proc.stdout) == {"samples": len(IMAGES), "shards": 3, "skipped": 0}
+    assert sorted(p.name for p in shards.iterdir()) == ["00000.tar", "00001.tar", "00002.tar"]
+    with tarfile.open(shards / "00000.tar") as tar:  # a WebDataset reader's view
+        names = tar.getnames()
+    assert names[:3] == ["000000000.jpg", "000000000.cls", "000000000.json"]
+    out = tmp_path / "out"
+    run_orchard("run", "-i", shards, "-o", out, "-q", "--threads", 2, "--label-from", "cls")
+    features = table(out / "features")
+    assert features.num_rows == len(IMAGES)
+    by_shard_path = {}
+    for shard in sorted(shards.iterdir()):
+        with tarfile.open(shard) as tar:
+            for member in tar.getmembers():
+                if member.name.endswith(".json"):
+                    meta = json.loads(tar.extractfile(member).read())
+                    by_shard_path[f"{shard.name}/{member.name[:-5]}.jpg"] = meta
+    for path, label, vector in zip(features.column("path").to_pylist(),
+                                   features.column("label").to_pylist(),
+                                   features.column("features").to_pylist()):
+        assert label == by_shard_path[path]["label"]
+        np.testing.assert_allclose(np.array(vector), loose[SAMPLE / by_shard_path[path]["path"]],
+                                   rtol=0, atol=1e-6)
+    # Into a folder holding anything: refused, nothing written.
+    again = run_orchard("pack", "-i", SAMPLE, "-o", shards, check=False)
+    assert again.returncode != 0 and "not empty" in again.stderr
