@@ -80,8 +80,9 @@ target_link_libraries(orchard_codecs INTERFACE "${ORCHARD_JPEG_LIB}" "${ORCHARD_
 
 # libarchive (Debian libarchive-dev) reads WebDataset tar shards (pipeline/tar_shards.cc).
 # Portable builds link Debian's libarchive.a: orchard calls only its tar reader, whose
-# objects need nothing but glibc (at most GLIBC_2.33), so none of the compression and ACL
-# libraries that `pkg-config --static libarchive` lists is pulled in.
+# objects need nothing but glibc, so none of the compression and ACL libraries that
+# `pkg-config --static libarchive` lists is pulled in. Do not call its writers: their
+# format table pulls in all of them (docs/decisions.md, "Manifest and tar inputs").
 find_path(ORCHARD_ARCHIVE_INCLUDE_DIR archive.h REQUIRED)
 orchard_find_library(ORCHARD_ARCHIVE_LIB archive)
 add_library(orchard_libarchive INTERFACE)

@@ -1,11 +1,10 @@
 #include "orchard/pipeline/tar_pack.h"
 
-#include <archive.h>
-#include <archive_entry.h>
-
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -17,71 +16,68 @@
 namespace orchard::pipeline {
 namespace {
 
-// libarchive's writer into an atomic output (local temp file + rename, or an S3 upload).
-struct ShardSink {
-  io::AtomicOutput output;
-  Status status;
-};
+constexpr size_t kBlock = 512;
 
-la_ssize_t WriteShard(struct archive* /*archive*/, void* data, const void* buffer, size_t length) {
-  auto* sink = static_cast<ShardSink*>(data);
-  if (!sink->status.ok()) return -1;
-  sink->status = sink->output.stream->Write(buffer, static_cast<int64_t>(length));
-  return sink->status.ok() ? static_cast<la_ssize_t>(length) : -1;
-}
-
+// A ustar writer into an atomic output (local temp file + rename, or an S3 upload). Written
+// here, not with libarchive: its pax writer pulls in its whole format table (7-Zip, zip and
+// their compression and crypto libraries), which the static wheel cannot carry; pack's
+// names are short (a 9-digit key and an extension) and its members regular files, which
+// plain ustar headers hold exactly.
 class ShardWriter {
  public:
   static Result<std::unique_ptr<ShardWriter>> Open(const io::Location& location) {
     std::unique_ptr<ShardWriter> writer(new ShardWriter(location));
-    ORCHARD_ASSIGN_OR_RAISE(writer->sink_.output, io::OpenAtomicOutput(location));
-    writer->archive_ = archive_write_new();
-    archive_write_set_format_pax_restricted(writer->archive_);
-    // No padding to 10 KiB records: a shard ends after its end-of-archive blocks.
-    archive_write_set_bytes_in_last_block(writer->archive_, 1);
-    if (archive_write_open2(writer->archive_, &writer->sink_, nullptr, WriteShard, nullptr,
-                            nullptr) != ARCHIVE_OK) {
-      return writer->Failed("open");
-    }
+    ORCHARD_ASSIGN_OR_RAISE(writer->output_, io::OpenAtomicOutput(location));
     return writer;
-  }
-  ~ShardWriter() {
-    if (archive_ != nullptr) archive_write_free(archive_);
   }
 
   Status Add(const std::string& name, const uint8_t* data, size_t size) {
-    struct archive_entry* entry = archive_entry_new();
-    archive_entry_set_pathname(entry, name.c_str());
-    archive_entry_set_filetype(entry, AE_IFREG);
-    archive_entry_set_perm(entry, 0644);
-    archive_entry_set_size(entry, static_cast<la_int64_t>(size));
-    const bool ok = archive_write_header(archive_, entry) == ARCHIVE_OK &&
-                    archive_write_data(archive_, data, size) == static_cast<la_ssize_t>(size);
-    archive_entry_free(entry);
-    return ok ? Status::OK() : Failed("write");
+    if (name.size() >= 100) return Status::Invalid("internal: pack member name too long");
+    std::array<char, kBlock> header{};
+    std::memcpy(header.data(), name.data(), name.size());
+    const auto octal = [&](size_t offset, size_t width, uint64_t value) {
+      std::snprintf(header.data() + offset, width, "%0*llo", static_cast<int>(width - 1),
+                    static_cast<unsigned long long>(value));
+    };
+    octal(100, 8, 0644);  // mode
+    octal(108, 8, 0);     // uid
+    octal(116, 8, 0);     // gid
+    octal(124, 12, size);
+    octal(136, 12, 0);  // mtime: shards of the same input are byte-identical
+    header[156] = '0';  // a regular file
+    std::memcpy(header.data() + 257, "ustar", 6);
+    std::memcpy(header.data() + 263, "00", 2);
+    std::memset(header.data() + 148, ' ', 8);  // the checksum counts its own field as spaces
+    unsigned checksum = 0;
+    for (const char c : header) checksum += static_cast<unsigned char>(c);
+    std::snprintf(header.data() + 148, 8, "%06o", checksum);
+    header[155] = ' ';
+    ORCHARD_RETURN_NOT_OK(output_.stream->Write(header.data(), kBlock));
+    ORCHARD_RETURN_NOT_OK(output_.stream->Write(data, static_cast<int64_t>(size)));
+    const size_t padding = (kBlock - size % kBlock) % kBlock;
+    static const std::array<char, kBlock> kZeros{};
+    return output_.stream->Write(kZeros.data(), static_cast<int64_t>(padding));
   }
   Status Add(const std::string& name, const std::string& text) {
     return Add(name, reinterpret_cast<const uint8_t*>(text.data()), text.size());
   }
 
+  /// The end-of-archive marker (two zero blocks), then the shard is published.
   Status Close() {
-    if (archive_write_close(archive_) != ARCHIVE_OK) return Failed("close");
-    ORCHARD_RETURN_NOT_OK(sink_.output.stream->Close());
-    return io::FinishAtomicWrite(location_, sink_.output);
+    static const std::array<char, 2 * kBlock> kEnd{};
+    ORCHARD_RETURN_NOT_OK(output_.stream->Write(kEnd.data(), kEnd.size()));
+    ORCHARD_RETURN_NOT_OK(output_.stream->Close());
+    return io::FinishAtomicWrite(location_, output_);
   }
 
  private:
   explicit ShardWriter(io::Location location) : location_(std::move(location)) {}
-  Status Failed(const char* what) {
-    if (!sink_.status.ok()) return sink_.status;
-    const char* message = archive_error_string(archive_);
-    return Status::IOError("cannot ", what, " the shard '", location_.display,
-                           "': ", message ? message : "libarchive failed");
-  }
   io::Location location_;
-  ShardSink sink_;
-  struct archive* archive_ = nullptr;
+  io::AtomicOutput output_;
 };
+
+/// ustar's size field holds 11 octal digits.
+constexpr int64_t kMaxUstarMemberBytes = (int64_t{1} << 33) - 1;
 
 std::string ExtensionOf(const std::string& path) {
   const auto slash = path.rfind('/');
@@ -101,6 +97,7 @@ std::string ExtensionOf(const std::string& path) {
 Result<PackSummary> PackShards(const io::Location& input, const io::Location& output,
                                int64_t samples_per_shard, int64_t max_file_bytes) {
   if (samples_per_shard < 1) return Status::Invalid("--samples-per-shard must be >= 1");
+  max_file_bytes = std::min(max_file_bytes, kMaxUstarMemberBytes);
   arrow::fs::FileSelector below;
   below.base_dir = output.path;
   below.allow_not_found = true;

@@ -20,9 +20,9 @@ struct PackSummary {
 
 /// Packs the images of `input` into `output`/00000.tar, 00001.tar, ... of at most
 /// `samples_per_shard` samples, in listing order; keys are the sample's number (9 digits).
-/// Each shard is written atomically (io::OpenAtomicOutput). Files over `max_file_bytes`
-/// and unreadable rows are skipped and counted; the bytes are copied as they are (decoding
-/// is the featurize run's job). Fails when `output` holds files already, or on a write
+/// Each shard is a ustar archive written atomically (io::OpenAtomicOutput). Files over
+/// `max_file_bytes` and unreadable rows are skipped and counted; the bytes are copied as they are
+/// (decoding is the featurize run's job). Fails when `output` holds files already, or on a write
 /// error.
 Result<PackSummary> PackShards(const io::Location& input, const io::Location& output,
                                int64_t samples_per_shard, int64_t max_file_bytes);
