@@ -134,6 +134,14 @@ def hostile_shards(folder, huge_bytes):
         add_bytes(tar, "huge.cls", b"fruit")
         add_bytes(tar, "junk.jpg", b"not an image at all")       # a decode error
         add_bytes(tar, "junk.cls", b"fruit")
+        # GNU sparse 1.0 (pax): two data regions with a hole between; the map leads the data.
+        regions = b"2\n0\n1000\n9000\n1000\n"
+        add_bytes(tar, "GNUSparseFile.0/sparse.jpg",
+                  regions + b"\0" * (512 - len(regions)) + jpg[0][:2000],
+                  pax_headers={"GNU.sparse.major": "1", "GNU.sparse.minor": "0",
+                               "GNU.sparse.name": "sparse.jpg",
+                               "GNU.sparse.realsize": "10000"})
+        add_bytes(tar, "sparse.cls", b"fruit")
         add_bytes(tar, "onlyjson.json", b"{}")                    # a sample without image
         add_bytes(tar, "n" * 5000 + ".jpg", jpg[2])               # a pax name over 4096 bytes
         add_bytes(tar, "._good0.jpg", b"macOS metadata")          # hidden: skipped
@@ -177,7 +185,7 @@ def test_hostile_shards_are_error_rows_and_the_good_samples_stay(tmp_path):
     expect = {
         "a.tar/../escape.jpg": "'..'", "a.tar//abs/olute.jpg": "absolute",
         "a.tar/link.jpg": "symbolic link", "a.tar/hard.jpg": "hard link",
-        "a.tar/fifo.jpg": "FIFO", "a.tar/dev.jpg": "device",
+        "a.tar/fifo.jpg": "FIFO", "a.tar/dev.jpg": "device", "a.tar/sparse.jpg": "sparse",
         "a.tar/huge.jpg": "--max-file-bytes", "a.tar/onlyjson": "no image member",
         "a.tar/nolabel.jpg": "no .cls member", "a.tar/biglabel.jpg": "at most",
         "b.tar/t1.jpg": "truncated", "b.tar": "not a whole tar",
