@@ -26,7 +26,6 @@ def featurize_job_options(spark, args, model):
             "shipped_model": orchard.shipped_model_path(), "output_name": args.output_name,
             "batch_size": args.batch_size, "rows_per_part": args.rows_per_part,
             "max_pixels": args.max_pixels, "max_file_bytes": args.max_file_bytes,
-            "label_from": args.label_from,
             "existing": "overwrite" if args.overwrite else
             "resume" if getattr(args, "resume", False) else "refuse",
             **storage_options(spark, args)}
@@ -36,6 +35,7 @@ def job_options(spark, args):
     """The `run` job's options: featurize_job_options and the PCA's."""
     return {**featurize_job_options(spark, args, args.model),
             "model_sha256": args.model_sha256, "path_glob": args.path_glob or "",
+            "label_from": args.label_from,
             "pca_variance": args.pca_variance, "pca_k": args.pca_k}
 
 
