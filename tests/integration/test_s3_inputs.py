@@ -13,7 +13,7 @@ import pytest
 
 from conftest import SAMPLE, run_orchard, s3_server_with_bucket
 from s3server import download_dir
-from test_inputs import IMAGES, key_of, make_shards, table
+from test_inputs import IMAGES, make_shards, table
 
 BUCKET = "orchard"
 
