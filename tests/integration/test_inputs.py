@@ -379,3 +379,19 @@ def test_pack_then_run_gives_the_loose_files_rows(tmp_path, loose):
     # Into a folder holding anything: refused, nothing written.
     again = run_orchard("pack", "-i", SAMPLE, "-o", shards, check=False)
     assert again.returncode != 0 and "not empty" in again.stderr
+
+
+def test_a_csv_column_orchard_does_not_read_cannot_stop_the_reading(tmp_path):
+    """Arrow infers a column's type from the first block; a later value it refuses (text in
+    a column of integers, 2 MB in) must not cost the rows after it."""
+    images = tmp_path / "m"
+    shutil.copytree(SAMPLE, images)
+    good = [str(image.relative_to(SAMPLE)) for image in IMAGES[:2]]
+    with open(images / "typed.csv", "w") as manifest:
+        manifest.write("path,size\n")
+        manifest.writelines(f"gone/{n}.jpg,{n}\n" for n in range(150_000))
+        manifest.writelines(f'"{path}",not-a-number\n' for path in good)
+    out = tmp_path / "out"
+    run_orchard("run", "-i", images / "typed.csv", "-o", out, "-q", "--threads", 2)
+    assert table(out / "features").column("path").to_pylist() == sorted(good)
+    assert pq.read_table(out / "errors").num_rows == 150_000

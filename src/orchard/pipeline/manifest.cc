@@ -207,32 +207,42 @@ Status ListParquetManifest(const io::Location& manifest, RowCollector* rows) {
 }
 
 Status ListCsvManifest(const io::Location& manifest, RowCollector* rows) {
-  ORCHARD_ASSIGN_OR_RAISE(auto input, manifest.fs->OpenInputStream(manifest.path));
   auto read_options = arrow::csv::ReadOptions::Defaults();
   read_options.use_threads = false;  // rows in file order, for the row numbers
   auto parse_options = arrow::csv::ParseOptions::Defaults();
   parse_options.newlines_in_values = true;
-  int64_t bad_lines = 0;
+  auto convert_options = arrow::csv::ConvertOptions::Defaults();
+  convert_options.check_utf8 = false;
+  const auto open = [&]() -> Result<std::shared_ptr<arrow::csv::StreamingReader>> {
+    ORCHARD_ASSIGN_OR_RAISE(auto input, manifest.fs->OpenInputStream(manifest.path));
+    auto reader = arrow::csv::StreamingReader::Make(arrow::io::default_io_context(), input,
+                                                    read_options, parse_options, convert_options);
+    if (!reader.ok()) {
+      return Status::Invalid("cannot read the CSV manifest '", manifest.display,
+                             "': ", reader.status().message());
+    }
+    return reader;
+  };
+  // Every column as bytes: a path that is not UTF-8 is still a file name, a numeric label
+  // stays its text, and no column orchard does not read can stop the reading with a value
+  // its inferred type refuses. The header is read once to learn the names.
+  parse_options.invalid_row_handler = [](const arrow::csv::InvalidRow&) {
+    return arrow::csv::InvalidRowResult::Skip;  // the second pass reports them
+  };
+  {
+    ORCHARD_ASSIGN_OR_RAISE(auto probe, open());
+    for (const auto& field : probe->schema()->fields()) {
+      convert_options.column_types[field->name()] = arrow::binary();
+    }
+  }
   parse_options.invalid_row_handler = [&](const arrow::csv::InvalidRow& bad) {
-    ++bad_lines;
     rows->Error(util::EscapeName(BaseName(manifest.path)) + ":line " + std::to_string(bad.number),
                 "the line has " + std::to_string(bad.actual_columns) + " columns, the header " +
                     std::to_string(bad.expected_columns));
     return arrow::csv::InvalidRowResult::Skip;
   };
-  auto convert_options = arrow::csv::ConvertOptions::Defaults();
-  // Bytes as they are: a path that is not UTF-8 is still a file name, and a numeric label
-  // stays its text.
-  for (const char* name : kManifestPathColumns)
-    convert_options.column_types[name] = arrow::binary();
-  convert_options.column_types[kManifestLabelColumn] = arrow::binary();
-  convert_options.check_utf8 = false;
-  auto reader = arrow::csv::StreamingReader::Make(arrow::io::default_io_context(), input,
-                                                  read_options, parse_options, convert_options);
-  if (!reader.ok()) {
-    return Status::Invalid("cannot read the CSV manifest '", manifest.display,
-                           "': ", reader.status().message());
-  }
+  auto reader = open();
+  ORCHARD_RETURN_NOT_OK(reader.status());
   ORCHARD_ASSIGN_OR_RAISE(const std::string path_column,
                           PathColumnOf(*(*reader)->schema(), manifest));
   int64_t row = 0;
