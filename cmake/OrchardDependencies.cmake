@@ -78,6 +78,17 @@ target_include_directories(orchard_codecs SYSTEM INTERFACE "${ORCHARD_JPEG_INCLU
 target_link_libraries(orchard_codecs INTERFACE "${ORCHARD_JPEG_LIB}" "${ORCHARD_PNG_LIB}"
                       "${ORCHARD_WEBP_LIB}" "${ORCHARD_ZLIB_LIB}" m Threads::Threads)
 
+# libarchive (Debian libarchive-dev) reads WebDataset tar shards (pipeline/tar_shards.cc).
+# Portable builds link Debian's libarchive.a: orchard calls only its tar reader, whose
+# objects need nothing but glibc, so none of the compression and ACL libraries that
+# `pkg-config --static libarchive` lists is pulled in. Do not call its writers: their
+# format table pulls in all of them (docs/decisions.md, "Manifest and tar inputs").
+find_path(ORCHARD_ARCHIVE_INCLUDE_DIR archive.h REQUIRED)
+orchard_find_library(ORCHARD_ARCHIVE_LIB archive)
+add_library(orchard_libarchive INTERFACE)
+target_include_directories(orchard_libarchive SYSTEM INTERFACE "${ORCHARD_ARCHIVE_INCLUDE_DIR}")
+target_link_libraries(orchard_libarchive INTERFACE "${ORCHARD_ARCHIVE_LIB}")
+
 find_package(Eigen3 3.3 REQUIRED NO_MODULE)
 # BLAS (dsyrk) and LAPACK (dsyevd) for PCA at scale: Debian's OpenBLAS + LAPACKE. The
 # static libopenblas.a carries LAPACK too, compiled from Fortran: it needs libgfortran

@@ -26,6 +26,7 @@ APT_PACKAGES=(
   libeigen3-dev libopenblas-dev liblapacke-dev libcli11-dev nlohmann-json3-dev libssl-dev
   liblbfgspp-dev
   libgtest-dev libgmock-dev libexpat1-dev
+  libarchive-dev
   clang clang-format libclang-rt-14-dev
   openjdk-17-jre-headless
   shellcheck time

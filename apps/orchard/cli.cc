@@ -110,6 +110,19 @@ class CommandLine {
     inspect = app_.add_subcommand("inspect", "schema, row counts and PCA summary of an output");
     inspect->add_option("output", inspect_path, "output folder or s3:// prefix")->required();
     AddStorage(inspect);
+    pack = app_.add_subcommand("pack", "images -> WebDataset tar shards (KEY.ext, .cls, .json)");
+    pack->add_option("-i,--input", options.input, "input folder or s3:// prefix (any input)")
+        ->required();
+    pack->add_option("-o,--output", options.output, "empty folder or s3:// prefix for the shards")
+        ->required();
+    pack->add_option("--samples-per-shard", samples_per_shard, "images per shard")
+        ->capture_default_str()
+        ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
+    pack->add_option("--max-file-bytes", options.max_file_bytes,
+                     "larger files are skipped, never read")
+        ->capture_default_str()
+        ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+    AddStorage(pack);
     classify = std::make_unique<ClassifyCommands>(&app_, shipped_model, print);  // train, predict
   }
 
@@ -121,6 +134,8 @@ class CommandLine {
   bool quiet = false;
   bool json_summary = false;
   std::string inspect_path;
+  int64_t samples_per_shard = pipeline::kDefaultSamplesPerShard;
+  CLI::App* pack = nullptr;
   CLI::App* run = nullptr;
   CLI::App* featurize = nullptr;
   CLI::App* fit_pca = nullptr;
@@ -181,6 +196,11 @@ class CommandLine {
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
     command->add_option("--path-glob", options.path_glob,
                         "only files whose name matches this shell glob (e.g. '*.jpg')");
+    command
+        ->add_option("--label-from", options.label_from,
+                     "tar shards: a sample's label from its shard's folder, its .cls or .txt "
+                     "member, or a key of its .json member (folder, cls, txt, json:KEY)")
+        ->capture_default_str();
     auto* overwrite_flag =
         command->add_flag("--overwrite", overwrite, "replace an existing output");
     command
@@ -262,6 +282,13 @@ Outcome RunParsed(CommandLine& line, const Frontend& frontend) {
       result = run_job(jobs::FitPcaJob);
     } else if (line.project->parsed()) {
       result = run_job(jobs::ProjectJob);
+    } else if (line.pack->parsed()) {
+      result = [&]() -> Result<nlohmann::json> {
+        ORCHARD_ASSIGN_OR_RAISE(auto packed, jobs::PackJob(options, line.samples_per_shard));
+        return nlohmann::json{
+            {"samples", packed.samples}, {"shards", packed.shards}, {"skipped", packed.skipped}};
+      }();
+      json_summary = true;
     } else if (line.classify->parsed()) {
       result = line.classify->Run(options, frontend.progress);
       json_summary = line.classify->json_summary();

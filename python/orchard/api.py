@@ -138,12 +138,13 @@ def run(input: PathLike, output: PathLike, *, model: str = _d("run", "model"),
         rows_per_part: int = _d("run", "rows_per_part"),
         max_pixels: int = _d("run", "max_pixels"),
         max_file_bytes: int = _d("run", "max_file_bytes"),
-        path_glob: str = _d("run", "path_glob"),
+        path_glob: str = _d("run", "path_glob"), label_from: str = _d("run", "label_from"),
         pca_variance: float = _d("run", "pca_variance"), pca_k: int = _d("run", "pca_k"),
         threads: int = _d("run", "threads"), overwrite: bool = False, resume: bool = False,
         endpoint_url: str = _d("run", "endpoint_url"), region: str = _d("run", "region"),
         virtual_addressing: bool = False, progress: bool = False) -> Summary:
-    """`orchard run`: featurize the images of `input` (one sub-folder per label), fit PCA,
+    """`orchard run`: featurize the images of `input` (one sub-folder per label, a manifest
+    or tar shards; `label_from` for shards: folder, cls, txt, json:KEY), fit PCA,
     project, write the report, publish `output` (folder or s3:// prefix).
 
     Options are `orchard run --help`'s; `progress=True` draws the progress line on stderr
@@ -163,6 +164,7 @@ def featurize(input: PathLike, output: PathLike, *, model: str = _d("featurize",
               max_pixels: int = _d("featurize", "max_pixels"),
               max_file_bytes: int = _d("featurize", "max_file_bytes"),
               path_glob: str = _d("featurize", "path_glob"),
+              label_from: str = _d("featurize", "label_from"),
               threads: int = _d("featurize", "threads"), overwrite: bool = False,
               resume: bool = False, endpoint_url: str = _d("featurize", "endpoint_url"),
               region: str = _d("featurize", "region"), virtual_addressing: bool = False,
@@ -232,6 +234,18 @@ def inspect(output: PathLike, *, endpoint_url: str = _d("inspect", "endpoint_url
             region: str = _d("inspect", "region"), virtual_addressing: bool = False) -> Summary:
     """`orchard inspect`: the schema, row counts and PCA summary of an output (the report
     in summary.raw)."""
+    raise AssertionError("replaced by @_job")
+
+
+@_job("pack")
+def pack(input: PathLike, output: PathLike, *,
+         samples_per_shard: int = _d("pack", "samples_per_shard"),
+         max_file_bytes: int = _d("pack", "max_file_bytes"),
+         endpoint_url: str = _d("pack", "endpoint_url"), region: str = _d("pack", "region"),
+         virtual_addressing: bool = False) -> Summary:
+    """`orchard pack`: the images of `input` as WebDataset tar shards in the empty folder
+    `output` (KEY.ext, KEY.cls, KEY.json per image). summary["samples"], ["shards"],
+    ["skipped"]."""
     raise AssertionError("replaced by @_job")
 
 

@@ -78,6 +78,7 @@ void ForEachOption(Options& options, Fn&& visit) {
   visit("max_pixels", options.max_pixels);
   visit("max_file_bytes", options.max_file_bytes);
   visit("path_glob", options.path_glob);
+  visit("label_from", options.label_from);
   visit("pca_variance", options.pca.variance_threshold);
   visit("pca_k", options.pca.k);
   visit("endpoint_url", options.storage.endpoint_url);
@@ -125,8 +126,9 @@ std::vector<orchard::pipeline::ImageItem> orchard::python::ItemsOf(
   std::vector<orchard::pipeline::ImageItem> items;
   items.reserve(sources.size());
   for (size_t idx = 0; idx < sources.size(); ++idx) {
-    items.push_back(orchard::pipeline::MakeImageItem(
-        std::string(sources[idx].c_str(), sources[idx].size()), sizes[idx], root));
+    // A token (pipeline::ItemToken): a folder item's raw path, or any other item whole.
+    items.push_back(Unwrap(orchard::pipeline::ItemFromToken(
+        std::string(sources[idx].c_str(), sources[idx].size()), sizes[idx], root)));
   }
   return items;
 }

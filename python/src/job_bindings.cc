@@ -83,7 +83,8 @@ class PyShardedDriver {
     std::vector<int64_t> sizes;
     for (int64_t idx = first; idx < first + count; ++idx) {
       const auto& item = all[static_cast<size_t>(idx)];
-      sources.emplace_back(item.source.data(), item.source.size());
+      const std::string token = orchard::pipeline::ItemToken(item);
+      sources.emplace_back(token.data(), token.size());
       sizes.push_back(item.size);
     }
     return {std::move(sources), std::move(sizes)};

@@ -20,7 +20,7 @@ from conftest import REPO, SAMPLE, orchard_binary, run_orchard
 
 FUNCTIONS = {"run": orchard.run, "featurize": orchard.featurize, "fit-pca": orchard.fit_pca,
              "project": orchard.project, "train": orchard.train, "predict": orchard.predict,
-             "inspect": orchard.inspect}
+             "inspect": orchard.inspect, "pack": orchard.pack}
 
 
 def test_every_flag_is_a_keyword_with_the_flags_default():

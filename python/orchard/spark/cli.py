@@ -69,6 +69,11 @@ def parse_args(argv):
                         help="keep exactly k components")
     parser.add_argument("--path-glob", default=None,
                         help="only files whose name matches this glob")
+    # run only, as in the CLI (predict labels by folder)
+    parser.add_argument("--label-from", default=DEFAULTS["label_from"],
+                        help="tar shards: a sample's label from its shard's folder, its "
+                             ".cls/.txt member or a key of its .json member "
+                             "(folder, cls, txt, json:KEY)")
     existing = parser.add_mutually_exclusive_group()
     existing.add_argument("--overwrite", action="store_true", help="replace an existing output")
     existing.add_argument("--resume", action="store_true",

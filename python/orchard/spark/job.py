@@ -35,6 +35,7 @@ def job_options(spark, args):
     """The `run` job's options: featurize_job_options and the PCA's."""
     return {**featurize_job_options(spark, args, args.model),
             "model_sha256": args.model_sha256, "path_glob": args.path_glob or "",
+            "label_from": args.label_from,
             "pca_variance": args.pca_variance, "pca_k": args.pca_k}
 
 

@@ -145,4 +145,10 @@ Result<JobSummary> ProjectJob(const JobOptions& requested) {
   return summary;
 }
 
+Result<pipeline::PackSummary> PackJob(const JobOptions& options, int64_t samples_per_shard) {
+  ORCHARD_ASSIGN_OR_RAISE(auto where, ResolveJobLocations(options.input, options.output,
+                                                          options.storage, /*need_input=*/true));
+  return pipeline::PackShards(where.input, where.output, samples_per_shard, options.max_file_bytes);
+}
+
 }  // namespace orchard::jobs

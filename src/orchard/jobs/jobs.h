@@ -7,6 +7,7 @@
 #include "orchard/jobs/inspect.h"  // InspectOutput
 #include "orchard/jobs/options.h"
 #include "orchard/output/summary.h"
+#include "orchard/pipeline/tar_pack.h"
 #include "orchard/util/status.h"
 
 namespace orchard::jobs {
@@ -19,5 +20,8 @@ Result<output::JobSummary> FeaturizeJob(const JobOptions& options);
 Result<output::JobSummary> FitPcaJob(const JobOptions& options);
 /// Projects OUT/features with OUT/pca_model into OUT/pca.
 Result<output::JobSummary> ProjectJob(const JobOptions& options);
+/// `orchard pack`: options.input's images into WebDataset shards in options.output
+/// (pipeline::PackShards; the output may not be inside the input, nor the input in it).
+Result<pipeline::PackSummary> PackJob(const JobOptions& options, int64_t samples_per_shard);
 
 }  // namespace orchard::jobs

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "orchard/model/embedder.h"
+#include "orchard/pipeline/listing.h"
 
 namespace orchard::jobs {
 
@@ -23,6 +24,7 @@ Status CheckThreadCount(int threads) {
 
 Result<JobOptions> ResolveJobOptions(const JobOptions& options) {
   ORCHARD_RETURN_NOT_OK(CheckThreadCount(options.threads));
+  ORCHARD_RETURN_NOT_OK(pipeline::CheckLabelFrom(options.label_from));
   JobOptions resolved = options;
   resolved.threads = CoreCount(options.threads);
   if (resolved.model.empty() && !resolved.shipped_model.empty()) {

@@ -28,7 +28,9 @@ inline constexpr const char* kDefaultOutputName = "features";
 inline constexpr const char* kModelEnv = "ORCHARD_MODEL";
 
 struct JobOptions {
-  std::string input;   ///< folder or s3:// prefix, one sub-folder per label
+  /// folder or s3:// prefix (one sub-folder per label), manifest (.parquet, .csv, .jsonl,
+  /// S3 Inventory manifest.json) or tar shards (pipeline::ListImages)
+  std::string input;
   std::string output;  ///< folder or s3:// prefix
   /// ONNX file (path or s3://); empty: $ORCHARD_MODEL, else `shipped_model`.
   std::string model;
@@ -48,6 +50,9 @@ struct JobOptions {
   int64_t max_file_bytes = image::kDefaultMaxFileBytes;
   /// Only files whose name (not folder) matches this fnmatch(3) glob; empty: every file.
   std::string path_glob;
+  /// Where a tar sample's label comes from: folder, cls, txt or json:KEY
+  /// (pipeline::ListOptions).
+  std::string label_from = "folder";
   pca::PcaFitOptions pca;
   output::ExistingOutput existing = output::ExistingOutput::kRefuse;
   bool progress = false;  ///< draw a progress line on stderr

@@ -12,6 +12,7 @@
 #include "orchard/table/tables.h"
 #include "orchard/util/fault.h"
 #include "orchard/util/stopwatch.h"
+#include "orchard/util/text.h"
 
 namespace orchard::jobs {
 namespace {
@@ -81,10 +82,15 @@ Result<FeaturizeInputs> PrepareFeaturize(const io::Location& input, const JobOpt
                                          const std::string& expected, int embedder_threads) {
   FeaturizeInputs inputs;
   const auto list_start = Clock::now();
-  ORCHARD_ASSIGN_OR_RAISE(inputs.items, pipeline::ListImages(input));
+  pipeline::ListOptions list_options;
+  list_options.label_from = options.label_from;
+  ORCHARD_ASSIGN_OR_RAISE(inputs.items, pipeline::ListImages(input, list_options));
   if (!options.path_glob.empty()) {
     std::erase_if(inputs.items, [&](const pipeline::ImageItem& item) {
-      const std::string name = item.source.substr(item.source.rfind('/') + 1);
+      // The image's own name: a tar member's, not its shard's (the path's last part).
+      const auto raw = util::UnescapeName(item.path);
+      const std::string& whole = raw.ok() ? *raw : item.path;
+      const std::string name = whole.substr(whole.rfind('/') + 1);
       return ::fnmatch(options.path_glob.c_str(), name.c_str(), 0) != 0;
     });
   }

@@ -62,6 +62,7 @@ std::vector<int64_t> ReadAhead::PickReadsLocked() {
   while (!stopping_ && next_in_order_ < order_.size() && in_flight_ < max_in_flight_) {
     const int64_t item_idx = order_[next_in_order_];
     if (items_[static_cast<size_t>(item_idx)].size > max_file_bytes_ ||
+        !items_[static_cast<size_t>(item_idx)].listing_error.empty() ||
         started_out_of_order_.erase(item_idx) > 0) {
       ++next_in_order_;  // never read, or already read ahead of its turn
       continue;
@@ -158,7 +159,22 @@ PrepStage::PrepStage(const std::vector<ImageItem>& items, const io::Location& in
 }
 
 Result<std::shared_ptr<arrow::Buffer>> PrepStage::Read(const ImageItem& item) const {
-  return io::ReadBounded(input_root_.Child(item.source), preprocess_.max_file_bytes, item.size);
+  if (!item.listing_error.empty()) return Status::Invalid(item.listing_error);  // never read
+  const io::Location where = ItemLocation(item, input_root_);
+  if (item.member_offset >= 0) {
+    // A tar member: its listed size was checked against --max-file-bytes before this.
+    return shard_files_.ReadMember(where, item.member_offset, item.size);
+  }
+  if (where.is_object_store && item.size < 0) {
+    // A manifest row on S3 (no size listed): a missing object is the store's answer, not
+    // its failure, so it must not count towards kObjectStoreDownAfterFailedReads.
+    ORCHARD_ASSIGN_OR_RAISE(auto info, where.fs->GetFileInfo(where.path));
+    if (info.type() == arrow::fs::FileType::NotFound) {
+      return Status::KeyError("no such object (named by the manifest)");
+    }
+    return io::ReadBounded(where, preprocess_.max_file_bytes, info.size());
+  }
+  return io::ReadBounded(where, preprocess_.max_file_bytes, item.size);
 }
 
 Result<PreparedBatch> PrepStage::Prepare(int64_t batch_idx, int64_t first, int64_t count,
@@ -169,6 +185,10 @@ Result<PreparedBatch> PrepStage::Prepare(int64_t batch_idx, int64_t first, int64
   for (int64_t offset = 0; offset < count; ++offset) {
     const int64_t item_idx = first + offset;
     const auto& item = items_[static_cast<size_t>(item_idx)];
+    if (!item.listing_error.empty()) {
+      batch.errors.push_back({item.path, kListStage, item.listing_error});
+      continue;
+    }
     if (Status refused = io::CheckFileSize(item.size, preprocess_.max_file_bytes); !refused.ok()) {
       batch.errors.push_back({item.path, "read", refused.message()});
       continue;
@@ -182,13 +202,13 @@ Result<PreparedBatch> PrepStage::Prepare(int64_t batch_idx, int64_t first, int64
                                                                 : std::max<int64_t>(item.size, 0));
     if (!bytes.ok()) {
       if (read_ahead_ != nullptr) read_ahead_->Release(item_idx);
-      if (input_root_.is_object_store &&
+      if (input_root_.is_object_store && !bytes.status().IsKeyError() &&
           failed_reads_in_a_row_.fetch_add(1) + 1 >= kObjectStoreDownAfterFailedReads) {
         // The store still refuses after every read's retries: it is down or refusing us;
         // stop rather than record every remaining image as an error.
         return Status::IOError(kObjectStoreDownAfterFailedReads,
                                " reads in a row failed after their retries, the last of '",
-                               input_root_.Child(item.path).display,
+                               ItemLocation(item, input_root_).display,
                                "': ", bytes.status().message(),
                                ". Fix access to the store and re-run with --resume");
       }
@@ -196,7 +216,7 @@ Result<PreparedBatch> PrepStage::Prepare(int64_t batch_idx, int64_t first, int64
       // throttled after the retries): its row, and the run goes on.
       batch.errors.push_back(
           {item.path, "read",
-           input_root_.is_object_store
+           input_root_.is_object_store && !bytes.status().IsKeyError()
                ? "still failing after its retries (a later run reads it again): " +
                      bytes.status().message()
                : bytes.status().message()});

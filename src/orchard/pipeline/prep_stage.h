@@ -18,6 +18,7 @@
 #include "orchard/io/storage.h"
 #include "orchard/model/embedder.h"
 #include "orchard/pipeline/listing.h"
+#include "orchard/pipeline/tar_shards.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/status.h"
 #include "orchard/util/thread_pool.h"
@@ -64,7 +65,8 @@ class ReadAhead {
   using ReadFn = std::function<Result<std::shared_ptr<arrow::Buffer>>(const ImageItem&)>;
 
   /// `order`: indices into `items`, in the order they will be taken (each at most once).
-  /// Items over `max_file_bytes` (from the listing) are never read.
+  /// Items over `max_file_bytes` (from the listing), and those with a listing_error, are
+  /// never read.
   ReadAhead(const std::vector<ImageItem>& items, std::vector<int64_t> order, ReadFn read,
             ThreadPool* pool, int max_in_flight, int64_t budget_bytes, int64_t max_file_bytes);
   /// Waits for the reads in flight (they refer to this object).
@@ -141,6 +143,7 @@ class PrepStage {
   const io::Location& input_root_;
   const image::PreprocessOptions& preprocess_;
   const int64_t input_size_;
+  mutable ShardFiles shard_files_;         // the tar shards' open files (tar inputs only)
   std::unique_ptr<ReadAhead> read_ahead_;  // null: read inline
   mutable std::atomic<int> failed_reads_in_a_row_{0};
 };
