@@ -95,6 +95,24 @@ else()
   set(ORCHARD_BLAS_LIBS "${ORCHARD_BLAS_LIB}")
 endif()
 orchard_find_library(ORCHARD_LAPACKE_LIB lapacke)
+# The nearest-neighbour index (orchard index/search/dedup): FAISS, Debian libfaiss-dev,
+# which ships only the static (PIC) libfaiss.a, so it is linked into every binary, the
+# wheel included. It needs BLAS + LAPACK (OpenBLAS above) and OpenMP: the shared libgomp,
+# or the compiler's static libgomp.a for the portable wheel.
+find_path(ORCHARD_FAISS_INCLUDE_DIR faiss/IndexIVFPQ.h REQUIRED)
+find_library(ORCHARD_FAISS_LIB NAMES libfaiss.a faiss REQUIRED)
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+add_library(orchard_faiss INTERFACE)
+target_include_directories(orchard_faiss SYSTEM INTERFACE "${ORCHARD_FAISS_INCLUDE_DIR}")
+if(ORCHARD_PORTABLE)
+  orchard_find_compiler_archive(ORCHARD_GOMP_LIB libgomp.a)
+  target_compile_options(orchard_faiss INTERFACE ${OpenMP_CXX_FLAGS})
+  target_link_libraries(orchard_faiss INTERFACE "${ORCHARD_FAISS_LIB}" "${ORCHARD_GOMP_LIB}"
+                        ${ORCHARD_BLAS_LIBS} ${CMAKE_DL_LIBS} Threads::Threads)
+else()
+  target_link_libraries(orchard_faiss INTERFACE "${ORCHARD_FAISS_LIB}" OpenMP::OpenMP_CXX
+                        ${ORCHARD_BLAS_LIBS})
+endif()
 # L-BFGS for the classifier (orchard train): LBFGS++, header-only, Debian liblbfgspp-dev.
 find_path(ORCHARD_LBFGSPP_INCLUDE_DIR LBFGS.h REQUIRED)
 find_package(CLI11 REQUIRED)
