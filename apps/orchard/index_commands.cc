@@ -78,7 +78,7 @@ IndexCommands::IndexCommands(CLI::App* app, const std::string& default_model, bo
   input->needs(output);
   output->needs(input);
   files->excludes(input);
-  search_->add_option("-k", search_options_.k, "neighbours per image")
+  search_->add_option("-k,--neighbours", search_options_.k, "neighbours per image")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, jobs::kMaxNeighbours));
   search_->add_option("--backbone", search_options_.job.model,
@@ -112,7 +112,7 @@ IndexCommands::IndexCommands(CLI::App* app, const std::string& default_model, bo
                    "cosine distance under which two images are near-duplicates")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 2.0));
-  dedup_->add_option("-k", dedup_options_.k, "neighbours looked at per image")
+  dedup_->add_option("-k,--neighbours", dedup_options_.k, "neighbours looked at per image")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, jobs::kMaxNeighbours));
   AddBuild(dedup_, &dedup_options_.build, &max_memory_);

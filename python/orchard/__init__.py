@@ -55,14 +55,17 @@ from orchard.errors import (  # noqa: E402
 )
 from orchard.summary import ImageCounts, ModelInfo, PcaInfo, Summary  # noqa: E402
 from orchard.api import (  # noqa: E402
+    dedup,
     embed,
     featurize,
     fit_pca,
+    index,
     inspect,
     predict,
     project,
     read,
     run,
+    search,
     train,
 )
 
@@ -107,10 +110,12 @@ __all__ = [
     "Summary",
     "UsageError",
     "__version__",
+    "dedup",
     "default_model_path",
     "embed",
     "featurize",
     "fit_pca",
+    "index",
     "inspect",
     "merge_stats",
     "pca_stats",
@@ -119,6 +124,7 @@ __all__ = [
     "read",
     "run",
     "scree_svg",
+    "search",
     "shipped_model_path",
     "train",
 ]

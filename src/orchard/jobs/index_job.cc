@@ -211,7 +211,7 @@ Status WriteSkipped(const io::Location& location, const std::vector<table::Error
 
 Status CheckK(int64_t k) {
   if (k < 1 || k > kMaxNeighbours) {
-    return UsageError("-k must be in 1..", kMaxNeighbours, ", got ", k);
+    return UsageError("-k/--neighbours must be in 1..", kMaxNeighbours, ", got ", k);
   }
   return Status::OK();
 }
@@ -398,7 +398,7 @@ json ToJson(const NeighbourJobSummary& summary) {
           {"groups", summary.groups},
           {"grouped_rows", summary.grouped_rows},
           {"matched_rows", summary.matched_rows},
-          {"seconds", summary.seconds},
+          {"seconds", {{"total", summary.seconds}}},
           {"peak_rss_mib", summary.peak_rss_mib}};
 }
 
@@ -419,7 +419,8 @@ Result<NeighbourJobSummary> NeighbourJobSummaryFromJson(const json& document,
   ORCHARD_ASSIGN_OR_RAISE(summary.groups, fields.Integer("groups", 0));
   ORCHARD_ASSIGN_OR_RAISE(summary.grouped_rows, fields.Integer("grouped_rows", 0));
   ORCHARD_ASSIGN_OR_RAISE(summary.matched_rows, fields.Integer("matched_rows", 0));
-  ORCHARD_ASSIGN_OR_RAISE(summary.seconds, fields.Number("seconds"));
+  ORCHARD_ASSIGN_OR_RAISE(auto seconds, fields.Object("seconds"));
+  ORCHARD_ASSIGN_OR_RAISE(summary.seconds, seconds.Number("total"));
   ORCHARD_ASSIGN_OR_RAISE(summary.peak_rss_mib, fields.Number("peak_rss_mib"));
   return summary;
 }

@@ -87,7 +87,7 @@ struct NeighbourJobSummary {
   int64_t groups = 0;        ///< dedup: groups of near-duplicates
   int64_t grouped_rows = 0;  ///< dedup: rows in them
   int64_t matched_rows = 0;  ///< dedup --against: rows of input with a near-copy
-  double seconds = 0;
+  double seconds = 0;        ///< total ("seconds": {"total": ...})
   double peak_rss_mib = 0;
 };
 nlohmann::json ToJson(const NeighbourJobSummary& summary);
