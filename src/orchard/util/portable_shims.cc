@@ -9,9 +9,16 @@
 // * libjpeg's and libpng's `stderr`. Our copies of their archives name
 //   orchard_static_stderr instead (see cmake/OrchardDependencies.cmake); only their
 //   default message printers, which orchard replaces, read it.
+// * arc4random. The static libstdc++ of GCC 12 built on glibc 2.36 implements
+//   std::random_device with arc4random (GLIBC_2.36); FAISS (the index) pulls it in, which
+//   would raise the wheel above manylinux_2_34. This definition (getrandom, glibc 2.25)
+//   is linked instead of libc's.
 // * OpenGL. cv::_InputArray's generic code references cv::ogl::Buffer, whose loader asks
 //   GLX for function pointers. orchard never passes OpenGL buffers; these GLX entry points
 //   report "no OpenGL" (null), which OpenCV turns into an error, never a call.
+#include <sys/random.h>
+
+#include <cstdint>
 #include <cstdio>
 #include <opencv2/core.hpp>
 #include <opencv2/core/utility.hpp>
@@ -35,6 +42,15 @@ const char* currentParallelFramework() { return nullptr; }
 
 extern "C" {
 __attribute__((visibility("hidden"))) FILE* orchard_static_stderr = stderr;
+
+uint32_t arc4random() noexcept {
+  uint32_t value = 0;
+  // getrandom of 4 bytes from the urandom pool never returns short once it is seeded;
+  // retried on EINTR.
+  while (getrandom(&value, sizeof(value), 0) != static_cast<ssize_t>(sizeof(value))) {
+  }
+  return value;
+}
 
 // OpenCV's C API (core_c.h), also defined in parallel.cpp.
 int cvGetNumThreads() { return 1; }
