@@ -189,3 +189,29 @@ def test_nan_vectors_are_skipped_and_listed(planted, tmp_path):
 def test_existing_index_needs_overwrite(planted, tmp_path):
     proc = run_orchard("index", "-i", planted["out"], "-o", planted["index"], check=False)
     assert proc.returncode == 2 and "--overwrite" in proc.stderr
+
+
+def test_predict_knn_labels_unseen_copies_with_predicts_outputs(planted, tmp_path):
+    # An index of the features; 3 images per class resized to 80 % (not in the index).
+    index = tmp_path / "idx"
+    run_orchard("index", "-i", planted["out"], "-o", index, "--on", "features", "-q")
+    images = tmp_path / "images"
+    for label_dir in sorted(SAMPLE.iterdir()):
+        (images / label_dir.name).mkdir(parents=True)
+        for photo in sorted(label_dir.iterdir())[5:8]:
+            with Image.open(photo) as img:
+                img.convert("RGB").resize((80, 80)).save(images / label_dir.name / photo.name)
+    out = tmp_path / "out"
+    run_orchard("featurize", "-i", images, "-o", out, "-q")
+    pred = tmp_path / "pred"
+    proc = run_orchard("predict", "--knn", index, "-i", out, "-o", pred, "--json")
+    summary = json.loads(proc.stdout)
+    assert summary["command"] == "predict --knn" and summary["rows"] == 9
+    metrics = json.loads((pred / "report" / "metrics.json").read_text())
+    assert metrics["accuracy"] == 1.0 and metrics["labelled_rows"] == 9
+    table = pq.read_table(pred / "predictions").to_pydict()
+    assert table["predicted"] == table["label"]
+    assert all(0 < p <= 1 + 1e-6 for p in table["probability"])  # vote shares (float32)
+    # Neither a classifier nor an index: a usage error.
+    proc = run_orchard("predict", "-i", out, "-o", tmp_path / "p2", check=False)
+    assert proc.returncode == 2

@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "orchard/classify/classifier.h"
+#include "orchard/classify/metrics.h"
+#include "orchard/classify/predict_parts.h"
 #include "orchard/index/dedup.h"
 #include "orchard/jobs/job_steps.h"
 #include "orchard/jobs/locations.h"
@@ -12,6 +15,7 @@
 #include "orchard/model/embedder.h"
 #include "orchard/output/layout.h"
 #include "orchard/pipeline/embed_bytes.h"
+#include "orchard/table/predictions.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/json_fields.h"
 #include "orchard/util/memory.h"
@@ -601,6 +605,96 @@ Result<NeighbourJobSummary> DedupJob(const DedupJobOptions& options) {
   summary.peak_rss_mib = util::PeakRssMiB();
   ORCHARD_RETURN_NOT_OK(
       io::WriteAll(where.output.Child(kResultSummaryJson), util::DumpJson(ToJson(summary), 2)));
+  return summary;
+}
+
+Result<PredictSummary> KnnPredictJob(const KnnPredictOptions& options) {
+  const auto start = Clock::now();
+  ORCHARD_RETURN_NOT_OK(CheckK(options.k));
+  ORCHARD_RETURN_NOT_OK(CheckThreadCount(options.threads));
+  ORCHARD_ASSIGN_OR_RAISE(auto where, ResolveJobLocations(options.input, options.output,
+                                                          options.storage, true));
+  ORCHARD_RETURN_NOT_OK(CheckResultFolder(where.output, output::kSummaryJson, options.overwrite));
+  ORCHARD_ASSIGN_OR_RAISE(auto loaded, LoadIndexAt(options.index_dir, options.storage));
+  const int threads = CoreCount(options.threads);
+  ORCHARD_ASSIGN_OR_RAISE(auto origin, OriginOf(where.input, loaded.manifest.vectors));
+  ORCHARD_RETURN_NOT_OK(CheckSameOrigin(OriginOf(loaded.manifest), origin,
+                                        "the index '" + options.index_dir + "'",
+                                        "'" + options.input + "'"));
+  ORCHARD_ASSIGN_OR_RAISE(auto rows, ReadVectors(where.input, loaded.manifest.vectors, threads));
+  if (rows.dim != loaded.manifest.dim) {
+    return Status::Invalid("'", options.input, "' has vectors of ", rows.dim,
+                           " values but the index ", loaded.manifest.dim);
+  }
+  PreparedRows prepared = Prepare(std::move(rows), "predict");
+  const int64_t count = prepared.kept.num_rows();
+  const auto predict_start = Clock::now();
+
+  // The classes: the index's labels, sorted (as a classifier's are).
+  std::vector<std::string> classes = loaded.rows.labels;
+  std::sort(classes.begin(), classes.end());
+  classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
+  const auto num_classes = static_cast<int64_t>(classes.size());
+  std::vector<int64_t> class_of_row(loaded.rows.labels.size());
+  for (size_t row = 0; row < class_of_row.size(); ++row) {
+    class_of_row[row] = std::lower_bound(classes.begin(), classes.end(), loaded.rows.labels[row]) -
+                        classes.begin();
+  }
+  ORCHARD_ASSIGN_OR_RAISE(auto found,
+                          loaded.vectors.Search(prepared.kept.values.data(), count, options.k));
+  table::PredictionsBatchBuilder builder(classes);
+  auto counts = classify::PredictionCounts::Zero(num_classes);
+  std::vector<float> votes(static_cast<size_t>(num_classes));
+  for (int64_t row = 0; row < count; ++row) {
+    std::fill(votes.begin(), votes.end(), 0.0f);
+    double total = 0;
+    for (int64_t rank = 0; rank < options.k; ++rank) {
+      const size_t at = static_cast<size_t>(row * options.k + rank);
+      if (found.ids[at] < 0) break;
+      // Distance-weighted: an exact copy (distance 0) outvotes everything, not infinitely.
+      const double weight = 1.0 / (double{found.distances[at]} + 1e-6);
+      votes[static_cast<size_t>(class_of_row[static_cast<size_t>(found.ids[at])])] +=
+          static_cast<float>(weight);
+      total += weight;
+    }
+    for (auto& vote : votes) vote = static_cast<float>(vote / total);
+    const auto top = classify::TopK(votes.data(), num_classes, classify::kTopK);
+    const std::string& label = prepared.kept.labels[static_cast<size_t>(row)];
+    const auto known = std::lower_bound(classes.begin(), classes.end(), label);
+    const int64_t true_class =
+        known != classes.end() && *known == label ? known - classes.begin() : -1;
+    counts.Add(label, true_class, top, num_classes);
+    ORCHARD_RETURN_NOT_OK(
+        builder.Append(prepared.kept.paths[static_cast<size_t>(row)], label, top, votes.data()));
+  }
+  ORCHARD_ASSIGN_OR_RAISE(auto batch, builder.Finish());
+  ORCHARD_RETURN_NOT_OK(table::WriteParquet(
+      where.output.Child(std::string(output::kPredictionsDir) + "/" + table::PartName(0)),
+      *batch));
+  ORCHARD_RETURN_NOT_OK(WriteSkipped(where.output.Child(index::kErrorsParquet), prepared.skipped));
+  const classify::PredictMetrics metrics = classify::ComputePredictMetrics(classes, counts);
+
+  PredictSummary summary;
+  summary.orchard_version = kVersion;
+  summary.command = "predict --knn";
+  summary.input = options.input;
+  summary.output = options.output;
+  summary.classifier = options.index_dir;
+  summary.threads = threads;
+  summary.features_from = options.input;
+  summary.model_sha256 = loaded.manifest.backbone_sha256;
+  summary.rows = count;
+  if (metrics.labelled_rows > 0) {
+    ORCHARD_RETURN_NOT_OK(io::WriteAll(where.output.Child(output::kPredictMetricsJson),
+                                       util::DumpJson(metrics.ToJson(), 2)));
+    summary.accuracy =
+        PredictSummary::Accuracy{metrics.accuracy, metrics.top5_accuracy, metrics.labelled_rows};
+  }
+  summary.seconds["predict"] = SecondsSince(predict_start);
+  summary.seconds["total"] = SecondsSince(start);
+  summary.peak_rss_mib = util::PeakRssMiB();
+  ORCHARD_RETURN_NOT_OK(io::WriteAll(where.output.Child(output::kSummaryJson),
+                                     util::DumpJson(ToJson(summary), 2)));
   return summary;
 }
 

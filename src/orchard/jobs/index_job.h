@@ -17,6 +17,7 @@
 #include "orchard/index/dedup.h"
 #include "orchard/index/index_files.h"
 #include "orchard/jobs/options.h"
+#include "orchard/jobs/predict_job.h"
 #include "orchard/util/status.h"
 
 namespace orchard::jobs {
@@ -121,5 +122,21 @@ struct DedupJobOptions {
 /// With `on` pca, `against` must share input's backbone and PCA model (it is projected
 /// with the same model only if so; refused otherwise, naming both).
 Result<NeighbourJobSummary> DedupJob(const DedupJobOptions& options);
+
+/// `orchard predict --knn INDEX_DIR -i OUT -o PRED`: each row of the earlier output OUT
+/// labelled by a distance-weighted vote (weight 1 / (distance + 1e-6)) of its `k` nearest
+/// rows of the index; the same PRED/{predictions/part-00000.parquet, report/metrics.json,
+/// report/summary.json} as the softmax classifier's predict (the probabilities are the vote
+/// shares). Rows of the index itself find themselves: evaluate on another split.
+struct KnnPredictOptions {
+  std::string index_dir;
+  std::string input;
+  std::string output;
+  int64_t k = 10;
+  int threads = 0;
+  io::StorageOptions storage;
+  bool overwrite = false;
+};
+Result<PredictSummary> KnnPredictJob(const KnnPredictOptions& options);
 
 }  // namespace orchard::jobs
