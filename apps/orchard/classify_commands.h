@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "orchard/classify/predict_parts.h"
-#include "orchard/jobs/jobs.h"
 #include "orchard/jobs/index_job.h"
+#include "orchard/jobs/jobs.h"
 #include "orchard/jobs/predict_job.h"
 #include "orchard/jobs/train_job.h"
 

@@ -5,6 +5,7 @@
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
+#include <faiss/utils/distances.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -27,7 +28,9 @@ using FaissId = faiss::Index::idx_t;  // FAISS 1.7.3 has it in Index, later ones
 constexpr int64_t kMinIvfPqRows = 256;
 // Rows the coarse quantizer and the product quantizer are trained on: FAISS's k-means
 // samples 256 points per centroid at most, so more is time for nothing.
-constexpr int64_t kMaxTrainRows = 65536;
+constexpr int64_t kMaxTrainRows = 32768;
+// k-means iterations of the coarse quantizer and of each sub-quantizer.
+constexpr int kTrainIterations = 10;
 // Bytes FAISS keeps per vector of an inverted list besides its code: the 64-bit id.
 constexpr int64_t kIdBytes = 8;
 // Sub-quantizers: one byte each, one per dimension up to 64 (two dimensions each loses
@@ -292,11 +295,30 @@ Result<VectorIndex> VectorIndex::Build(const float* unit_values, int64_t rows, i
     // about few points per centroid would only be noise on stderr.
     ivf->cp.min_points_per_centroid = 1;
     ivf->pq.cp.min_points_per_centroid = 1;
+    // Fewer k-means iterations than FAISS's 25: the centroids move little after 10, and
+    // training was most of the build time (bench/index_bench.cc); recall is measured anyway.
+    ivf->cp.niter = kTrainIterations;
+    ivf->pq.cp.niter = kTrainIterations;
     const auto train_start = Clock::now();
     const auto train_rows = SampleRows(rows, kMaxTrainRows, options.seed);
     const auto train = GatherRows(unit_values, dim, train_rows, impl->padded_dim);
     ORCHARD_RETURN_NOT_OK(CatchFaiss("training the ivf-pq index", [&] {
-      ivf->train(static_cast<FaissId>(train_rows.size()), train.data());
+      // IndexIVF::train in its two steps: the coarse quantizer (BLAS pays for 64-value
+      // vectors), then the sub-quantizers of one value each, where FAISS's BLAS path
+      // spends its time in sgemm call overhead (training took twice as long in
+      // bench/index_bench.cc): for them, the BLAS threshold is raised for the call.
+      const auto train_count = static_cast<FaissId>(train_rows.size());
+      ivf->train_q1(train_count, train.data(), false, ivf->metric_type);
+      const int blas_threshold = faiss::distance_compute_blas_threshold;
+      faiss::distance_compute_blas_threshold = std::numeric_limits<int>::max();
+      try {
+        ivf->train_residual(train_count, train.data());
+      } catch (...) {
+        faiss::distance_compute_blas_threshold = blas_threshold;
+        throw;
+      }
+      faiss::distance_compute_blas_threshold = blas_threshold;
+      ivf->is_trained = true;
     }));
     built.train_seconds = SecondsSince(train_start);
     const auto add_vectors_start = Clock::now();

@@ -612,8 +612,8 @@ Result<PredictSummary> KnnPredictJob(const KnnPredictOptions& options) {
   const auto start = Clock::now();
   ORCHARD_RETURN_NOT_OK(CheckK(options.k));
   ORCHARD_RETURN_NOT_OK(CheckThreadCount(options.threads));
-  ORCHARD_ASSIGN_OR_RAISE(auto where, ResolveJobLocations(options.input, options.output,
-                                                          options.storage, true));
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto where, ResolveJobLocations(options.input, options.output, options.storage, true));
   ORCHARD_RETURN_NOT_OK(CheckResultFolder(where.output, output::kSummaryJson, options.overwrite));
   ORCHARD_ASSIGN_OR_RAISE(auto loaded, LoadIndexAt(options.index_dir, options.storage));
   const int threads = CoreCount(options.threads);
@@ -637,8 +637,8 @@ Result<PredictSummary> KnnPredictJob(const KnnPredictOptions& options) {
   const auto num_classes = static_cast<int64_t>(classes.size());
   std::vector<int64_t> class_of_row(loaded.rows.labels.size());
   for (size_t row = 0; row < class_of_row.size(); ++row) {
-    class_of_row[row] = std::lower_bound(classes.begin(), classes.end(), loaded.rows.labels[row]) -
-                        classes.begin();
+    class_of_row[row] =
+        std::lower_bound(classes.begin(), classes.end(), loaded.rows.labels[row]) - classes.begin();
   }
   ORCHARD_ASSIGN_OR_RAISE(auto found,
                           loaded.vectors.Search(prepared.kept.values.data(), count, options.k));
@@ -669,8 +669,7 @@ Result<PredictSummary> KnnPredictJob(const KnnPredictOptions& options) {
   }
   ORCHARD_ASSIGN_OR_RAISE(auto batch, builder.Finish());
   ORCHARD_RETURN_NOT_OK(table::WriteParquet(
-      where.output.Child(std::string(output::kPredictionsDir) + "/" + table::PartName(0)),
-      *batch));
+      where.output.Child(std::string(output::kPredictionsDir) + "/" + table::PartName(0)), *batch));
   ORCHARD_RETURN_NOT_OK(WriteSkipped(where.output.Child(index::kErrorsParquet), prepared.skipped));
   const classify::PredictMetrics metrics = classify::ComputePredictMetrics(classes, counts);
 
@@ -693,8 +692,8 @@ Result<PredictSummary> KnnPredictJob(const KnnPredictOptions& options) {
   summary.seconds["predict"] = SecondsSince(predict_start);
   summary.seconds["total"] = SecondsSince(start);
   summary.peak_rss_mib = util::PeakRssMiB();
-  ORCHARD_RETURN_NOT_OK(io::WriteAll(where.output.Child(output::kSummaryJson),
-                                     util::DumpJson(ToJson(summary), 2)));
+  ORCHARD_RETURN_NOT_OK(
+      io::WriteAll(where.output.Child(output::kSummaryJson), util::DumpJson(ToJson(summary), 2)));
   return summary;
 }
 
