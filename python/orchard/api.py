@@ -213,7 +213,9 @@ def predict(model: PathLike, input: Optional[PathLike] = None,
             rows_per_part: int = _d("predict", "rows_per_part"),
             max_pixels: int = _d("predict", "max_pixels"),
             max_file_bytes: int = _d("predict", "max_file_bytes"),
-            top: int = _d("predict", "top"), threads: int = _d("predict", "threads"),
+            top: int = _d("predict", "top"), knn: Optional[PathLike] = _d("predict", "knn"),
+            knn_neighbours: int = _d("predict", "knn_neighbours"),
+            threads: int = _d("predict", "threads"),
             overwrite: bool = False, endpoint_url: str = _d("predict", "endpoint_url"),
             region: str = _d("predict", "region"), virtual_addressing: bool = False,
             progress: bool = False) -> Summary:
@@ -221,7 +223,8 @@ def predict(model: PathLike, input: Optional[PathLike] = None,
     `output` with the classifier folder `model`; or, with `files=[...]`, the top `top`
     classes of each file: summary["predictions"] (a list, one entry per file, with "top"
     or "error"). When some files fail, InputError is raised and its `.summary` still holds
-    every file's entry."""
+    every file's entry. With `knn=INDEX_DIR` (and `model=None`) the rows of the earlier
+    output `input` are labelled by a vote of their `knn_neighbours` nearest index rows."""
     raise AssertionError("replaced by @_job")
 
 
