@@ -29,6 +29,8 @@ constexpr int64_t kMinIvfPqRows = 256;
 // Rows the coarse quantizer and the product quantizer are trained on: FAISS's k-means
 // samples 256 points per centroid at most, so more is time for nothing.
 constexpr int64_t kMaxTrainRows = 32768;
+// The smallest recall@10 gain that is worth doubling nprobe for.
+constexpr double kRecallPlateau = 0.005;
 // k-means iterations of the coarse quantizer and of each sub-quantizer.
 constexpr int kTrainIterations = 10;
 // Bytes FAISS keeps per vector of an inverted list besides its code: the 64-bit id.
@@ -350,13 +352,23 @@ Result<VectorIndex> VectorIndex::Build(const float* unit_values, int64_t rows, i
     const Neighbours exact = WithoutSelf(
         ExactNeighbours(unit_values, rows, queries.data(), sample_rows, dim, at + 1, impl->threads),
         sample, at);
+    double previous_recall = -1;
     for (int64_t nprobe = 1;; nprobe *= 2) {
+      const int64_t previous_nprobe = impl->nprobe;
       impl->nprobe = kind == kKindFlat ? 0 : std::min(nprobe, built.lists);
       ORCHARD_ASSIGN_OR_RAISE(auto found, impl->Search(queries.data(), sample_rows, at + 1));
-      built.recall_at_10 = RecallAt(WithoutSelf(found, sample, at), exact, at);
-      if (kind == kKindFlat || built.recall_at_10 >= kTargetRecall || impl->nprobe >= built.lists) {
+      const double recall = RecallAt(WithoutSelf(found, sample, at), exact, at);
+      // The codes bound the recall: once doubling nprobe gains less than kRecallPlateau,
+      // the target is out of reach and more lists only cost search time (at 10^6 vectors,
+      // probing all 4,000 lists gained 0.003 over 64 and made queries 50 ms).
+      if (kind != kKindFlat && previous_recall >= 0 && recall - previous_recall < kRecallPlateau) {
+        impl->nprobe = previous_nprobe;
+        built.recall_at_10 = previous_recall;
         break;
       }
+      built.recall_at_10 = recall;
+      previous_recall = recall;
+      if (kind == kKindFlat || recall >= kTargetRecall || impl->nprobe >= built.lists) break;
     }
   }
   built.nprobe = impl->nprobe;
