@@ -106,6 +106,26 @@ else()
   set(ORCHARD_BLAS_LIBS "${ORCHARD_BLAS_LIB}")
 endif()
 orchard_find_library(ORCHARD_LAPACKE_LIB lapacke)
+# The nearest-neighbour index (orchard index/search/dedup): FAISS, Debian libfaiss-dev,
+# which ships only the static (PIC) libfaiss.a, so it is linked into every binary, the
+# wheel included. It needs BLAS + LAPACK (OpenBLAS above) and OpenMP: the shared libgomp,
+# or, in the portable wheel, the serial stand-ins of util/portable_shims.cc.
+find_path(ORCHARD_FAISS_INCLUDE_DIR faiss/IndexIVFPQ.h REQUIRED)
+find_library(ORCHARD_FAISS_LIB NAMES libfaiss.a faiss REQUIRED)
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+add_library(orchard_faiss INTERFACE)
+target_include_directories(orchard_faiss SYSTEM INTERFACE "${ORCHARD_FAISS_INCLUDE_DIR}")
+if(ORCHARD_PORTABLE)
+  # No OpenMP runtime in the wheel: the compiler's libgomp.a uses local-exec TLS, which a
+  # shared object (the extension) cannot hold, and check-wheel.sh allows no grafted
+  # library. util/portable_shims.cc defines the GOMP_*/omp_* entry points FAISS calls as a
+  # serial runtime (one thread), so the wheel's index runs single-threaded.
+  target_link_libraries(orchard_faiss INTERFACE "${ORCHARD_FAISS_LIB}" ${ORCHARD_BLAS_LIBS}
+                        Threads::Threads)
+else()
+  target_link_libraries(orchard_faiss INTERFACE "${ORCHARD_FAISS_LIB}" OpenMP::OpenMP_CXX
+                        ${ORCHARD_BLAS_LIBS})
+endif()
 # L-BFGS for the classifier (orchard train): LBFGS++, header-only, Debian liblbfgspp-dev.
 find_path(ORCHARD_LBFGSPP_INCLUDE_DIR LBFGS.h REQUIRED)
 find_package(CLI11 REQUIRED)

@@ -25,6 +25,7 @@ APT_PACKAGES=(
   libjpeg-dev libpng-dev libwebp-dev zlib1g-dev gfortran
   libeigen3-dev libopenblas-dev liblapacke-dev libcli11-dev nlohmann-json3-dev libssl-dev
   liblbfgspp-dev
+  libfaiss-dev
   libgtest-dev libgmock-dev libexpat1-dev
   libarchive-dev
   clang clang-format libclang-rt-14-dev

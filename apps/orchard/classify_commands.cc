@@ -78,9 +78,15 @@ ClassifyCommands::ClassifyCommands(CLI::App* app, const std::string& default_mod
   predict_ = app->add_subcommand(
       "predict",
       "classify images: -i IMAGES|EARLIER_OUTPUT -o PRED, or image files (top 5 on stdout)");
-  predict_
-      ->add_option("-m,--model", predict_options_.model_dir, "classifier folder (orchard train)")
-      ->required();
+  auto* classifier = predict_->add_option("-m,--model", predict_options_.model_dir,
+                                          "classifier folder (orchard train)");
+  auto* knn = predict_->add_option(
+      "--knn", knn_options_.index_dir,
+      "instead of -m: a vote of the nearest rows of this index (orchard index), -i OUT -o PRED");
+  knn->excludes(classifier);
+  predict_->add_option("--knn-neighbours", knn_options_.k, "neighbours voting with --knn")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, jobs::kMaxNeighbours));
   auto* input = predict_->add_option(
       "-i,--input", predict_options_.job.input,
       "images (folder or s3://, one sub-folder per label) or an earlier output");
@@ -142,6 +148,23 @@ Result<nlohmann::json> ClassifyCommands::Run(const jobs::JobOptions& shared,
 
   // predict
   auto& job = predict_options_.job;
+  if (!knn_options_.index_dir.empty()) {
+    if (job.input.empty() || !files_.empty()) {
+      return UsageError("predict --knn takes an earlier output: give -i OUT -o PRED");
+    }
+    knn_options_.input = job.input;
+    knn_options_.output = job.output;
+    knn_options_.threads = job.threads;
+    knn_options_.storage = job.storage;
+    knn_options_.overwrite = overwrite_;
+    ORCHARD_ASSIGN_OR_RAISE(auto summary, jobs::KnnPredictJob(knn_options_));
+    if (print_lines) PrintSummary(summary);
+    printed_ = !json_summary_;
+    return ToJson(summary);
+  }
+  if (predict_options_.model_dir.empty()) {
+    return UsageError("give the classifier (-m MODEL_DIR) or an index (--knn INDEX_DIR)");
+  }
   job.shipped_model = default_model_;  // the jobs resolve model and checksum (ResolveJobOptions)
   if (overwrite_) job.existing = output::ExistingOutput::kOverwrite;
   job.cancel = shared.cancel;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "orchard/classify/predict_parts.h"
+#include "orchard/jobs/index_job.h"
 #include "orchard/jobs/jobs.h"
 #include "orchard/jobs/predict_job.h"
 #include "orchard/jobs/train_job.h"
@@ -47,6 +48,7 @@ class ClassifyCommands {
   CLI::App* predict_ = nullptr;
   jobs::TrainJobOptions train_options_;
   jobs::PredictJobOptions predict_options_;
+  jobs::KnnPredictOptions knn_options_;  ///< predict --knn (issue 25)
   std::string default_model_;
   std::vector<std::string> files_;
   int64_t top_k_ = classify::kTopK;

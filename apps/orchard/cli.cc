@@ -13,6 +13,7 @@
 #include <string>
 
 #include "classify_commands.h"
+#include "index_commands.h"
 #include "orchard/io/storage.h"
 #include "orchard/jobs/jobs.h"
 #include "orchard/model/embedder.h"
@@ -124,6 +125,7 @@ class CommandLine {
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
     AddStorage(pack);
     classify = std::make_unique<ClassifyCommands>(&app_, shipped_model, print);  // train, predict
+    index = std::make_unique<IndexCommands>(&app_, shipped_model, print);  // index, search, dedup
   }
 
   CLI::App& app() { return app_; }
@@ -142,6 +144,7 @@ class CommandLine {
   CLI::App* project = nullptr;
   CLI::App* inspect = nullptr;
   std::unique_ptr<ClassifyCommands> classify;
+  std::unique_ptr<IndexCommands> index;
 
  private:
   void AddStorage(CLI::App* command) {
@@ -292,6 +295,9 @@ Outcome RunParsed(CommandLine& line, const Frontend& frontend) {
     } else if (line.classify->parsed()) {
       result = line.classify->Run(options, frontend.progress);
       json_summary = line.classify->json_summary();
+    } else if (line.index->parsed()) {
+      result = line.index->Run(options);
+      json_summary = line.index->json_summary();
     } else {
       result = jobs::InspectOutput(line.inspect_path, options.storage);
       json_summary = true;
@@ -315,7 +321,9 @@ Outcome RunParsed(CommandLine& line, const Frontend& frontend) {
   }
   Outcome outcome;
   outcome.summary = std::move(result).ValueOrDie();
-  if (!frontend.print_results || line.classify->printed()) return outcome;
+  if (!frontend.print_results || line.classify->printed() || line.index->printed()) {
+    return outcome;
+  }
   if (json_summary) {
     std::cout << util::DumpJson(outcome.summary, 2, util::JsonChars::kAscii) << std::endl;
   } else if (job_summary) {

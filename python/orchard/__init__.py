@@ -55,15 +55,18 @@ from orchard.errors import (  # noqa: E402
 )
 from orchard.summary import ImageCounts, ModelInfo, PcaInfo, Summary  # noqa: E402
 from orchard.api import (  # noqa: E402
+    dedup,
     embed,
     featurize,
     fit_pca,
+    index,
     inspect,
     pack,
     predict,
     project,
     read,
     run,
+    search,
     train,
 )
 
@@ -108,10 +111,12 @@ __all__ = [
     "Summary",
     "UsageError",
     "__version__",
+    "dedup",
     "default_model_path",
     "embed",
     "featurize",
     "fit_pca",
+    "index",
     "inspect",
     "merge_stats",
     "pack",
@@ -121,6 +126,7 @@ __all__ = [
     "read",
     "run",
     "scree_svg",
+    "search",
     "shipped_model_path",
     "train",
 ]

@@ -217,7 +217,9 @@ def predict(model: PathLike, input: Optional[PathLike] = None,
             rows_per_part: int = _d("predict", "rows_per_part"),
             max_pixels: int = _d("predict", "max_pixels"),
             max_file_bytes: int = _d("predict", "max_file_bytes"),
-            top: int = _d("predict", "top"), threads: int = _d("predict", "threads"),
+            top: int = _d("predict", "top"), knn: Optional[PathLike] = _d("predict", "knn"),
+            knn_neighbours: int = _d("predict", "knn_neighbours"),
+            threads: int = _d("predict", "threads"),
             overwrite: bool = False, endpoint_url: str = _d("predict", "endpoint_url"),
             region: str = _d("predict", "region"), virtual_addressing: bool = False,
             progress: bool = False) -> Summary:
@@ -225,7 +227,51 @@ def predict(model: PathLike, input: Optional[PathLike] = None,
     `output` with the classifier folder `model`; or, with `files=[...]`, the top `top`
     classes of each file: summary["predictions"] (a list, one entry per file, with "top"
     or "error"). When some files fail, InputError is raised and its `.summary` still holds
-    every file's entry."""
+    every file's entry. With `knn=INDEX_DIR` (and `model=None`) the rows of the earlier
+    output `input` are labelled by a vote of their `knn_neighbours` nearest index rows."""
+    raise AssertionError("replaced by @_job")
+
+
+@_job("index")
+def index(input: PathLike, output: PathLike, *, on: str = _d("index", "on"),
+          kind: str = _d("index", "kind"), max_memory: Optional[str] = _d("index", "max_memory"),
+          threads: int = _d("index", "threads"), overwrite: bool = False,
+          endpoint_url: str = _d("index", "endpoint_url"), region: str = _d("index", "region"),
+          virtual_addressing: bool = False, progress: bool = False) -> Summary:
+    """`orchard index`: a nearest-neighbour index of the pca (or features) vectors of the
+    earlier output `input`, written to the folder `output`. The summary is
+    INDEX_DIR/metrics.json (kind, bytes_per_vector, recall_at_10, seconds, ...)."""
+    raise AssertionError("replaced by @_job")
+
+
+@_job("search")
+def search(index: PathLike, input: Optional[PathLike] = None,
+           output: Optional[PathLike] = None, *, files: Optional[Sequence[PathLike]] = None,
+           neighbours: int = _d("search", "neighbours"),
+           backbone: str = _d("search", "backbone"),
+           max_file_bytes: int = _d("search", "max_file_bytes"),
+           threads: int = _d("search", "threads"), overwrite: bool = False,
+           endpoint_url: str = _d("search", "endpoint_url"),
+           region: str = _d("search", "region"), virtual_addressing: bool = False,
+           progress: bool = False) -> Summary:
+    """`orchard search`: the `neighbours` nearest rows of the index folder `index` for each
+    row of the earlier output `input` (written to `output`/neighbours.parquet), or, with
+    `files=[...]`, for each photo: summary["results"] (one entry per file, with
+    "neighbours" or "error"). When some files fail, InputError is raised."""
+    raise AssertionError("replaced by @_job")
+
+
+@_job("dedup")
+def dedup(input: PathLike, output: PathLike, *, against: Optional[PathLike] = None,
+          on: str = _d("dedup", "on"), threshold: float = _d("dedup", "threshold"),
+          neighbours: int = _d("dedup", "neighbours"), kind: str = _d("dedup", "kind"),
+          max_memory: Optional[str] = _d("dedup", "max_memory"),
+          threads: int = _d("dedup", "threads"), overwrite: bool = False,
+          endpoint_url: str = _d("dedup", "endpoint_url"), region: str = _d("dedup", "region"),
+          virtual_addressing: bool = False, progress: bool = False) -> Summary:
+    """`orchard dedup`: groups of near-duplicates of the earlier output `input`
+    (`output`/duplicates.parquet), or with `against` the rows of `input` with a near-copy in
+    that other output (`output`/matches.parquet)."""
     raise AssertionError("replaced by @_job")
 
 
@@ -364,5 +410,5 @@ def read(output: PathLike, *, endpoint_url: str = "", region: str = "") -> Dict[
     return tables
 
 
-__all__ = ["COMMANDS", "embed", "featurize", "fit_pca", "inspect", "option_default", "predict",
-           "project", "read", "run", "train"]
+__all__ = ["COMMANDS", "dedup", "embed", "featurize", "fit_pca", "index", "inspect",
+           "option_default", "predict", "project", "read", "run", "search", "train"]

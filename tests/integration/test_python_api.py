@@ -20,7 +20,8 @@ from conftest import REPO, SAMPLE, orchard_binary, run_orchard
 
 FUNCTIONS = {"run": orchard.run, "featurize": orchard.featurize, "fit-pca": orchard.fit_pca,
              "project": orchard.project, "train": orchard.train, "predict": orchard.predict,
-             "inspect": orchard.inspect, "pack": orchard.pack}
+             "inspect": orchard.inspect, "pack": orchard.pack, "index": orchard.index,
+             "search": orchard.search, "dedup": orchard.dedup}
 
 
 def test_every_flag_is_a_keyword_with_the_flags_default():
@@ -32,12 +33,13 @@ def test_every_flag_is_a_keyword_with_the_flags_default():
         assert own == flags, f"{command}: {sorted(own ^ flags)}"
         for name in flags:
             default = parameters[name].default
-            if command == "predict" and name in ("input", "output", "files"):
+            if command in ("predict", "search") and name in ("input", "output", "files"):
                 assert default is None, name  # not given: predict's other mode
                 continue
             if parameters[name].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and \
                     default is inspect.Parameter.empty:
-                assert api.COMMANDS[command][name]["required"] or command == "predict", name
+                assert api.COMMANDS[command][name]["required"] or command in ("predict",
+                                                                               "search"), name
                 continue
             assert default == api.option_default(command, name), (command, name, default)
     # The defaults come from the core: the same values the jobs use.

@@ -1,0 +1,700 @@
+#include "orchard/jobs/index_job.h"
+
+#include <arrow/api.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "orchard/classify/classifier.h"
+#include "orchard/classify/metrics.h"
+#include "orchard/classify/predict_parts.h"
+#include "orchard/index/dedup.h"
+#include "orchard/jobs/job_steps.h"
+#include "orchard/jobs/locations.h"
+#include "orchard/jobs/model_loading.h"
+#include "orchard/model/embedder.h"
+#include "orchard/output/layout.h"
+#include "orchard/pipeline/embed_bytes.h"
+#include "orchard/table/predictions.h"
+#include "orchard/table/tables.h"
+#include "orchard/util/json_fields.h"
+#include "orchard/util/memory.h"
+#include "orchard/util/parallel_for.h"
+#include "orchard/util/sha256.h"
+#include "orchard/util/stopwatch.h"
+#include "orchard/util/text.h"
+#include "orchard/version.h"
+
+namespace orchard::jobs {
+namespace {
+
+using nlohmann::json;
+using util::Clock;
+using util::SecondsSince;
+
+// pca_model/model.json is small; a larger file is not one orchard wrote.
+constexpr int64_t kMaxPcaModelBytes = int64_t{64} << 20;
+
+Status CheckOn(const std::string& on) {
+  if (on != table::kPcaColumn && on != table::kFeaturesColumn) {
+    return UsageError("--on must be 'pca' or 'features', got '", on, "'");
+  }
+  return Status::OK();
+}
+
+// Every part of a vector table in one VectorRows (parts read in parallel, in part order).
+Result<table::VectorRows> ReadVectors(const io::Location& output, const std::string& on,
+                                      int threads) {
+  const io::Location folder = output.Child(on);
+  ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(folder));
+  std::vector<table::VectorRows> pieces(parts.size());
+  ORCHARD_RETURN_NOT_OK(ParallelFor(parts.size(), threads, [&](size_t part_idx) -> Status {
+    ORCHARD_ASSIGN_OR_RAISE(pieces[part_idx], table::ReadVectorFile(parts[part_idx], on));
+    return Status::OK();
+  }));
+  table::VectorRows all;
+  for (auto& piece : pieces) {
+    if (piece.num_rows() == 0) continue;
+    if (all.dim == 0) all.dim = piece.dim;
+    if (piece.dim != all.dim) {
+      return Status::Invalid(folder.display, ": rows of ", all.dim, " and ", piece.dim,
+                             " values in one table");
+    }
+    all.paths.insert(all.paths.end(), piece.paths.begin(), piece.paths.end());
+    all.labels.insert(all.labels.end(), piece.labels.begin(), piece.labels.end());
+    all.values.insert(all.values.end(), piece.values.begin(), piece.values.end());
+  }
+  if (all.num_rows() == 0) {
+    return Status::Invalid("no rows in '", folder.display, "': give the output of `orchard run`",
+                           on == table::kPcaColumn ? " (or featurize + fit-pca + project)" : "");
+  }
+  return all;
+}
+
+// The models an output's vectors come from: the backbone's sha256 (report/summary.json)
+// and, for pca vectors, the sha256 and text of pca_model/model.json.
+struct VectorOrigin {
+  std::string backbone_sha256;
+  std::string pca_sha256;
+  std::string pca_text;
+};
+
+Result<VectorOrigin> OriginOf(const io::Location& output, const std::string& on) {
+  VectorOrigin origin;
+  origin.backbone_sha256 = RecordedModelSha256(output);
+  if (on == table::kPcaColumn) {
+    const io::Location model_file = output.Child(output::kModelJson);
+    auto bytes = io::ReadBounded(model_file, kMaxPcaModelBytes);
+    if (!bytes.ok()) {
+      return Status::Invalid("cannot read ", model_file.display, " (", bytes.status().message(),
+                             "): run `orchard fit-pca` on it, or use --on features");
+    }
+    origin.pca_text.assign(reinterpret_cast<const char*>((*bytes)->data()),
+                           static_cast<size_t>((*bytes)->size()));
+    origin.pca_sha256 = Sha256Hex(origin.pca_text);
+  }
+  return origin;
+}
+
+// Refuses vectors of one model searched in an index (or output) of another, naming both.
+Status CheckSameOrigin(const VectorOrigin& index_origin, const VectorOrigin& query_origin,
+                       const std::string& index_name, const std::string& query_name) {
+  // An output re-fitted with `orchard fit-pca` keeps no backbone record in its summary
+  // (RecordedModelSha256 gives ""): then only the PCA model can be compared.
+  const bool backbones_known =
+      !index_origin.backbone_sha256.empty() && !query_origin.backbone_sha256.empty();
+  if (backbones_known && index_origin.backbone_sha256 != query_origin.backbone_sha256) {
+    return Status::Invalid(query_name, " comes from the backbone with sha256 '",
+                           query_origin.backbone_sha256, "' but ", index_name,
+                           " from the one with sha256 '", index_origin.backbone_sha256,
+                           "': featurize both with the same model");
+  }
+  if (index_origin.pca_sha256 != query_origin.pca_sha256) {
+    return Status::Invalid(query_name, " was projected with the PCA model of sha256 '",
+                           query_origin.pca_sha256, "' but ", index_name,
+                           " with the one of sha256 '", index_origin.pca_sha256,
+                           "': project both with the same pca_model, or use --on features");
+  }
+  return Status::OK();
+}
+
+// Rows that can be indexed or searched, as unit vectors, and those that cannot.
+struct PreparedRows {
+  table::VectorRows kept;  // paths, labels, unit values
+  std::vector<table::ErrorRecord> skipped;
+};
+
+PreparedRows Prepare(table::VectorRows rows, const std::string& stage) {
+  PreparedRows out;
+  const auto bad = index::UnindexableRows(rows.values.data(), rows.num_rows(), rows.dim);
+  out.kept.dim = rows.dim;
+  size_t next_bad = 0;
+  for (int64_t row = 0; row < rows.num_rows(); ++row) {
+    const auto at = static_cast<size_t>(row);
+    if (next_bad < bad.size() && bad[next_bad] == row) {
+      ++next_bad;
+      out.skipped.push_back({rows.paths[at], stage,
+                             "the vector has a NaN or infinite value, or is all zeros: it "
+                             "cannot be indexed or searched"});
+      continue;
+    }
+    out.kept.paths.push_back(std::move(rows.paths[at]));
+    out.kept.labels.push_back(std::move(rows.labels[at]));
+    out.kept.values.insert(out.kept.values.end(), rows.values.begin() + row * rows.dim,
+                           rows.values.begin() + (row + 1) * rows.dim);
+  }
+  out.kept.values = index::Normalized(out.kept.values.data(), out.kept.num_rows(), rows.dim);
+  return out;
+}
+
+// A result folder (INDEX_DIR, NN, DUP) is refused when it already holds `marker` unless
+// --overwrite; a folder of anything else is never written into.
+Status CheckResultFolder(const io::Location& folder, const char* marker, bool overwrite) {
+  ORCHARD_ASSIGN_OR_RAISE(auto info, folder.fs->GetFileInfo(folder.path));
+  if (info.type() == arrow::fs::FileType::NotFound) return Status::OK();
+  if (info.type() != arrow::fs::FileType::Directory) {
+    return UsageError("'", folder.display, "' exists and is not a folder");
+  }
+  ORCHARD_ASSIGN_OR_RAISE(bool has_marker, io::FileExists(folder.Child(marker)));
+  if (has_marker && !overwrite) {
+    return UsageError("'", folder.display, "' already holds ", marker,
+                      ": use --overwrite to replace it");
+  }
+  if (!has_marker) {
+    arrow::fs::FileSelector selector;
+    selector.base_dir = folder.path;
+    ORCHARD_ASSIGN_OR_RAISE(auto entries, folder.fs->GetFileInfo(selector));
+    if (!entries.empty()) {
+      return UsageError("'", folder.display, "' is not empty and holds no ", marker,
+                        ": give a new folder");
+    }
+  }
+  return Status::OK();
+}
+
+// A table of the given string, int64, float and bool columns, in `order`.
+class TableBuilder {
+ public:
+  explicit TableBuilder(int64_t rows) : rows_(rows) {}
+  template <typename Builder, typename Values>
+  Status Add(const std::string& name, const std::shared_ptr<arrow::DataType>& type,
+             const Values& values) {
+    Builder builder;
+    ORCHARD_RETURN_NOT_OK(builder.Reserve(static_cast<int64_t>(values.size())));
+    for (const auto& value : values) ORCHARD_RETURN_NOT_OK(builder.Append(value));
+    std::shared_ptr<arrow::Array> array;
+    ORCHARD_RETURN_NOT_OK(builder.Finish(&array));
+    fields_.push_back(arrow::field(name, type, /*nullable=*/false));
+    arrays_.push_back(std::move(array));
+    return Status::OK();
+  }
+  Status Strings(const std::string& name, const std::vector<std::string>& values) {
+    return Add<arrow::StringBuilder>(name, arrow::utf8(), values);
+  }
+  Status Int64s(const std::string& name, const std::vector<int64_t>& values) {
+    return Add<arrow::Int64Builder>(name, arrow::int64(), values);
+  }
+  Status Floats(const std::string& name, const std::vector<float>& values) {
+    return Add<arrow::FloatBuilder>(name, arrow::float32(), values);
+  }
+  Status Write(const io::Location& location) {
+    auto batch = arrow::RecordBatch::Make(arrow::schema(fields_), rows_, arrays_);
+    return table::WriteParquet(location, *batch);
+  }
+
+ private:
+  int64_t rows_;
+  std::vector<std::shared_ptr<arrow::Field>> fields_;
+  std::vector<std::shared_ptr<arrow::Array>> arrays_;
+};
+
+Status WriteSkipped(const io::Location& location, const std::vector<table::ErrorRecord>& rows) {
+  ORCHARD_ASSIGN_OR_RAISE(auto batch, table::MakeErrorsBatch(rows));
+  return table::WriteParquet(location, *batch);
+}
+
+Status CheckK(int64_t k) {
+  if (k < 1 || k > kMaxNeighbours) {
+    return UsageError("-k/--neighbours must be in 1..", kMaxNeighbours, ", got ", k);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<index::IndexMetrics> IndexJob(const IndexJobOptions& options) {
+  const auto start = Clock::now();
+  ORCHARD_RETURN_NOT_OK(CheckOn(options.on));
+  ORCHARD_RETURN_NOT_OK(CheckThreadCount(options.threads));
+  ORCHARD_ASSIGN_OR_RAISE(auto where, ResolveJobLocations(options.input, options.output,
+                                                          options.storage, /*need_input=*/true));
+  ORCHARD_RETURN_NOT_OK(CheckResultFolder(where.output, index::kManifestJson, options.overwrite));
+  const int threads = CoreCount(options.threads);
+
+  index::IndexMetrics metrics;
+  metrics.orchard_version = kVersion;
+  metrics.source = options.input;
+  metrics.output = options.output;
+  metrics.vectors = options.on;
+  metrics.threads = threads;
+  const auto read_start = Clock::now();
+  ORCHARD_ASSIGN_OR_RAISE(auto origin, OriginOf(where.input, options.on));
+  ORCHARD_ASSIGN_OR_RAISE(auto rows, ReadVectors(where.input, options.on, threads));
+  metrics.rows_read = rows.num_rows();
+  PreparedRows prepared = Prepare(std::move(rows), "index");
+  metrics.rows_skipped = static_cast<int64_t>(prepared.skipped.size());
+  metrics.read_seconds = SecondsSince(read_start);
+  if (prepared.kept.num_rows() == 0) {
+    return Status::Invalid("no row of '", where.input.Child(options.on).display,
+                           "' can be indexed: every vector has a NaN or infinite value or is "
+                           "all zeros");
+  }
+
+  const auto build_start = Clock::now();
+  index::BuildOptions build = options.build;
+  build.threads = threads;
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto vectors, index::VectorIndex::Build(prepared.kept.values.data(), prepared.kept.num_rows(),
+                                              prepared.kept.dim, build, &metrics.build));
+  metrics.build_seconds = SecondsSince(build_start);
+  ORCHARD_ASSIGN_OR_RAISE(auto index_bytes, vectors.Serialize());
+
+  // Every file before the manifest; the manifest, naming their checksums, last.
+  const io::Location& dir = where.output;
+  ORCHARD_RETURN_NOT_OK(io::WriteAll(dir.Child(index::kIndexFile), index_bytes));
+  ORCHARD_ASSIGN_OR_RAISE(auto rows_batch, index::RowsBatch(prepared.kept));
+  ORCHARD_RETURN_NOT_OK(table::WriteParquet(dir.Child(index::kRowsParquet), *rows_batch));
+  ORCHARD_RETURN_NOT_OK(WriteSkipped(dir.Child(index::kErrorsParquet), prepared.skipped));
+  ORCHARD_ASSIGN_OR_RAISE(auto rows_bytes, io::ReadAll(dir.Child(index::kRowsParquet)));
+  if (options.on == table::kPcaColumn) {
+    ORCHARD_RETURN_NOT_OK(io::WriteAll(dir.Child(index::kPcaModelJson), origin.pca_text));
+  }
+  index::IndexManifest manifest;
+  manifest.orchard_version = kVersion;
+  manifest.source = options.input;
+  manifest.vectors = options.on;
+  manifest.rows = prepared.kept.num_rows();
+  manifest.dim = prepared.kept.dim;
+  manifest.kind = metrics.build.kind;
+  manifest.nprobe = metrics.build.nprobe;
+  manifest.backbone_sha256 = origin.backbone_sha256;
+  manifest.pca_sha256 = origin.pca_sha256;
+  manifest.index_sha256 = Sha256Hex(index_bytes);
+  manifest.index_bytes = static_cast<int64_t>(index_bytes.size());
+  manifest.rows_sha256 = Sha256Hex(std::string_view(
+      reinterpret_cast<const char*>(rows_bytes->data()), static_cast<size_t>(rows_bytes->size())));
+  metrics.bytes_per_vector =
+      static_cast<double>(index_bytes.size()) / static_cast<double>(manifest.rows);
+  metrics.total_seconds = SecondsSince(start);
+  metrics.peak_rss_mib = util::PeakRssMiB();
+  ORCHARD_RETURN_NOT_OK(
+      io::WriteAll(dir.Child(index::kMetricsJson), util::DumpJson(index::ToJson(metrics), 2)));
+  ORCHARD_RETURN_NOT_OK(
+      io::WriteAll(dir.Child(index::kManifestJson), util::DumpJson(index::ToJson(manifest), 2)));
+  return metrics;
+}
+
+namespace {
+
+Result<index::LoadedIndex> LoadIndexAt(const std::string& index_dir,
+                                       const io::StorageOptions& storage) {
+  if (index_dir.empty()) return UsageError("give the index folder (-x INDEX_DIR)");
+  ORCHARD_ASSIGN_OR_RAISE(auto location, io::ResolveLocation(index_dir, storage));
+  return index::LoadIndex(location);
+}
+
+VectorOrigin OriginOf(const index::IndexManifest& manifest) {
+  return {manifest.backbone_sha256, manifest.pca_sha256, ""};
+}
+
+}  // namespace
+
+Result<std::vector<FileNeighbours>> SearchFiles(const SearchJobOptions& options,
+                                                const std::vector<std::string>& files) {
+  ORCHARD_RETURN_NOT_OK(CheckK(options.k));
+  ORCHARD_ASSIGN_OR_RAISE(const JobOptions job, ResolveJobOptions(options.job));
+  ORCHARD_ASSIGN_OR_RAISE(auto loaded, LoadIndexAt(options.index_dir, job.storage));
+  ORCHARD_ASSIGN_OR_RAISE(auto embedder, LoadEmbedder(job));
+  if (embedder->info().sha256 != loaded.manifest.backbone_sha256) {
+    return Status::Invalid("model '", job.model, "' has sha256 '", embedder->info().sha256,
+                           "' but the index was built from features of the model with sha256 '",
+                           loaded.manifest.backbone_sha256, "': give that model with --backbone");
+  }
+  const int64_t features_dim = embedder->info().output_dim;
+  if (loaded.pca && loaded.pca->dim != features_dim) {
+    return Status::Invalid("the index's PCA model takes ", loaded.pca->dim,
+                           " values but the model gives ", features_dim);
+  }
+
+  std::vector<FileNeighbours> results(files.size());
+  std::vector<std::shared_ptr<arrow::Buffer>> buffers;
+  std::vector<pipeline::EncodedImage> images;
+  std::vector<size_t> file_of_image;
+  for (size_t file_idx = 0; file_idx < files.size(); ++file_idx) {
+    results[file_idx].path = files[file_idx];
+    auto location = io::ResolveLocation(files[file_idx], job.storage);
+    // A FIFO, folder or device is refused before it is opened, a huge file before it is read.
+    Result<std::shared_ptr<arrow::Buffer>> bytes =
+        location.ok() ? io::ReadBounded(*location, job.max_file_bytes)
+                      : Result<std::shared_ptr<arrow::Buffer>>(location.status());
+    if (!bytes.ok()) {
+      results[file_idx].error = "read: " + bytes.status().message();
+      continue;
+    }
+    buffers.push_back(*bytes);
+    images.push_back({buffers.back()->data(), static_cast<size_t>(buffers.back()->size())});
+    file_of_image.push_back(file_idx);
+  }
+  pipeline::EmbedBytesOptions embed_options;
+  embed_options.batch_size = job.batch_size;
+  embed_options.decode_threads = std::max(1, CoreCount(job.threads) / 2);
+  embed_options.preprocess.max_pixels = job.max_pixels;
+  embed_options.preprocess.max_file_bytes = job.max_file_bytes;
+  ORCHARD_ASSIGN_OR_RAISE(auto embedded,
+                          pipeline::EmbedEncodedImages(images, *embedder, embed_options));
+  for (const auto& error : embedded.errors) {
+    results[file_of_image[static_cast<size_t>(error.index)]].error =
+        error.stage + ": " + error.message;
+  }
+  const auto ok_count = static_cast<int64_t>(embedded.ok_indices.size());
+  const int64_t dim = loaded.manifest.dim;
+  std::vector<float> vectors;
+  if (loaded.pca) {
+    vectors.resize(static_cast<size_t>(ok_count * dim));
+    loaded.pca->Project(embedded.features.data(), ok_count, vectors.data());
+  } else {
+    vectors = embedded.features;
+  }
+  // A photo whose vector cannot be searched (all zeros, NaN) says so; the others are searched.
+  const auto bad = index::UnindexableRows(vectors.data(), ok_count, dim);
+  const auto unit = index::Normalized(vectors.data(), ok_count, dim);
+  ORCHARD_ASSIGN_OR_RAISE(auto found, loaded.vectors.Search(unit.data(), ok_count, options.k));
+  for (int64_t ok_idx = 0; ok_idx < ok_count; ++ok_idx) {
+    auto& result = results[file_of_image[static_cast<size_t>(
+        embedded.ok_indices[static_cast<size_t>(ok_idx)])]];
+    if (std::binary_search(bad.begin(), bad.end(), ok_idx)) {
+      result.error = "search: the image's vector has a NaN or infinite value, or is all zeros";
+      continue;
+    }
+    for (int64_t rank = 0; rank < options.k; ++rank) {
+      const size_t at = static_cast<size_t>(ok_idx * options.k + rank);
+      const int64_t id = found.ids[at];
+      if (id < 0) break;
+      result.neighbours.push_back({loaded.rows.paths[static_cast<size_t>(id)],
+                                   loaded.rows.labels[static_cast<size_t>(id)],
+                                   found.distances[at]});
+    }
+  }
+  return results;
+}
+
+json ToJson(const NeighbourJobSummary& summary) {
+  return {{"orchard_version", summary.orchard_version},
+          {"command", summary.command},
+          {"input", summary.input},
+          {"against", summary.against},
+          {"output", summary.output},
+          {"index_kind", summary.index_kind},
+          {"rows", summary.rows},
+          {"skipped", summary.skipped},
+          {"k", summary.k},
+          {"threshold", summary.threshold},
+          {"groups", summary.groups},
+          {"grouped_rows", summary.grouped_rows},
+          {"matched_rows", summary.matched_rows},
+          {"seconds", {{"total", summary.seconds}}},
+          {"peak_rss_mib", summary.peak_rss_mib}};
+}
+
+Result<NeighbourJobSummary> NeighbourJobSummaryFromJson(const json& document,
+                                                        const std::string& source) {
+  ORCHARD_ASSIGN_OR_RAISE(auto fields, util::JsonFields::Of(document, source));
+  NeighbourJobSummary summary;
+  ORCHARD_ASSIGN_OR_RAISE(summary.orchard_version, fields.String("orchard_version"));
+  ORCHARD_ASSIGN_OR_RAISE(summary.command, fields.String("command"));
+  ORCHARD_ASSIGN_OR_RAISE(summary.input, fields.String("input"));
+  ORCHARD_ASSIGN_OR_RAISE(summary.against, fields.String("against"));
+  ORCHARD_ASSIGN_OR_RAISE(summary.output, fields.String("output"));
+  ORCHARD_ASSIGN_OR_RAISE(summary.index_kind, fields.String("index_kind"));
+  ORCHARD_ASSIGN_OR_RAISE(summary.rows, fields.Integer("rows", 0));
+  ORCHARD_ASSIGN_OR_RAISE(summary.skipped, fields.Integer("skipped", 0));
+  ORCHARD_ASSIGN_OR_RAISE(summary.k, fields.Integer("k", 0));
+  ORCHARD_ASSIGN_OR_RAISE(summary.threshold, fields.Number("threshold"));
+  ORCHARD_ASSIGN_OR_RAISE(summary.groups, fields.Integer("groups", 0));
+  ORCHARD_ASSIGN_OR_RAISE(summary.grouped_rows, fields.Integer("grouped_rows", 0));
+  ORCHARD_ASSIGN_OR_RAISE(summary.matched_rows, fields.Integer("matched_rows", 0));
+  ORCHARD_ASSIGN_OR_RAISE(auto seconds, fields.Object("seconds"));
+  ORCHARD_ASSIGN_OR_RAISE(summary.seconds, seconds.Number("total"));
+  ORCHARD_ASSIGN_OR_RAISE(summary.peak_rss_mib, fields.Number("peak_rss_mib"));
+  return summary;
+}
+
+Result<NeighbourJobSummary> SearchJob(const SearchJobOptions& options) {
+  const auto start = Clock::now();
+  ORCHARD_RETURN_NOT_OK(CheckK(options.k));
+  ORCHARD_RETURN_NOT_OK(CheckThreadCount(options.job.threads));
+  ORCHARD_ASSIGN_OR_RAISE(auto where, ResolveJobLocations(options.job.input, options.job.output,
+                                                          options.job.storage, true));
+  ORCHARD_RETURN_NOT_OK(CheckResultFolder(where.output, kNeighboursParquet, options.overwrite));
+  ORCHARD_ASSIGN_OR_RAISE(auto loaded, LoadIndexAt(options.index_dir, options.job.storage));
+  const int threads = CoreCount(options.job.threads);
+  ORCHARD_ASSIGN_OR_RAISE(auto origin, OriginOf(where.input, loaded.manifest.vectors));
+  ORCHARD_RETURN_NOT_OK(CheckSameOrigin(OriginOf(loaded.manifest), origin,
+                                        "the index '" + options.index_dir + "'",
+                                        "'" + options.job.input + "'"));
+  ORCHARD_ASSIGN_OR_RAISE(auto rows, ReadVectors(where.input, loaded.manifest.vectors, threads));
+  if (rows.dim != loaded.manifest.dim) {
+    return Status::Invalid("'", options.job.input, "' has vectors of ", rows.dim,
+                           " values but the index ", loaded.manifest.dim);
+  }
+  PreparedRows prepared = Prepare(std::move(rows), "search");
+  const int64_t count = prepared.kept.num_rows();
+  ORCHARD_ASSIGN_OR_RAISE(auto found,
+                          loaded.vectors.Search(prepared.kept.values.data(), count, options.k));
+  std::vector<std::string> paths, labels, neighbour_paths, neighbour_labels;
+  std::vector<int64_t> ranks;
+  std::vector<float> distances;
+  for (int64_t row = 0; row < count; ++row) {
+    for (int64_t rank = 0; rank < options.k; ++rank) {
+      const size_t at = static_cast<size_t>(row * options.k + rank);
+      const int64_t id = found.ids[at];
+      if (id < 0) break;
+      paths.push_back(prepared.kept.paths[static_cast<size_t>(row)]);
+      labels.push_back(prepared.kept.labels[static_cast<size_t>(row)]);
+      ranks.push_back(rank + 1);
+      neighbour_paths.push_back(loaded.rows.paths[static_cast<size_t>(id)]);
+      neighbour_labels.push_back(loaded.rows.labels[static_cast<size_t>(id)]);
+      distances.push_back(found.distances[at]);
+    }
+  }
+  TableBuilder table(static_cast<int64_t>(paths.size()));
+  ORCHARD_RETURN_NOT_OK(table.Strings(table::kPathColumn, paths));
+  ORCHARD_RETURN_NOT_OK(table.Strings(table::kLabelColumn, labels));
+  ORCHARD_RETURN_NOT_OK(table.Int64s("rank", ranks));
+  ORCHARD_RETURN_NOT_OK(table.Strings("neighbour_path", neighbour_paths));
+  ORCHARD_RETURN_NOT_OK(table.Strings("neighbour_label", neighbour_labels));
+  ORCHARD_RETURN_NOT_OK(table.Floats("distance", distances));
+  ORCHARD_RETURN_NOT_OK(WriteSkipped(where.output.Child(index::kErrorsParquet), prepared.skipped));
+  ORCHARD_RETURN_NOT_OK(table.Write(where.output.Child(kNeighboursParquet)));
+
+  NeighbourJobSummary summary;
+  summary.orchard_version = kVersion;
+  summary.command = "search";
+  summary.input = options.job.input;
+  summary.output = options.job.output;
+  summary.index_kind = loaded.manifest.kind;
+  summary.rows = count;
+  summary.skipped = static_cast<int64_t>(prepared.skipped.size());
+  summary.k = options.k;
+  summary.seconds = SecondsSince(start);
+  summary.peak_rss_mib = util::PeakRssMiB();
+  ORCHARD_RETURN_NOT_OK(
+      io::WriteAll(where.output.Child(kResultSummaryJson), util::DumpJson(ToJson(summary), 2)));
+  return summary;
+}
+
+Result<NeighbourJobSummary> DedupJob(const DedupJobOptions& options) {
+  const auto start = Clock::now();
+  ORCHARD_RETURN_NOT_OK(CheckOn(options.on));
+  ORCHARD_RETURN_NOT_OK(CheckK(options.k));
+  ORCHARD_RETURN_NOT_OK(CheckThreadCount(options.threads));
+  if (!(options.threshold >= 0 && options.threshold <= 2)) {
+    return UsageError("--threshold is a cosine distance in [0, 2], got ", options.threshold);
+  }
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto where, ResolveJobLocations(options.input, options.output, options.storage, true));
+  const bool across = !options.against.empty();
+  const char* result_file = across ? kMatchesParquet : kDuplicatesParquet;
+  ORCHARD_RETURN_NOT_OK(CheckResultFolder(where.output, result_file, options.overwrite));
+  const int threads = CoreCount(options.threads);
+  ORCHARD_ASSIGN_OR_RAISE(auto origin, OriginOf(where.input, options.on));
+  ORCHARD_ASSIGN_OR_RAISE(auto rows, ReadVectors(where.input, options.on, threads));
+  PreparedRows prepared = Prepare(std::move(rows), "dedup");
+  const int64_t count = prepared.kept.num_rows();
+  const int64_t dim = prepared.kept.dim;
+
+  NeighbourJobSummary summary;
+  summary.orchard_version = kVersion;
+  summary.command = "dedup";
+  summary.input = options.input;
+  summary.against = options.against;
+  summary.output = options.output;
+  summary.rows = count;
+  summary.skipped = static_cast<int64_t>(prepared.skipped.size());
+  summary.threshold = options.threshold;
+  index::BuildOptions build = options.build;
+  build.threads = threads;
+
+  if (!across) {
+    index::BuildReport report;
+    ORCHARD_ASSIGN_OR_RAISE(auto vectors, index::VectorIndex::Build(prepared.kept.values.data(),
+                                                                    count, dim, build, &report));
+    summary.index_kind = report.kind;
+    summary.k = options.k;
+    ORCHARD_ASSIGN_OR_RAISE(auto found,
+                            vectors.Search(prepared.kept.values.data(), count, options.k));
+    const auto members =
+        index::GroupDuplicates(found, prepared.kept.values.data(), dim, options.threshold);
+    std::vector<int64_t> groups;
+    std::vector<std::string> paths, labels, representatives;
+    std::vector<float> distances;
+    for (const auto& member : members) {
+      groups.push_back(member.group);
+      paths.push_back(prepared.kept.paths[static_cast<size_t>(member.row)]);
+      labels.push_back(prepared.kept.labels[static_cast<size_t>(member.row)]);
+      distances.push_back(member.distance);
+    }
+    // Each member's representative: the first member of its group.
+    for (size_t idx = 0, first = 0; idx < members.size(); ++idx) {
+      if (members[idx].representative) first = idx;
+      representatives.push_back(paths[first]);
+    }
+    summary.groups = members.empty() ? 0 : members.back().group + 1;
+    summary.grouped_rows = static_cast<int64_t>(members.size());
+    TableBuilder table(static_cast<int64_t>(members.size()));
+    ORCHARD_RETURN_NOT_OK(table.Int64s("group", groups));
+    ORCHARD_RETURN_NOT_OK(table.Strings(table::kPathColumn, paths));
+    ORCHARD_RETURN_NOT_OK(table.Strings(table::kLabelColumn, labels));
+    ORCHARD_RETURN_NOT_OK(table.Strings("representative", representatives));
+    ORCHARD_RETURN_NOT_OK(table.Floats("distance", distances));
+    ORCHARD_RETURN_NOT_OK(table.Write(where.output.Child(result_file)));
+  } else {
+    ORCHARD_ASSIGN_OR_RAISE(auto other, io::ResolveLocation(options.against, options.storage));
+    ORCHARD_ASSIGN_OR_RAISE(auto other_origin, OriginOf(other, options.on));
+    ORCHARD_RETURN_NOT_OK(CheckSameOrigin(origin, other_origin, "'" + options.input + "'",
+                                          "'" + options.against + "' (--against)"));
+    ORCHARD_ASSIGN_OR_RAISE(auto other_rows, ReadVectors(other, options.on, threads));
+    if (other_rows.dim != dim) {
+      return Status::Invalid("'", options.against, "' has vectors of ", other_rows.dim,
+                             " values but '", options.input, "' of ", dim);
+    }
+    PreparedRows other_prepared = Prepare(std::move(other_rows), "dedup --against");
+    index::BuildReport report;
+    ORCHARD_ASSIGN_OR_RAISE(auto vectors, index::VectorIndex::Build(
+                                              other_prepared.kept.values.data(),
+                                              other_prepared.kept.num_rows(), dim, build, &report));
+    summary.index_kind = report.kind;
+    summary.k = 1;
+    ORCHARD_ASSIGN_OR_RAISE(auto found, vectors.Search(prepared.kept.values.data(), count, 1));
+    std::vector<std::string> paths, labels, match_paths, match_labels;
+    std::vector<float> distances;
+    for (int64_t row = 0; row < count; ++row) {
+      const int64_t id = found.ids[static_cast<size_t>(row)];
+      const float distance = found.distances[static_cast<size_t>(row)];
+      if (id < 0 || distance > options.threshold) continue;
+      paths.push_back(prepared.kept.paths[static_cast<size_t>(row)]);
+      labels.push_back(prepared.kept.labels[static_cast<size_t>(row)]);
+      match_paths.push_back(other_prepared.kept.paths[static_cast<size_t>(id)]);
+      match_labels.push_back(other_prepared.kept.labels[static_cast<size_t>(id)]);
+      distances.push_back(distance);
+    }
+    summary.matched_rows = static_cast<int64_t>(paths.size());
+    summary.skipped += static_cast<int64_t>(other_prepared.skipped.size());
+    prepared.skipped.insert(prepared.skipped.end(), other_prepared.skipped.begin(),
+                            other_prepared.skipped.end());
+    TableBuilder table(static_cast<int64_t>(paths.size()));
+    ORCHARD_RETURN_NOT_OK(table.Strings(table::kPathColumn, paths));
+    ORCHARD_RETURN_NOT_OK(table.Strings(table::kLabelColumn, labels));
+    ORCHARD_RETURN_NOT_OK(table.Strings("match_path", match_paths));
+    ORCHARD_RETURN_NOT_OK(table.Strings("match_label", match_labels));
+    ORCHARD_RETURN_NOT_OK(table.Floats("distance", distances));
+    ORCHARD_RETURN_NOT_OK(table.Write(where.output.Child(result_file)));
+  }
+  ORCHARD_RETURN_NOT_OK(WriteSkipped(where.output.Child(index::kErrorsParquet), prepared.skipped));
+  summary.seconds = SecondsSince(start);
+  summary.peak_rss_mib = util::PeakRssMiB();
+  ORCHARD_RETURN_NOT_OK(
+      io::WriteAll(where.output.Child(kResultSummaryJson), util::DumpJson(ToJson(summary), 2)));
+  return summary;
+}
+
+Result<PredictSummary> KnnPredictJob(const KnnPredictOptions& options) {
+  const auto start = Clock::now();
+  ORCHARD_RETURN_NOT_OK(CheckK(options.k));
+  ORCHARD_RETURN_NOT_OK(CheckThreadCount(options.threads));
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto where, ResolveJobLocations(options.input, options.output, options.storage, true));
+  ORCHARD_RETURN_NOT_OK(CheckResultFolder(where.output, output::kSummaryJson, options.overwrite));
+  ORCHARD_ASSIGN_OR_RAISE(auto loaded, LoadIndexAt(options.index_dir, options.storage));
+  const int threads = CoreCount(options.threads);
+  ORCHARD_ASSIGN_OR_RAISE(auto origin, OriginOf(where.input, loaded.manifest.vectors));
+  ORCHARD_RETURN_NOT_OK(CheckSameOrigin(OriginOf(loaded.manifest), origin,
+                                        "the index '" + options.index_dir + "'",
+                                        "'" + options.input + "'"));
+  ORCHARD_ASSIGN_OR_RAISE(auto rows, ReadVectors(where.input, loaded.manifest.vectors, threads));
+  if (rows.dim != loaded.manifest.dim) {
+    return Status::Invalid("'", options.input, "' has vectors of ", rows.dim,
+                           " values but the index ", loaded.manifest.dim);
+  }
+  PreparedRows prepared = Prepare(std::move(rows), "predict");
+  const int64_t count = prepared.kept.num_rows();
+  const auto predict_start = Clock::now();
+
+  // The classes: the index's labels, sorted (as a classifier's are).
+  std::vector<std::string> classes = loaded.rows.labels;
+  std::sort(classes.begin(), classes.end());
+  classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
+  const auto num_classes = static_cast<int64_t>(classes.size());
+  std::vector<int64_t> class_of_row(loaded.rows.labels.size());
+  for (size_t row = 0; row < class_of_row.size(); ++row) {
+    class_of_row[row] =
+        std::lower_bound(classes.begin(), classes.end(), loaded.rows.labels[row]) - classes.begin();
+  }
+  ORCHARD_ASSIGN_OR_RAISE(auto found,
+                          loaded.vectors.Search(prepared.kept.values.data(), count, options.k));
+  table::PredictionsBatchBuilder builder(classes);
+  auto counts = classify::PredictionCounts::Zero(num_classes);
+  std::vector<float> votes(static_cast<size_t>(num_classes));
+  for (int64_t row = 0; row < count; ++row) {
+    std::fill(votes.begin(), votes.end(), 0.0f);
+    double total = 0;
+    for (int64_t rank = 0; rank < options.k; ++rank) {
+      const size_t at = static_cast<size_t>(row * options.k + rank);
+      if (found.ids[at] < 0) break;
+      // Distance-weighted: an exact copy (distance 0) outvotes everything, not infinitely.
+      const double weight = 1.0 / (double{found.distances[at]} + 1e-6);
+      votes[static_cast<size_t>(class_of_row[static_cast<size_t>(found.ids[at])])] +=
+          static_cast<float>(weight);
+      total += weight;
+    }
+    for (auto& vote : votes) vote = static_cast<float>(vote / total);
+    const auto top = classify::TopK(votes.data(), num_classes, classify::kTopK);
+    const std::string& label = prepared.kept.labels[static_cast<size_t>(row)];
+    const auto known = std::lower_bound(classes.begin(), classes.end(), label);
+    const int64_t true_class =
+        known != classes.end() && *known == label ? known - classes.begin() : -1;
+    counts.Add(label, true_class, top, num_classes);
+    ORCHARD_RETURN_NOT_OK(
+        builder.Append(prepared.kept.paths[static_cast<size_t>(row)], label, top, votes.data()));
+  }
+  ORCHARD_ASSIGN_OR_RAISE(auto batch, builder.Finish());
+  ORCHARD_RETURN_NOT_OK(table::WriteParquet(
+      where.output.Child(std::string(output::kPredictionsDir) + "/" + table::PartName(0)), *batch));
+  ORCHARD_RETURN_NOT_OK(WriteSkipped(where.output.Child(index::kErrorsParquet), prepared.skipped));
+  const classify::PredictMetrics metrics = classify::ComputePredictMetrics(classes, counts);
+
+  PredictSummary summary;
+  summary.orchard_version = kVersion;
+  summary.command = "predict --knn";
+  summary.input = options.input;
+  summary.output = options.output;
+  summary.classifier = options.index_dir;
+  summary.threads = threads;
+  summary.features_from = options.input;
+  summary.model_sha256 = loaded.manifest.backbone_sha256;
+  summary.rows = count;
+  if (metrics.labelled_rows > 0) {
+    ORCHARD_RETURN_NOT_OK(io::WriteAll(where.output.Child(output::kPredictMetricsJson),
+                                       util::DumpJson(metrics.ToJson(), 2)));
+    summary.accuracy =
+        PredictSummary::Accuracy{metrics.accuracy, metrics.top5_accuracy, metrics.labelled_rows};
+  }
+  summary.seconds["predict"] = SecondsSince(predict_start);
+  summary.seconds["total"] = SecondsSince(start);
+  summary.peak_rss_mib = util::PeakRssMiB();
+  ORCHARD_RETURN_NOT_OK(
+      io::WriteAll(where.output.Child(output::kSummaryJson), util::DumpJson(ToJson(summary), 2)));
+  return summary;
+}
+
+}  // namespace orchard::jobs
