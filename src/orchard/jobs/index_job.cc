@@ -326,37 +326,13 @@ Result<std::vector<FileNeighbours>> SearchFiles(const SearchJobOptions& options,
                            " values but the model gives ", features_dim);
   }
 
+  ORCHARD_ASSIGN_OR_RAISE(auto embedded, EmbedNamedFiles(files, *embedder, job));
   std::vector<FileNeighbours> results(files.size());
-  std::vector<std::shared_ptr<arrow::Buffer>> buffers;
-  std::vector<pipeline::EncodedImage> images;
-  std::vector<size_t> file_of_image;
   for (size_t file_idx = 0; file_idx < files.size(); ++file_idx) {
     results[file_idx].path = files[file_idx];
-    auto location = io::ResolveLocation(files[file_idx], job.storage);
-    // A FIFO, folder or device is refused before it is opened, a huge file before it is read.
-    Result<std::shared_ptr<arrow::Buffer>> bytes =
-        location.ok() ? io::ReadBounded(*location, job.max_file_bytes)
-                      : Result<std::shared_ptr<arrow::Buffer>>(location.status());
-    if (!bytes.ok()) {
-      results[file_idx].error = "read: " + bytes.status().message();
-      continue;
-    }
-    buffers.push_back(*bytes);
-    images.push_back({buffers.back()->data(), static_cast<size_t>(buffers.back()->size())});
-    file_of_image.push_back(file_idx);
+    results[file_idx].error = embedded.errors[file_idx];
   }
-  pipeline::EmbedBytesOptions embed_options;
-  embed_options.batch_size = job.batch_size;
-  embed_options.decode_threads = std::max(1, CoreCount(job.threads) / 2);
-  embed_options.preprocess.max_pixels = job.max_pixels;
-  embed_options.preprocess.max_file_bytes = job.max_file_bytes;
-  ORCHARD_ASSIGN_OR_RAISE(auto embedded,
-                          pipeline::EmbedEncodedImages(images, *embedder, embed_options));
-  for (const auto& error : embedded.errors) {
-    results[file_of_image[static_cast<size_t>(error.index)]].error =
-        error.stage + ": " + error.message;
-  }
-  const auto ok_count = static_cast<int64_t>(embedded.ok_indices.size());
+  const auto ok_count = static_cast<int64_t>(embedded.file_of_row.size());
   const int64_t dim = loaded.manifest.dim;
   std::vector<float> vectors;
   if (loaded.pca) {
@@ -370,8 +346,7 @@ Result<std::vector<FileNeighbours>> SearchFiles(const SearchJobOptions& options,
   const auto unit = index::Normalized(vectors.data(), ok_count, dim);
   ORCHARD_ASSIGN_OR_RAISE(auto found, loaded.vectors.Search(unit.data(), ok_count, options.k));
   for (int64_t ok_idx = 0; ok_idx < ok_count; ++ok_idx) {
-    auto& result = results[file_of_image[static_cast<size_t>(
-        embedded.ok_indices[static_cast<size_t>(ok_idx)])]];
+    auto& result = results[embedded.file_of_row[static_cast<size_t>(ok_idx)]];
     if (std::binary_search(bad.begin(), bad.end(), ok_idx)) {
       result.error = "search: the image's vector has a NaN or infinite value, or is all zeros";
       continue;

@@ -2,10 +2,16 @@
 
 #include <arrow/buffer.h>
 
+#include <algorithm>
+#include <memory>
+#include <utility>
+
 #include <nlohmann/json.hpp>
 
+#include "orchard/io/regular_file.h"
 #include "orchard/output/layout.h"
 #include "orchard/output/pca_files.h"
+#include "orchard/pipeline/embed_bytes.h"
 #include "orchard/report/html_report.h"
 #include "orchard/report/report.h"
 #include "orchard/util/memory.h"
@@ -87,6 +93,46 @@ std::string RecordedModelSha256(const io::Location& output) {
   } catch (const nlohmann::json::exception&) {
     return "";
   }
+}
+
+Result<EmbeddedFiles> EmbedNamedFiles(const std::vector<std::string>& files,
+                                      const model::Embedder& embedder, const JobOptions& options) {
+  EmbeddedFiles out;
+  out.errors.resize(files.size());
+  std::vector<std::shared_ptr<arrow::Buffer>> buffers;
+  std::vector<pipeline::EncodedImage> images;
+  std::vector<size_t> file_of_image;
+  for (size_t file_idx = 0; file_idx < files.size(); ++file_idx) {
+    auto location = io::ResolveLocation(files[file_idx], options.storage);
+    // A FIFO, folder or device named on the command line is refused before it is opened
+    // (opening a FIFO blocks forever), and a huge file before it is read.
+    Result<std::shared_ptr<arrow::Buffer>> bytes =
+        location.ok() ? io::ReadBounded(*location, options.max_file_bytes)
+                      : Result<std::shared_ptr<arrow::Buffer>>(location.status());
+    if (!bytes.ok()) {
+      out.errors[file_idx] = "read: " + bytes.status().message();
+      continue;
+    }
+    buffers.push_back(*bytes);
+    images.push_back({buffers.back()->data(), static_cast<size_t>(buffers.back()->size())});
+    file_of_image.push_back(file_idx);
+  }
+  pipeline::EmbedBytesOptions embed_options;
+  embed_options.batch_size = options.batch_size;
+  embed_options.decode_threads = std::max(1, CoreCount(options.threads) / 2);
+  embed_options.preprocess.max_pixels = options.max_pixels;
+  embed_options.preprocess.max_file_bytes = options.max_file_bytes;
+  ORCHARD_ASSIGN_OR_RAISE(auto embedded,
+                          pipeline::EmbedEncodedImages(images, embedder, embed_options));
+  for (const auto& error : embedded.errors) {
+    out.errors[file_of_image[static_cast<size_t>(error.index)]] =
+        error.stage + ": " + error.message;
+  }
+  for (const int64_t ok_idx : embedded.ok_indices) {
+    out.file_of_row.push_back(file_of_image[static_cast<size_t>(ok_idx)]);
+  }
+  out.features = std::move(embedded.features);
+  return out;
 }
 
 }  // namespace orchard::jobs

@@ -6,9 +6,11 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "orchard/io/storage.h"
 #include "orchard/jobs/options.h"
+#include "orchard/model/embedder.h"
 #include "orchard/output/summary.h"
 #include "orchard/pca/pca.h"
 #include "orchard/util/status.h"
@@ -39,6 +41,20 @@ Result<pca::PcaModel> FitFromStats(const pca::PcaStats& stats, const JobOptions&
 /// components.parquet) and the scree plot (report/scree.svg) below `root` (a staging
 /// folder). Here, not in output/, because the chart is drawn by the report layer.
 Status WritePcaFiles(const pca::PcaModel& model, const io::Location& root);
+
+/// Files named by a user (local paths or URIs), read and embedded for single-image
+/// commands (`predict FILE...`, `search -x INDEX FILE...`).
+struct EmbeddedFiles {
+  std::vector<std::string> errors;  ///< per file: "" when embedded, else "<stage>: message"
+  std::vector<float> features;      ///< the embedded files' rows (file_of_row.size() x dim)
+  std::vector<size_t> file_of_row;  ///< the file each row of `features` is of
+};
+
+/// Reads each file (a FIFO, folder or device refused before it is opened, a file over
+/// options.max_file_bytes before it is read) and embeds the readable ones with `embedder`,
+/// as the pipeline would; a file that fails gets its error, the others their rows.
+Result<EmbeddedFiles> EmbedNamedFiles(const std::vector<std::string>& files,
+                                      const model::Embedder& embedder, const JobOptions& options);
 
 /// The embedding model's sha256 recorded by the run that wrote `output`
 /// (report/summary.json), or "" when there is none.

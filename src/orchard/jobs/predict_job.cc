@@ -9,6 +9,7 @@
 #include "orchard/classify/metrics.h"
 #include "orchard/classify/predict_parts.h"
 #include "orchard/io/regular_file.h"
+#include "orchard/jobs/job_steps.h"
 #include "orchard/jobs/model_loading.h"
 #include "orchard/jobs/predict_driver.h"
 #include "orchard/jobs/run_driver.h"
@@ -89,43 +90,17 @@ Result<std::vector<FilePrediction>> PredictFiles(const PredictJobOptions& option
   ORCHARD_RETURN_NOT_OK(classify::CheckEmbeddingDim(classifier, embedder->info().output_dim,
                                                     "model '" + job.model + "'"));
 
+  ORCHARD_ASSIGN_OR_RAISE(auto embedded, EmbedNamedFiles(files, *embedder, job));
   std::vector<FilePrediction> predictions(files.size());
-  std::vector<std::shared_ptr<arrow::Buffer>> buffers;
-  std::vector<pipeline::EncodedImage> images;
-  std::vector<size_t> file_of_image;
   for (size_t file_idx = 0; file_idx < files.size(); ++file_idx) {
     predictions[file_idx].path = files[file_idx];
-    auto location = io::ResolveLocation(files[file_idx], job.storage);
-    // A FIFO, folder or device named on the command line is refused before it is opened
-    // (opening a FIFO blocks forever), and a huge file before it is read.
-    Result<std::shared_ptr<arrow::Buffer>> bytes =
-        location.ok() ? io::ReadBounded(*location, job.max_file_bytes)
-                      : Result<std::shared_ptr<arrow::Buffer>>(location.status());
-    if (!bytes.ok()) {
-      predictions[file_idx].error = "read: " + bytes.status().message();
-      continue;
-    }
-    buffers.push_back(*bytes);
-    images.push_back({buffers.back()->data(), static_cast<size_t>(buffers.back()->size())});
-    file_of_image.push_back(file_idx);
+    predictions[file_idx].error = embedded.errors[file_idx];
   }
-  pipeline::EmbedBytesOptions embed_options;
-  embed_options.batch_size = job.batch_size;
-  embed_options.decode_threads = std::max(1, CoreCount(job.threads) / 2);
-  embed_options.preprocess.max_pixels = job.max_pixels;
-  embed_options.preprocess.max_file_bytes = job.max_file_bytes;
-  ORCHARD_ASSIGN_OR_RAISE(auto embedded,
-                          pipeline::EmbedEncodedImages(images, *embedder, embed_options));
-  for (const auto& error : embedded.errors) {
-    predictions[file_of_image[static_cast<size_t>(error.index)]].error =
-        error.stage + ": " + error.message;
-  }
-  const auto ok_count = static_cast<int64_t>(embedded.ok_indices.size());
+  const auto ok_count = static_cast<int64_t>(embedded.file_of_row.size());
   std::vector<float> probabilities(static_cast<size_t>(ok_count * classifier.num_classes()));
   classifier.ProbabilitiesFromEmbeddings(embedded.features.data(), ok_count, probabilities.data());
   for (int64_t ok_idx = 0; ok_idx < ok_count; ++ok_idx) {
-    auto& prediction = predictions[file_of_image[static_cast<size_t>(
-        embedded.ok_indices[static_cast<size_t>(ok_idx)])]];
+    auto& prediction = predictions[embedded.file_of_row[static_cast<size_t>(ok_idx)]];
     const float* row = probabilities.data() + ok_idx * classifier.num_classes();
     for (int64_t class_idx : classify::TopK(row, classifier.num_classes(), top_k)) {
       prediction.labels.push_back(classifier.classes[static_cast<size_t>(class_idx)]);
