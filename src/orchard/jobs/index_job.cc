@@ -46,24 +46,7 @@ Status CheckOn(const std::string& on) {
 Result<table::VectorRows> ReadVectors(const io::Location& output, const std::string& on,
                                       int threads) {
   const io::Location folder = output.Child(on);
-  ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(folder));
-  std::vector<table::VectorRows> pieces(parts.size());
-  ORCHARD_RETURN_NOT_OK(ParallelFor(parts.size(), threads, [&](size_t part_idx) -> Status {
-    ORCHARD_ASSIGN_OR_RAISE(pieces[part_idx], table::ReadVectorFile(parts[part_idx], on));
-    return Status::OK();
-  }));
-  table::VectorRows all;
-  for (auto& piece : pieces) {
-    if (piece.num_rows() == 0) continue;
-    if (all.dim == 0) all.dim = piece.dim;
-    if (piece.dim != all.dim) {
-      return Status::Invalid(folder.display, ": rows of ", all.dim, " and ", piece.dim,
-                             " values in one table");
-    }
-    all.paths.insert(all.paths.end(), piece.paths.begin(), piece.paths.end());
-    all.labels.insert(all.labels.end(), piece.labels.begin(), piece.labels.end());
-    all.values.insert(all.values.end(), piece.values.begin(), piece.values.end());
-  }
+  ORCHARD_ASSIGN_OR_RAISE(auto all, ReadVectorTable(folder, on, threads));
   if (all.num_rows() == 0) {
     return Status::Invalid("no rows in '", folder.display, "': give the output of `orchard run`",
                            on == table::kPcaColumn ? " (or featurize + fit-pca + project)" : "");

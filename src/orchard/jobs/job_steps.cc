@@ -15,6 +15,7 @@
 #include "orchard/report/html_report.h"
 #include "orchard/report/report.h"
 #include "orchard/util/memory.h"
+#include "orchard/util/parallel_for.h"
 #include "orchard/util/text.h"
 #include "orchard/version.h"
 
@@ -93,6 +94,29 @@ std::string RecordedModelSha256(const io::Location& output) {
   } catch (const nlohmann::json::exception&) {
     return "";
   }
+}
+
+Result<table::VectorRows> ReadVectorTable(const io::Location& folder, const std::string& column,
+                                          int threads) {
+  ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(folder));
+  std::vector<table::VectorRows> pieces(parts.size());
+  ORCHARD_RETURN_NOT_OK(ParallelFor(parts.size(), threads, [&](size_t part_idx) -> Status {
+    ORCHARD_ASSIGN_OR_RAISE(pieces[part_idx], table::ReadVectorFile(parts[part_idx], column));
+    return Status::OK();
+  }));
+  table::VectorRows all;
+  for (auto& piece : pieces) {
+    if (piece.num_rows() == 0) continue;
+    if (all.dim == 0) all.dim = piece.dim;
+    if (piece.dim != all.dim) {
+      return Status::Invalid(folder.display, ": rows of ", all.dim, " and ", piece.dim,
+                             " values in one table");
+    }
+    all.paths.insert(all.paths.end(), piece.paths.begin(), piece.paths.end());
+    all.labels.insert(all.labels.end(), piece.labels.begin(), piece.labels.end());
+    all.values.insert(all.values.end(), piece.values.begin(), piece.values.end());
+  }
+  return all;
 }
 
 Result<EmbeddedFiles> EmbedNamedFiles(const std::vector<std::string>& files,

@@ -13,6 +13,7 @@
 #include "orchard/model/embedder.h"
 #include "orchard/output/summary.h"
 #include "orchard/pca/pca.h"
+#include "orchard/table/tables.h"
 #include "orchard/util/status.h"
 #include "orchard/util/stopwatch.h"
 
@@ -41,6 +42,12 @@ Result<pca::PcaModel> FitFromStats(const pca::PcaStats& stats, const JobOptions&
 /// components.parquet) and the scree plot (report/scree.svg) below `root` (a staging
 /// folder). Here, not in output/, because the chart is drawn by the report layer.
 Status WritePcaFiles(const pca::PcaModel& model, const io::Location& root);
+
+/// Every part of a vector table (features/ or pca/, `column` its vector column) in one
+/// VectorRows, parts read on `threads` threads and kept in part order; refuses parts of
+/// different widths.
+Result<table::VectorRows> ReadVectorTable(const io::Location& folder, const std::string& column,
+                                          int threads);
 
 /// Files named by a user (local paths or URIs), read and embedded for single-image
 /// commands (`predict FILE...`, `search -x INDEX FILE...`).

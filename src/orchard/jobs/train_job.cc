@@ -12,7 +12,6 @@
 #include "orchard/output/layout.h"
 #include "orchard/output/pca_files.h"
 #include "orchard/table/tables.h"
-#include "orchard/util/parallel_for.h"
 #include "orchard/util/stopwatch.h"
 #include "orchard/util/text.h"
 #include "orchard/version.h"
@@ -25,30 +24,6 @@ using util::Clock;
 using util::SecondsSince;
 
 constexpr const char* kFeatures = output::kFeaturesDir;
-
-// Reads every part of a vector table into one VectorRows (parts read in parallel).
-Result<table::VectorRows> ReadTable(const io::Location& folder, const std::string& column,
-                                    int threads) {
-  ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(folder));
-  std::vector<table::VectorRows> pieces(parts.size());
-  ORCHARD_RETURN_NOT_OK(ParallelFor(parts.size(), threads, [&](size_t part_idx) -> Status {
-    ORCHARD_ASSIGN_OR_RAISE(pieces[part_idx], table::ReadVectorFile(parts[part_idx], column));
-    return Status::OK();
-  }));
-  table::VectorRows all;
-  for (auto& piece : pieces) {
-    if (piece.num_rows() == 0) continue;
-    if (all.dim == 0) all.dim = piece.dim;
-    if (piece.dim != all.dim) {
-      return Status::Invalid(folder.display, ": rows of ", all.dim, " and ", piece.dim,
-                             " values in one table");
-    }
-    all.paths.insert(all.paths.end(), piece.paths.begin(), piece.paths.end());
-    all.labels.insert(all.labels.end(), piece.labels.begin(), piece.labels.end());
-    all.values.insert(all.values.end(), piece.values.begin(), piece.values.end());
-  }
-  return all;
-}
 
 }  // namespace
 
@@ -75,7 +50,7 @@ Result<TrainSummary> TrainJob(const TrainJobOptions& options) {
   }
   const int threads = CoreCount(options.train.threads);
   const auto read_start = Clock::now();
-  ORCHARD_ASSIGN_OR_RAISE(auto rows, ReadTable(input.Child(options.on), options.on, threads));
+  ORCHARD_ASSIGN_OR_RAISE(auto rows, ReadVectorTable(input.Child(options.on), options.on, threads));
   if (rows.num_rows() == 0) {
     return Status::Invalid("no rows in '", input.Child(options.on).display,
                            "': train on the output of `orchard run` (or `featurize`",
