@@ -112,7 +112,19 @@ orchard_find_library(ORCHARD_LAPACKE_LIB lapacke)
 # or, in the portable wheel, the serial stand-ins of util/portable_shims.cc.
 find_path(ORCHARD_FAISS_INCLUDE_DIR faiss/IndexIVFPQ.h REQUIRED)
 find_library(ORCHARD_FAISS_LIB NAMES libfaiss.a faiss REQUIRED)
-find_package(OpenMP REQUIRED COMPONENTS CXX)
+find_package(OpenMP COMPONENTS CXX)
+if(NOT OpenMP_CXX_FOUND AND NOT ORCHARD_PORTABLE)
+  # Clang without its libomp (the fuzz build): libfaiss.a was compiled by GCC and calls
+  # GOMP_*, which GCC's own runtime provides; link that one.
+  execute_process(COMMAND gcc -print-file-name=libgomp.so OUTPUT_VARIABLE _orchard_gomp
+                  OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _orchard_gomp_rc)
+  if(NOT _orchard_gomp_rc EQUAL 0 OR NOT EXISTS "${_orchard_gomp}")
+    message(FATAL_ERROR "OpenMP not found for ${CMAKE_CXX_COMPILER} and no GCC libgomp: "
+                        "install libgomp1 (or libomp-dev for clang)")
+  endif()
+  add_library(OpenMP::OpenMP_CXX INTERFACE IMPORTED)
+  target_link_libraries(OpenMP::OpenMP_CXX INTERFACE "${_orchard_gomp}" Threads::Threads)
+endif()
 add_library(orchard_faiss INTERFACE)
 target_include_directories(orchard_faiss SYSTEM INTERFACE "${ORCHARD_FAISS_INCLUDE_DIR}")
 if(ORCHARD_PORTABLE)
