@@ -37,16 +37,7 @@ Result<std::vector<std::string>> StringColumn(table::ParquetReader& reader, cons
   if (chunked->type()->id() != arrow::Type::STRING || chunked->null_count() > 0) {
     return Status::Invalid(location.display, ": column '", name, "' is not non-null strings");
   }
-  std::vector<std::string> values;
-  values.reserve(static_cast<size_t>(chunked->length()));
-  for (const auto& chunk : chunked->chunks()) {
-    const auto& strings = static_cast<const arrow::StringArray&>(*chunk);
-    for (int64_t row = 0; row < strings.length(); ++row) {
-      const std::string_view value = strings.GetView(row);
-      values.push_back(util::IsValidUtf8(value) ? std::string(value) : util::ValidUtf8(value));
-    }
-  }
-  return values;
+  return table::ValidStrings(*chunked);
 }
 
 }  // namespace

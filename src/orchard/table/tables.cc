@@ -15,6 +15,21 @@
 #include "orchard/util/text.h"
 
 namespace orchard::table {
+
+std::vector<std::string> ValidStrings(const arrow::ChunkedArray& strings) {
+  std::vector<std::string> values;
+  values.reserve(static_cast<size_t>(strings.length()));
+  for (const auto& chunk : strings.chunks()) {
+    const auto& array = static_cast<const arrow::StringArray&>(*chunk);
+    for (int64_t row = 0; row < array.length(); ++row) {
+      // A table written elsewhere (or by an older orchard) may hold invalid UTF-8; what
+      // is read from it is made valid before it can reach a model file, JSON or a page.
+      const std::string_view value = array.GetView(row);
+      values.push_back(util::IsValidUtf8(value) ? std::string(value) : util::ValidUtf8(value));
+    }
+  }
+  return values;
+}
 namespace {
 
 Result<std::shared_ptr<arrow::Array>> MakeStringArray(const std::vector<std::string>& values) {
@@ -50,18 +65,7 @@ Result<std::vector<std::string>> ReadStrings(const arrow::Table& table, const ch
   if (chunked == nullptr || chunked->type()->id() != arrow::Type::STRING) {
     return Status::Invalid(location.display, " has no string column '", column, "'");
   }
-  std::vector<std::string> values;
-  values.reserve(static_cast<size_t>(table.num_rows()));
-  for (const auto& chunk : chunked->chunks()) {
-    const auto& strings = static_cast<const arrow::StringArray&>(*chunk);
-    for (int64_t row = 0; row < strings.length(); ++row) {
-      // A table written elsewhere (or by an older orchard) may hold invalid UTF-8; what
-      // is read from it is made valid before it can reach a model file, JSON or a page.
-      const std::string_view value = strings.GetView(row);
-      values.push_back(util::IsValidUtf8(value) ? std::string(value) : util::ValidUtf8(value));
-    }
-  }
-  return values;
+  return ValidStrings(*chunked);
 }
 
 }  // namespace internal

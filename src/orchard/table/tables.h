@@ -16,6 +16,10 @@
 
 namespace orchard::table {
 
+/// The values of a string column (its type checked by the caller), each made valid UTF-8
+/// (util::ValidUtf8) where it is not.
+std::vector<std::string> ValidStrings(const arrow::ChunkedArray& strings);
+
 inline constexpr const char* kPathColumn = "path";
 inline constexpr const char* kLabelColumn = "label";
 inline constexpr const char* kFeaturesColumn = "features";
