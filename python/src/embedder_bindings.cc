@@ -17,6 +17,7 @@
 #include "orchard/image/decode.h"
 #include "orchard/jobs/options.h"
 #include "orchard/model/embedder.h"
+#include "orchard/output/layout.h"
 #include "orchard/pipeline/embed_bytes.h"
 #include "orchard/pipeline/shard.h"
 #include "orchard/util/text.h"
@@ -81,8 +82,8 @@ class PyEmbedder {
   // embeds with `threads` cores, writes staging/features + errors parts, and returns the
   // counts and the shard's serialized PCA statistics.
   nb::bytes FeaturizeShard(const nb::dict& job_options, const std::string& staging_uri,
-                           int64_t first_part, const std::vector<nb::bytes>& sources,
-                           const std::vector<int64_t>& sizes, int threads) const {
+                           int64_t first_part, int64_t begin_byte, int64_t end_byte,
+                           int64_t num_items, int threads) const {
     // The job's options as its driver resolved them (FeaturizeDriver.options), on this
     // task's cores: the featurize options the CLI derives from the same values.
     auto job = orchard::python::JobOptionsFrom(job_options);
@@ -90,7 +91,10 @@ class PyEmbedder {
     job.threads = orchard::jobs::CoreCount(threads);
     const auto input = Resolve(job.input, job.storage.endpoint_url, job.storage.region);
     const auto staging = Resolve(staging_uri, job.storage.endpoint_url, job.storage.region);
-    auto items = orchard::python::ItemsOf(sources, sizes, input);
+    // The shard's images are its range of the listing its driver staged.
+    const orchard::pipeline::ListingRange range{
+        staging.Child(orchard::output::kListingDir).Child(orchard::pipeline::kListingFileName),
+        begin_byte, end_byte, num_items};
     auto options = orchard::jobs::FeaturizeOptionsOf(job);
     options.first_part_index = first_part;
     // Into the executor's log, as the CLI prints them (a staged part --resume redoes).
@@ -100,7 +104,7 @@ class PyEmbedder {
     std::string encoded;
     {
       nb::gil_scoped_release release;
-      auto outcome = Unwrap(orchard::pipeline::FeaturizeShard(items, input, *embedder_, staging,
+      auto outcome = Unwrap(orchard::pipeline::FeaturizeShard(range, input, *embedder_, staging,
                                                               options, job.threads));
       encoded = orchard::pipeline::SerializeOutcome(outcome);
     }
@@ -132,8 +136,8 @@ void BindEmbedder(nb::module_& m) {
            "list[bytes] -> (features float32 [n_ok, dim], ok_indices int64 [n_ok], "
            "errors [(index, stage, message)])")
       .def("featurize_shard", &PyEmbedder::FeaturizeShard, nb::arg("job_options"),
-           nb::arg("staging_uri"), nb::arg("first_part"), nb::arg("sources"), nb::arg("sizes"),
-           nb::arg("threads"),
+           nb::arg("staging_uri"), nb::arg("first_part"), nb::arg("begin_byte"),
+           nb::arg("end_byte"), nb::arg("num_items"), nb::arg("threads"),
            "the CLI's pipeline on one shard of the listing -> the encoded outcome "
            "(merge_outcomes, FeaturizeDriver.finish_featurize)")
       .def_prop_ro("dim", &PyEmbedder::dim)

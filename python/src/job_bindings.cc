@@ -59,35 +59,19 @@ class PyShardedDriver {
   nb::bytes model_bytes() const { return BytesOf(inputs().model_bytes); }
   std::string sha256() const { return embedder().info().sha256; }
   int64_t dim() const { return embedder().info().output_dim; }
-  int64_t listed() const { return static_cast<int64_t>(inputs().items.size()); }
+  int64_t listed() const { return inputs().num_items(); }
   int64_t rows_per_part() const { return inputs().rows_per_part; }
   nb::dict options() const { return DictOf(driver_->options()); }
 
-  // [(first_part, num_parts, first_item, num_items)]
-  std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t>> shards() const {
-    std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t>> out;
+  // [(first_part, num_parts, first_item, num_items, begin_byte, end_byte)]: a task reads
+  // its images from bytes [begin_byte, end_byte) of the listing staged by the driver.
+  std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>> shards() const {
+    std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>> out;
     for (const auto& shard : inputs().shards) {
-      out.emplace_back(shard.first_part, shard.num_parts, shard.first_item, shard.num_items);
+      out.emplace_back(shard.first_part, shard.num_parts, shard.first_item, shard.num_items,
+                       shard.begin_byte, shard.end_byte);
     }
     return out;
-  }
-
-  // The raw sources and sizes of the images of listing[first:first+count] (a shard's).
-  std::tuple<std::vector<nb::bytes>, std::vector<int64_t>> items(int64_t first,
-                                                                 int64_t count) const {
-    const auto& all = inputs().items;
-    if (first < 0 || count < 0 || first + count > static_cast<int64_t>(all.size())) {
-      Check(orchard::Status::Invalid("items ", first, "+", count, " are outside the listing"));
-    }
-    std::vector<nb::bytes> sources;
-    std::vector<int64_t> sizes;
-    for (int64_t idx = first; idx < first + count; ++idx) {
-      const auto& item = all[static_cast<size_t>(idx)];
-      const std::string token = orchard::pipeline::ItemToken(item);
-      sources.emplace_back(token.data(), token.size());
-      sizes.push_back(item.size);
-    }
-    return {std::move(sources), std::move(sizes)};
   }
 
   /// The methods above, on the Python class of a driver.
@@ -103,9 +87,8 @@ class PyShardedDriver {
                      "the resolved job options (what every task runs with)")
         .def("plan", &Py::plan, nb::arg("num_shards"),
              "plans that many shards of whole parts anew (sized from `listed`)")
-        .def("shards", &Py::shards, "[(first_part, num_parts, first_item, num_items)]")
-        .def("items", &Py::items, nb::arg("first"), nb::arg("count"),
-             "(raw source bytes, sizes) of listing[first:first+count]");
+        .def("shards", &Py::shards,
+             "[(first_part, num_parts, first_item, num_items, begin_byte, end_byte)]");
   }
 
  protected:

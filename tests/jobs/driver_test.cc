@@ -98,15 +98,14 @@ TEST(FeaturizeDriverTest, ShardedStepsGiveTheOutputOfRunJob) {
   EXPECT_FALSE(fs::exists(dir.path() / "sharded" / "_SUCCESS"));
   std::vector<std::string> answers;
   for (const auto& shard : driver->shards()) {
-    const std::vector<pipeline::ImageItem> items(
-        driver->items().begin() + shard.first_item,
-        driver->items().begin() + shard.first_item + shard.num_items);
+    // What a task receives: its byte range of the staged listing, nothing else.
+    const pipeline::ListingRange range = driver->RangeOf(shard);
     std::unique_ptr<model::Embedder> embedder;
     ASSERT_OK_AND_ASSIGN(embedder, MakeEmbedder(driver->model_bytes(), driver->options(),
                                                 orchard::testing::TestOrtThreads()));
     pipeline::ShardOutcome outcome;
     ASSERT_OK_AND_ASSIGN(
-        outcome, pipeline::FeaturizeShard(items, driver->locations().input, *embedder,
+        outcome, pipeline::FeaturizeShard(range, driver->locations().input, *embedder,
                                           driver->staging(), driver->ShardOptions(shard), 1));
     answers.push_back(pipeline::SerializeOutcome(outcome));
   }
@@ -193,7 +192,7 @@ TEST(FeaturizeDriverTest, BeginRefusesBeforeWritingAndPublishesNothingUntilFinis
   ASSERT_OK_AND_ASSIGN(driver,
                        FeaturizeDriver::Begin(SmallJob(dir, "out"), FeaturizeJobKind::kFeaturize,
                                               "featurize", 4, 1));
-  EXPECT_EQ(driver->items().size(), 4u);
+  EXPECT_EQ(driver->inputs().num_items(), 4);
   EXPECT_EQ(driver->shards().size(), 2u);
   EXPECT_EQ(driver->model_info().output_dim, 1280);
   EXPECT_FALSE(driver->FitPca().ok());  // a featurize job has no PCA step

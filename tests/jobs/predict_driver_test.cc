@@ -46,14 +46,12 @@ Result<PredictSummary> RunPredictSteps(const PredictJobOptions& options, int64_t
     const FeaturizeInputs& inputs = driver->inputs();
     std::vector<std::string> answers;
     for (const auto& shard : inputs.shards) {
-      const std::vector<pipeline::ImageItem> items(
-          inputs.items.begin() + shard.first_item,
-          inputs.items.begin() + shard.first_item + shard.num_items);
       ORCHARD_ASSIGN_OR_RAISE(auto embedder, MakeEmbedder(inputs.model_bytes, driver->options(),
                                                           orchard::testing::TestOrtThreads()));
-      ORCHARD_ASSIGN_OR_RAISE(auto outcome, pipeline::FeaturizeShard(
-                                                items, driver->locations().input, *embedder,
-                                                driver->staging(), driver->ShardOptions(shard), 1));
+      ORCHARD_ASSIGN_OR_RAISE(
+          auto outcome,
+          pipeline::FeaturizeShard(inputs.RangeOf(shard), driver->locations().input, *embedder,
+                                   driver->staging(), driver->ShardOptions(shard), 1));
       answers.push_back(pipeline::SerializeOutcome(outcome));
     }
     pipeline::ShardOutcome merged;

@@ -65,12 +65,13 @@ def embedder_options(job_options, sha256, cores):
 
 
 def featurize_shard_task(shard, job, model_broadcast):
-    """One shard (first_part, sources, sizes) through the CLI's pipeline into the job's
-    staging. -> (encoded outcome, {executor}, worker peak bytes)."""
+    """One shard (its parts and its byte range of the staged listing) through the CLI's
+    pipeline into the job's staging. -> (encoded outcome, {executor}, worker peak bytes)."""
     cores = task_cores()
     embedder = embedder_for(model_broadcast, embedder_options(job["options"], job["sha256"], cores))
     outcome = embedder.featurize_shard(job["options"], job["staging"], shard["first_part"],
-                                       shard["sources"], shard["sizes"], cores)
+                                       shard["begin_byte"], shard["end_byte"], shard["items"],
+                                       cores)
     return outcome, frozenset([executor_id()]), peak_rss_bytes()
 
 
@@ -101,11 +102,11 @@ def project_shard_task(shard, job, model_json_broadcast):
 
 
 def shard_tasks(driver):
-    """The driver's planned shards as what each task receives: its part offset and its
-    images' raw sources and sizes."""
+    """The driver's planned shards as what each task receives: its parts and where its
+    images are in the listing the driver staged (a few numbers, whatever the input's size)."""
     tasks = []
-    for index, (first_part, num_parts, first_item, num_items) in enumerate(driver.shards()):
-        sources, sizes = driver.items(first_item, num_items)
+    for index, (first_part, num_parts, _, num_items, begin_byte, end_byte) in \
+            enumerate(driver.shards()):
         tasks.append({"index": index, "first_part": first_part, "parts": num_parts,
-                      "sources": sources, "sizes": sizes})
+                      "items": num_items, "begin_byte": begin_byte, "end_byte": end_byte})
     return tasks

@@ -27,6 +27,10 @@ struct FileId {
   }
 };
 
+bool operator<(const FileId& lhs, const FileId& rhs) {
+  return lhs.device != rhs.device ? lhs.device < rhs.device : lhs.inode < rhs.inode;
+}
+
 struct FileIdHash {
   size_t operator()(const FileId& id) const {
     return std::hash<uint64_t>()(static_cast<uint64_t>(id.inode) * 0x9E3779B97F4A7C15ull ^
@@ -59,19 +63,19 @@ int64_t MtimeNs(const struct stat& info) {
 // links reaches a directory before any path with more.
 class LocalWalk {
  public:
-  LocalWalk(const std::string& root_path, const std::string& display)
-      : root_path_(root_path), display_(display) {}
+  LocalWalk(const std::string& root_path, const std::string& display, const FileSink& sink)
+      : root_path_(root_path), display_(display), sink_(sink) {}
 
-  Result<std::vector<ListedFile>> Run() {
+  Status Run() {
     ClaimAncestorsOfRoot();
     ORCHARD_RETURN_NOT_OK(WalkTree("", 0));
     for (int links = 1; !links_found_.empty(); ++links) {
       std::vector<std::string> round = std::move(links_found_);
       links_found_.clear();
       std::sort(round.begin(), round.end());
-      for (auto& link : round) FollowLink(std::move(link), links);
+      for (auto& link : round) ORCHARD_RETURN_NOT_OK(FollowLink(std::move(link), links));
     }
-    return TakeFiles();
+    return EmitLinkedFiles();
   }
 
  private:
@@ -111,7 +115,7 @@ class LocalWalk {
           return Status::IOError("cannot list input '", display_, "': ", ErrnoMessage(error));
         }
         // Listed as an entry: its read fails with the reason, so the user sees an error row.
-        found_.push_back({std::move(relative), 0, links, false, {}});
+        ORCHARD_RETURN_NOT_OK(Emit({std::move(relative), 0, links, false, {}}));
         continue;
       }
       struct stat info;
@@ -122,17 +126,18 @@ class LocalWalk {
       DIR* dir = ::fdopendir(fd);
       if (dir == nullptr) {
         ::close(fd);
-        found_.push_back({std::move(relative), 0, links, false, {}});
+        ORCHARD_RETURN_NOT_OK(Emit({std::move(relative), 0, links, false, {}}));
         continue;
       }
       std::vector<std::string> subdirs;
+      Status emitted;
       for (;;) {
         errno = 0;
         const dirent* entry = ::readdir(dir);
         if (entry == nullptr) {
           // A folder that fails half-way is listed as an entry too (its files read so far
           // are kept).
-          if (errno != 0) found_.push_back({relative, 0, links, false, {}});
+          if (errno != 0) emitted = Emit({relative, 0, links, false, {}});
           break;
         }
         const std::string_view name(entry->d_name);
@@ -142,7 +147,8 @@ class LocalWalk {
         struct stat child_info;
         if (::fstatat(::dirfd(dir), entry->d_name, &child_info, AT_SYMLINK_NOFOLLOW) != 0) {
           // Deleted since readdir: not there any more. Anything else: an error row.
-          if (errno != ENOENT) found_.push_back({std::move(child), 0, links, false, {}});
+          if (errno != ENOENT) emitted = Emit({std::move(child), 0, links, false, {}});
+          if (!emitted.ok()) break;
           continue;
         }
         if (S_ISDIR(child_info.st_mode)) {
@@ -153,11 +159,13 @@ class LocalWalk {
           // FIFOs, sockets and devices are listed (size 0) for their error row; the read
           // refuses them without opening them.
           const int64_t size = S_ISREG(child_info.st_mode) ? child_info.st_size : 0;
-          found_.push_back(
+          emitted = Emit(
               {std::move(child), size, links, true, IdOf(child_info), false, MtimeNs(child_info)});
+          if (!emitted.ok()) break;
         }
       }
       ::closedir(dir);
+      ORCHARD_RETURN_NOT_OK(emitted);
       // Reverse order on the stack: the first sub-folder in path order is read first.
       std::sort(subdirs.begin(), subdirs.end(), std::greater<>());
       for (auto& subdir : subdirs) pending.push_back(std::move(subdir));
@@ -165,53 +173,63 @@ class LocalWalk {
     return Status::OK();
   }
 
-  void FollowLink(std::string link, int links) {
+  Status FollowLink(std::string link, int links) {
     struct stat target;
     if (::stat(FullPath(link).c_str(), &target) != 0) {
       // Broken, looping or forbidden: its read says which, as an error row.
-      found_.push_back({std::move(link), 0, links, false, {}, /*is_link=*/true});
-      return;
+      return Emit({std::move(link), 0, links, false, {}, /*is_link=*/true});
     }
     if (S_ISDIR(target.st_mode)) {
       // Root and ancestors are claimed from the start, so a loop ends here. (WalkTree
       // claims the folder itself when it opens it.)
-      if (visited_dirs_.count(IdOf(target)) == 0) (void)WalkTree(link, links);
-      return;
+      if (visited_dirs_.count(IdOf(target)) == 0) return WalkTree(link, links);
+      return Status::OK();
     }
     const int64_t size = S_ISREG(target.st_mode) ? target.st_size : 0;
-    found_.push_back(
+    return Emit(
         {std::move(link), size, links, true, IdOf(target), /*is_link=*/true, MtimeNs(target)});
   }
 
   // Every entry of every folder read is listed (folders are read once, so each entry once;
-  // hard links are entries of their own, as tools that copy collections make them). A link
-  // to a file adds it only if nothing listed it yet: the file's own entry wins, then the
-  // link with the fewest links on its path, then the first in path order.
-  std::vector<ListedFile> TakeFiles() {
-    FileIdSet listed;
-    for (const auto& entry : found_) {
-      if (!entry.is_link && entry.has_id) listed.insert(entry.id);
+  // hard links are entries of their own, as tools that copy collections make them): it goes
+  // to the sink as it is found, and only its (device, inode) is kept (16 bytes a file). A
+  // link to a file adds it only if nothing listed it yet: the file's own entry wins, then
+  // the link with the fewest links on its path, then the first in path order; so links to
+  // files wait for the end of the walk (EmitLinkedFiles).
+  Status Emit(FoundEntry entry) {
+    if (entry.is_link && entry.has_id) {
+      linked_files_.push_back(std::move(entry));
+      return Status::OK();
     }
-    std::sort(found_.begin(), found_.end(), [](const FoundEntry& lhs, const FoundEntry& rhs) {
-      return lhs.links != rhs.links ? lhs.links < rhs.links : lhs.relative < rhs.relative;
-    });
-    std::vector<ListedFile> files;
-    files.reserve(found_.size());
-    for (auto& entry : found_) {
-      if (entry.is_link && entry.has_id && !listed.insert(entry.id).second) continue;
-      files.push_back({std::move(entry.relative), entry.size, entry.mtime_ns});
+    if (entry.has_id) listed_ids_.push_back(entry.id);
+    return sink_({std::move(entry.relative), entry.size, entry.mtime_ns});
+  }
+
+  Status EmitLinkedFiles() {
+    if (linked_files_.empty()) return Status::OK();
+    std::sort(listed_ids_.begin(), listed_ids_.end());
+    std::sort(linked_files_.begin(), linked_files_.end(),
+              [](const FoundEntry& lhs, const FoundEntry& rhs) {
+                return lhs.links != rhs.links ? lhs.links < rhs.links : lhs.relative < rhs.relative;
+              });
+    FileIdSet linked_listed;
+    for (auto& entry : linked_files_) {
+      if (std::binary_search(listed_ids_.begin(), listed_ids_.end(), entry.id) ||
+          !linked_listed.insert(entry.id).second) {
+        continue;
+      }
+      ORCHARD_RETURN_NOT_OK(sink_({std::move(entry.relative), entry.size, entry.mtime_ns}));
     }
-    found_.clear();
-    std::sort(files.begin(), files.end(), [](const ListedFile& lhs, const ListedFile& rhs) {
-      return lhs.relative_path < rhs.relative_path;
-    });
-    return files;
+    linked_files_.clear();
+    return Status::OK();
   }
 
   const std::string& root_path_;
   const std::string& display_;
+  const FileSink& sink_;
   FileIdSet visited_dirs_;
-  std::vector<FoundEntry> found_;
+  std::vector<FileId> listed_ids_;        ///< of every file listed by its own entry
+  std::vector<FoundEntry> linked_files_;  ///< links to files, emitted at the end
   std::vector<std::string> links_found_;  ///< links to follow in the next round
 };
 
@@ -245,8 +263,8 @@ Status CannotOpen(const std::string& path, int error) {
 
 }  // namespace
 
-Result<std::vector<ListedFile>> ListLocalFiles(const std::string& root_path,
-                                               const std::string& display) {
+Status WalkLocalFiles(const std::string& root_path, const std::string& display,
+                      const FileSink& sink) {
   struct stat info;
   if (::stat(root_path.c_str(), &info) != 0) {
     const int error = errno;
@@ -262,7 +280,7 @@ Result<std::vector<ListedFile>> ListLocalFiles(const std::string& root_path,
                            "' is not a folder: give the folder that holds one sub-folder per "
                            "label");
   }
-  return LocalWalk(root_path, display).Run();
+  return LocalWalk(root_path, display, sink).Run();
 }
 
 Result<std::shared_ptr<arrow::Buffer>> ReadLocalFile(const std::string& path, int64_t max_bytes) {

@@ -30,10 +30,12 @@ inline bool IsSkippedName(std::string_view name) {
 /// one of its ancestors are not followed. Entries that are not regular files (FIFOs, sockets,
 /// devices, broken links, folders that cannot be read) are listed too, with size 0: the
 /// read of each fails with its reason, so each becomes an error row. Time and memory grow
-/// with the number of distinct entries. Fails only when the root itself cannot be listed;
+/// with the number of distinct entries; memory holds 16 bytes per file and the links to
+/// files, never the listing itself: each file goes to `sink` as it is found, in no
+/// particular order. Fails only when the root itself cannot be listed (or the sink fails);
 /// `display` names it in messages.
-Result<std::vector<ListedFile>> ListLocalFiles(const std::string& root_path,
-                                               const std::string& display);
+Status WalkLocalFiles(const std::string& root_path, const std::string& display,
+                      const FileSink& sink);
 
 /// Reads the regular file `path` whole, refusing one over `max_bytes` without reading it and
 /// never reading more than max_bytes + 1 bytes. Non-regular files are refused without being

@@ -174,7 +174,24 @@ Result<bool> FileExists(const Location& location) {
 
 Result<std::vector<ListedFile>> ListFiles(const Location& root) {
   if (root.is_object_store) return internal::ListObjectStoreFiles(root);
-  return internal::ListLocalFiles(root.path, root.display);
+  std::vector<ListedFile> files;
+  ORCHARD_RETURN_NOT_OK(
+      internal::WalkLocalFiles(root.path, root.display, [&](ListedFile file) -> Status {
+        files.push_back(std::move(file));
+        return Status::OK();
+      }));
+  std::sort(files.begin(), files.end(), [](const ListedFile& lhs, const ListedFile& rhs) {
+    return lhs.relative_path < rhs.relative_path;
+  });
+  return files;
+}
+
+Status ListFilesTo(const Location& root, const FileSink& sink) {
+  if (!root.is_object_store) return internal::WalkLocalFiles(root.path, root.display, sink);
+  // One page after another inside the S3 listing; the files are handed on as listed.
+  ORCHARD_ASSIGN_OR_RAISE(auto files, internal::ListObjectStoreFiles(root));
+  for (auto& file : files) ORCHARD_RETURN_NOT_OK(sink(std::move(file)));
+  return Status::OK();
 }
 
 Status DeleteTreeIfExists(const Location& location) {

@@ -6,6 +6,7 @@
 #include <arrow/filesystem/s3fs.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -133,6 +134,14 @@ struct ListedFile {
   int64_t mtime_ns = 0;
 };
 Result<std::vector<ListedFile>> ListFiles(const Location& root);
+
+/// Receives the files of a listing one at a time (ListFilesTo); a failure stops the listing.
+using FileSink = std::function<Status(ListedFile)>;
+
+/// ListFiles without holding the listing: each file goes to `sink` as it is found, in no
+/// particular order (the same files ListFiles returns). Local folders keep 16 bytes a file
+/// (its device and inode, for the link rule); object stores list page by page.
+Status ListFilesTo(const Location& root, const FileSink& sink);
 
 /// Deletes a folder (or file) and everything below it; succeeds when it does not exist.
 /// Local links are removed as links: a delete never follows one.

@@ -34,9 +34,9 @@ Result<JobSummary> RunFeaturizeSteps(const JobOptions& requested, FeaturizeJobKi
   const JobOptions& options = driver->options();
   ReportedFeaturizeOptions reported(options, driver->images_to_do());
   ORCHARD_ASSIGN_OR_RAISE(
-      auto shard,
-      pipeline::FeaturizeShard(driver->items(), driver->locations().input, driver->embedder(),
-                               driver->staging(), reported.get(), options.threads));
+      auto shard, pipeline::FeaturizeShard(driver->RangeOf(driver->shards().front()),
+                                           driver->locations().input, driver->embedder(),
+                                           driver->staging(), reported.get(), options.threads));
   reported.Finish();
   const double featurize_seconds = shard.stats.wall_seconds;
   ORCHARD_RETURN_NOT_OK(driver->FinishFeaturize(std::move(shard), featurize_seconds));

@@ -74,12 +74,15 @@ Result<std::unique_ptr<PredictDriver>> PredictDriver::Begin(const PredictJobOpti
         classify::CheckEmbeddingDim(classifier, model.output_dim, "model '" + options.model + "'"));
     driver->inputs_.Plan(num_shards);
     driver->publish_ = {output::kPredictionsDir, output::kReportDir, output::kFeaturesDir,
-                        output::kErrorsDir};
+                        output::kErrorsDir, output::kListingDir};
   }
   ORCHARD_ASSIGN_OR_RAISE(auto committer,
                           output::OutputCommitter::Begin(driver->where_.output, options.existing,
                                                          kPredictFingerprint, &input));
   driver->committer_.emplace(std::move(committer));
+  if (driver->featurizes_) {
+    ORCHARD_RETURN_NOT_OK(driver->inputs_.StageListing(driver->staging()));
+  }
   return driver;
 }
 
@@ -95,7 +98,7 @@ Status PredictDriver::FinishFeaturize(const pipeline::FeaturizeStats& merged,
   ORCHARD_ASSIGN_OR_RAISE(feature_parts_,
                           table::ListParts(staging_dir.Child(output::kFeaturesDir)));
   summary_.images = PredictSummary::Images{
-      static_cast<int64_t>(inputs_.items.size()), merged.ok, merged.failed,
+      inputs_.num_items(), merged.ok, merged.failed,
       featurize_seconds > 0 ? static_cast<double>(merged.images) / featurize_seconds : 0.0};
   summary_.seconds["featurize"] = featurize_seconds;
   return Status::OK();

@@ -31,11 +31,11 @@ Result<PredictSummary> PredictJob(const PredictJobOptions& options) {
   const JobOptions& job = driver->options();
   if (driver->featurizes()) {
     const FeaturizeInputs& inputs = driver->inputs();
-    ReportedFeaturizeOptions reported(job, static_cast<int64_t>(inputs.items.size()));
+    ReportedFeaturizeOptions reported(job, inputs.num_items());
     ORCHARD_ASSIGN_OR_RAISE(
         auto shard,
-        pipeline::FeaturizeShard(inputs.items, driver->locations().input, *inputs.embedder,
-                                 driver->staging(), reported.get(), job.threads));
+        pipeline::FeaturizeShard(inputs.RangeOf(inputs.shards.front()), driver->locations().input,
+                                 *inputs.embedder, driver->staging(), reported.get(), job.threads));
     reported.Finish();
     ORCHARD_RETURN_NOT_OK(driver->FinishFeaturize(shard.stats, shard.stats.wall_seconds));
   }

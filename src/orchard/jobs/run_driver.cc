@@ -62,12 +62,25 @@ std::vector<ShardPlan> PlanShards(int64_t num_items, int64_t rows_per_part, int6
 }
 
 int64_t FeaturizeInputs::num_parts() const {
-  return (static_cast<int64_t>(items.size()) + rows_per_part - 1) / rows_per_part;
+  return (num_items() + rows_per_part - 1) / rows_per_part;
 }
 
 void FeaturizeInputs::Plan(int64_t num_shards) {
-  shards = PlanShards(static_cast<int64_t>(items.size()), rows_per_part,
-                      std::max<int64_t>(1, num_shards));
+  shards = PlanShards(num_items(), rows_per_part, std::max<int64_t>(1, num_shards));
+  const auto& offsets = listing.part_offsets();
+  for (auto& shard : shards) {
+    shard.begin_byte = offsets[static_cast<size_t>(shard.first_part)];
+    shard.end_byte = offsets[static_cast<size_t>(shard.first_part + shard.num_parts)];
+  }
+}
+
+Status FeaturizeInputs::StageListing(const io::Location& staging) {
+  listing_location = staging.Child(output::kListingDir).Child(pipeline::kListingFileName);
+  return listing.CopyTo(listing_location);
+}
+
+pipeline::ListingRange FeaturizeInputs::RangeOf(const ShardPlan& shard) const {
+  return {listing_location, shard.begin_byte, shard.end_byte, shard.num_items};
 }
 
 pipeline::FeaturizeOptions FeaturizeInputs::ShardOptions(const JobOptions& options,
@@ -81,21 +94,25 @@ pipeline::FeaturizeOptions FeaturizeInputs::ShardOptions(const JobOptions& optio
 Result<FeaturizeInputs> PrepareFeaturize(const io::Location& input, const JobOptions& options,
                                          const std::string& expected, int embedder_threads) {
   FeaturizeInputs inputs;
+  inputs.rows_per_part = pipeline::EffectiveRowsPerPart(FeaturizeOptionsOf(options));
   const auto list_start = Clock::now();
   pipeline::ListOptions list_options;
   list_options.label_from = options.label_from;
-  ORCHARD_ASSIGN_OR_RAISE(inputs.items, pipeline::ListImages(input, list_options));
-  if (!options.path_glob.empty()) {
-    std::erase_if(inputs.items, [&](const pipeline::ImageItem& item) {
-      // The image's own name: a tar member's, not its shard's (the path's last part).
-      const auto raw = util::UnescapeName(item.path);
-      const std::string& whole = raw.ok() ? *raw : item.path;
-      const std::string name = whole.substr(whole.rfind('/') + 1);
-      return ::fnmatch(options.path_glob.c_str(), name.c_str(), 0) != 0;
-    });
-  }
+  pipeline::ListingWriter writer(inputs.rows_per_part);
+  ORCHARD_RETURN_NOT_OK(
+      pipeline::ListImagesTo(input, list_options, [&](pipeline::ImageItem item) -> Status {
+        if (!options.path_glob.empty()) {
+          // The image's own name: a tar member's, not its shard's (the path's last part).
+          const auto raw = util::UnescapeName(item.path);
+          const std::string& whole = raw.ok() ? *raw : item.path;
+          const std::string name = whole.substr(whole.rfind('/') + 1);
+          if (::fnmatch(options.path_glob.c_str(), name.c_str(), 0) != 0) return Status::OK();
+        }
+        return writer.Add(std::move(item));
+      }));
+  ORCHARD_ASSIGN_OR_RAISE(inputs.listing, writer.Finish());
   inputs.list_seconds = SecondsSince(list_start);
-  if (inputs.items.empty()) {
+  if (inputs.num_items() == 0) {
     return Status::Invalid("no files under input '", input.display, "'",
                            options.path_glob.empty() ? "" : " match --path-glob '",
                            options.path_glob.empty() ? "" : options.path_glob + "'", ": expected ",
@@ -104,7 +121,6 @@ Result<FeaturizeInputs> PrepareFeaturize(const io::Location& input, const JobOpt
   ORCHARD_ASSIGN_OR_RAISE(inputs.model_bytes, ReadModelBytes(options));
   ORCHARD_ASSIGN_OR_RAISE(inputs.embedder,
                           MakeEmbedder(inputs.model_bytes, options, embedder_threads));
-  inputs.rows_per_part = pipeline::EffectiveRowsPerPart(FeaturizeOptionsOf(options));
   inputs.Plan(1);
   return inputs;
 }
@@ -129,16 +145,16 @@ Result<std::unique_ptr<FeaturizeDriver>> FeaturizeDriver::Begin(const JobOptions
                                         embedder_threads));
   const FeaturizeInputs& inputs = driver->inputs_;
   driver->summary_.seconds["list"] = inputs.list_seconds;
-  const int64_t listed = static_cast<int64_t>(inputs.items.size());
+  const int64_t listed = inputs.num_items();
 
   ORCHARD_ASSIGN_OR_RAISE(
-      auto committer,
-      output::OutputCommitter::Begin(
-          where.output, options.existing,
-          pipeline::JobFingerprint(inputs.items, driver->model_info().sha256,
-                                   driver->model_info().output_name, inputs.rows_per_part,
-                                   options.batch_size, options.max_pixels, options.max_file_bytes),
-          &where.input));
+      auto committer, output::OutputCommitter::Begin(
+                          where.output, options.existing,
+                          pipeline::JobFingerprint(
+                              inputs.listing.identity_digest(), listed, driver->model_info().sha256,
+                              driver->model_info().output_name, inputs.rows_per_part,
+                              options.batch_size, options.max_pixels, options.max_file_bytes),
+                          &where.input));
   driver->committer_.emplace(std::move(committer));
   driver->images_to_do_ = listed;
   if (driver->committer_->resuming()) {
@@ -151,6 +167,7 @@ Result<std::unique_ptr<FeaturizeDriver>> FeaturizeDriver::Begin(const JobOptions
     driver->images_to_do_ -=
         std::min<int64_t>(listed, static_cast<int64_t>(done.size()) * inputs.rows_per_part);
   }
+  ORCHARD_RETURN_NOT_OK(driver->inputs_.StageListing(driver->staging()));
   driver->PlanShards(num_shards);
   return driver;
 }
@@ -160,7 +177,7 @@ Status FeaturizeDriver::FinishFeaturize(pipeline::ShardOutcome merged, double fe
   output::FeaturizeSummary featurize;
   featurize.model_sha256 = model_info().sha256;
   featurize.model_dim = model_info().output_dim;
-  featurize.listed = static_cast<int64_t>(items().size());
+  featurize.listed = inputs_.num_items();
   featurize.ok = stats.ok;
   featurize.failed = stats.failed;
   featurize.reused_from_interrupted_run = stats.images_reused;
@@ -203,7 +220,8 @@ Result<output::JobSummary> FeaturizeDriver::Finish(
   const io::Location staging_dir = staging();
   ORCHARD_RETURN_NOT_OK(WriteSummary(staging_dir, &summary_, start_));
   ORCHARD_RETURN_NOT_OK(WriteRunReport(staging_dir));
-  std::vector<std::string> entries = {output::kFeaturesDir, output::kErrorsDir};
+  std::vector<std::string> entries = {output::kFeaturesDir, output::kErrorsDir,
+                                      output::kListingDir};
   if (kind_ == FeaturizeJobKind::kRun) {
     entries.insert(entries.end(), {output::kPcaDir, output::kPcaModelDir});
   }

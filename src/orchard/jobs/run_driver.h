@@ -30,6 +30,7 @@
 #include "orchard/pca/pca.h"
 #include "orchard/pipeline/featurize.h"
 #include "orchard/pipeline/listing.h"
+#include "orchard/pipeline/listing_file.h"
 #include "orchard/pipeline/progress.h"
 #include "orchard/pipeline/shard.h"
 #include "orchard/util/status.h"
@@ -70,6 +71,9 @@ struct ShardPlan {
   int64_t num_parts = 0;
   int64_t first_item = 0;  ///< index in the listing of the shard's first image
   int64_t num_items = 0;
+  /// The shard's bytes [begin_byte, end_byte) of the job's listing file (FeaturizeInputs::Plan).
+  int64_t begin_byte = 0;
+  int64_t end_byte = 0;
 };
 
 /// At most `num_shards` (>= 1) shards of whole parts covering `num_items` images, as even
@@ -80,16 +84,25 @@ std::vector<ShardPlan> PlanShards(int64_t num_items, int64_t rows_per_part, int6
 /// (read and checked once: every embedder is made of these bytes), the part size and the
 /// planned shards. The featurizing jobs and predict's featurize step share it.
 struct FeaturizeInputs {
-  std::vector<pipeline::ImageItem> items;
+  /// The sorted listing, in a local temporary file until StageListing copies it to staging.
+  pipeline::ListingFile listing;
+  /// Where the shards read the listing: staging/listing/listing.bin (after StageListing).
+  io::Location listing_location;
   std::string model_bytes;
   std::unique_ptr<model::Embedder> embedder;  ///< the driver's own (embedder_threads)
   int64_t rows_per_part = 0;
   std::vector<ShardPlan> shards;
   double list_seconds = 0;
 
+  int64_t num_items() const { return listing.num_items(); }
   int64_t num_parts() const;
   /// Plans `num_shards` (>= 1) shards of whole parts anew.
   void Plan(int64_t num_shards);
+  /// Copies the listing into the job's `staging` (output::kListingDir), where every shard,
+  /// on any machine, reads its range of it.
+  Status StageListing(const io::Location& staging);
+  /// The bytes of the staged listing that hold `shard`'s images.
+  pipeline::ListingRange RangeOf(const ShardPlan& shard) const;
   /// The featurize options a shard runs with: the job's, at the shard's part offset.
   pipeline::FeaturizeOptions ShardOptions(const JobOptions& options, const ShardPlan& shard) const;
 };
@@ -118,7 +131,8 @@ class FeaturizeDriver {
   const io::Location& staging() const { return committer_->staging(); }
   /// The listing, the model, the part size and the shards (FeaturizeInputs).
   const FeaturizeInputs& inputs() const { return inputs_; }
-  const std::vector<pipeline::ImageItem>& items() const { return inputs_.items; }
+  /// The staged listing's range of `shard` (what FeaturizeShard reads).
+  pipeline::ListingRange RangeOf(const ShardPlan& shard) const { return inputs_.RangeOf(shard); }
   const std::vector<ShardPlan>& shards() const { return inputs_.shards; }
   int64_t rows_per_part() const { return inputs_.rows_per_part; }
   /// The model, read once and checked: tasks make their embedders of these bytes.

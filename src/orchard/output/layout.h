@@ -14,6 +14,8 @@ inline constexpr const char* kPcaDir = "pca";                  ///< path, label,
 inline constexpr const char* kPcaModelDir = "pca_model";       ///< model.json, components.parquet
 inline constexpr const char* kReportDir = "report";            ///< scree.svg, summary.json, ...
 inline constexpr const char* kPredictionsDir = "predictions";  ///< orchard predict's table
+/// The job's sorted listing (pipeline/listing_file.h): what each part was made of.
+inline constexpr const char* kListingDir = "listing";
 inline constexpr const char* kModelJson = "pca_model/model.json";
 inline constexpr const char* kComponentsParquet = "pca_model/components.parquet";
 inline constexpr const char* kScreeSvg = "report/scree.svg";
@@ -30,7 +32,7 @@ inline constexpr const char* kStagingFolder = "_temporary";
 /// --overwrite and crash recovery touch these names and kSuccessFile/kStagingFolder only,
 /// never anything else in the folder: see output::OutputCommitter.
 inline constexpr std::string_view kPublishableEntries[] = {
-    kFeaturesDir, kErrorsDir, kPcaDir, kPcaModelDir, kReportDir, kPredictionsDir};
+    kFeaturesDir, kErrorsDir, kPcaDir, kPcaModelDir, kReportDir, kPredictionsDir, kListingDir};
 
 /// True for a name of kPublishableEntries.
 constexpr bool IsPublishableEntry(std::string_view name) {

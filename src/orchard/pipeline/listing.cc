@@ -145,16 +145,18 @@ Result<ImageItem> ItemFromToken(std::string token, int64_t size, const io::Locat
   return item;
 }
 
-Result<std::vector<ImageItem>> ListImages(const io::Location& root, const ListOptions& options) {
+Status ListImagesTo(const io::Location& root, const ListOptions& options, const ItemSink& sink) {
   ORCHARD_RETURN_NOT_OK(CheckLabelFrom(options.label_from));
+  auto hand_on = [&](std::vector<ImageItem> items) -> Status {
+    for (auto& item : items) ORCHARD_RETURN_NOT_OK(sink(std::move(item)));
+    return Status::OK();
+  };
   if (root.path.find('{') != std::string::npos) {
     // Brace notation: the shards it names, relative to the folder of the pattern.
     ORCHARD_ASSIGN_OR_RAISE(auto paths, internal::ExpandBraces(root.path));
     const std::string base_path = FolderOf(root.path.substr(0, root.path.find('{')));
     io::Location base = root;
     base.path = base_path;
-    std::vector<ShardFile> shards;
-    std::vector<ImageItem> missing;
     for (const auto& path : paths) {
       if (!IsTarName(path)) {
         return Status::Invalid("input '", root.display, "' names '", util::ValidUtf8(path),
@@ -175,60 +177,77 @@ Result<std::vector<ImageItem>> ListImages(const io::Location& root, const ListOp
                                         ? "the shard does not exist"
                                         : "the shard is not a regular file")
                                  : "the shard cannot be looked up: " + info.status().message();
-        missing.push_back(std::move(item));
+        ORCHARD_RETURN_NOT_OK(sink(std::move(item)));
         continue;
       }
       shard.size = info->size();
       shard.mtime_ns = info->mtime().time_since_epoch().count();
-      shards.push_back(std::move(shard));
+      // One shard at a time: only its members are in memory.
+      ORCHARD_RETURN_NOT_OK(hand_on(ListShards(base, {shard}, options)));
     }
-    auto items = ListShards(base, shards, options);
-    items.insert(items.end(), missing.begin(), missing.end());
-    SortAndDeduplicate(&items);
-    return items;
+    return Status::OK();
   }
   if (IsTarName(root.path) || ManifestKindOf(root.path) != ManifestKind::kNone) {
     ORCHARD_ASSIGN_OR_RAISE(auto info, root.fs->GetFileInfo(root.path));
     if (info.type() == arrow::fs::FileType::File) {
-      std::vector<ImageItem> items;
       const ManifestKind kind = ManifestKindOf(root.path);
       if (kind == ManifestKind::kS3Inventory) {
-        ORCHARD_ASSIGN_OR_RAISE(items, ListS3Inventory(root));
-      } else if (kind != ManifestKind::kNone) {
-        ORCHARD_ASSIGN_OR_RAISE(items, ListManifest(root, kind));
-      } else {
-        io::Location base = root;
-        base.path = FolderOf(root.path);
-        ShardFile shard{root.path, root.path.substr(base.path.size() + 1), info.size(),
-                        info.mtime().time_since_epoch().count()};
-        items = ListShards(base, {shard}, options);
+        ORCHARD_ASSIGN_OR_RAISE(auto items, ListS3Inventory(root));
+        return hand_on(std::move(items));
       }
-      SortAndDeduplicate(&items);
-      return items;
+      if (kind != ManifestKind::kNone) {
+        ORCHARD_ASSIGN_OR_RAISE(auto items, ListManifest(root, kind));
+        return hand_on(std::move(items));
+      }
+      io::Location base = root;
+      base.path = FolderOf(root.path);
+      ShardFile shard{root.path, root.path.substr(base.path.size() + 1), info.size(),
+                      info.mtime().time_since_epoch().count()};
+      return hand_on(ListShards(base, {shard}, options));
     }
     // Not a file (a folder named x.tar or x.csv): listed as a folder below.
   }
-  ORCHARD_ASSIGN_OR_RAISE(auto files, io::ListFiles(root));
-  const bool all_shards =
-      !files.empty() && std::all_of(files.begin(), files.end(), [](const io::ListedFile& file) {
-        return IsTarName(file.relative_path);
-      });
-  if (all_shards) {
-    std::vector<ShardFile> shards;
-    for (const auto& file : files) {
-      shards.push_back(
-          {root.Child(file.relative_path).path, file.relative_path, file.size, file.mtime_ns});
+  // A folder whose files are all .tar is a folder of shards: its .tar files are held back
+  // until the first other file shows it is a folder of images (then they are images too).
+  bool all_shards = true;
+  std::vector<ShardFile> shards;
+  ORCHARD_RETURN_NOT_OK(io::ListFilesTo(root, [&](io::ListedFile file) -> Status {
+    auto image_item = [&](io::ListedFile listed) {
+      ImageItem item = MakeImageItem(std::move(listed.relative_path), listed.size, root);
+      item.mtime_ns = listed.mtime_ns;
+      return item;
+    };
+    if (all_shards && IsTarName(file.relative_path)) {
+      shards.push_back({root.Child(file.relative_path).path, std::move(file.relative_path),
+                        file.size, file.mtime_ns});
+      return Status::OK();
     }
-    auto items = ListShards(root, shards, options);
-    SortAndDeduplicate(&items);
-    return items;
+    if (all_shards) {
+      all_shards = false;
+      for (auto& shard : shards) {
+        ORCHARD_RETURN_NOT_OK(
+            sink(image_item({std::move(shard.relative), shard.size, shard.mtime_ns})));
+      }
+      shards.clear();
+    }
+    return sink(image_item(std::move(file)));
+  }));
+  if (!all_shards || shards.empty()) return Status::OK();
+  std::sort(shards.begin(), shards.end(),
+            [](const ShardFile& a, const ShardFile& b) { return a.relative < b.relative; });
+  for (const auto& shard : shards) {
+    ORCHARD_RETURN_NOT_OK(hand_on(ListShards(root, {shard}, options)));
   }
+  return Status::OK();
+}
+
+Result<std::vector<ImageItem>> ListImages(const io::Location& root, const ListOptions& options) {
   std::vector<ImageItem> items;
-  items.reserve(files.size());
-  for (auto& file : files) {
-    items.push_back(MakeImageItem(std::move(file.relative_path), file.size, root));
-    items.back().mtime_ns = file.mtime_ns;
-  }
+  ORCHARD_RETURN_NOT_OK(ListImagesTo(root, options, [&](ImageItem item) -> Status {
+    items.push_back(std::move(item));
+    return Status::OK();
+  }));
+  SortAndDeduplicate(&items);
   return items;
 }
 

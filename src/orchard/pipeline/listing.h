@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,16 @@ io::Location ItemLocation(const ImageItem& item, const io::Location& root);
 /// with a NUL byte (never in a file name) and carries every field.
 std::string ItemToken(const ImageItem& item);
 Result<ImageItem> ItemFromToken(std::string token, int64_t size, const io::Location& root);
+
+/// Receives the items of a listing one at a time; a failure stops the listing.
+using ItemSink = std::function<Status(ImageItem)>;
+
+/// Lists the input into `sink`, in no particular order and with duplicates of a path (a
+/// manifest naming one file twice) as the input has them: what ListImages returns before
+/// it sorts. A folder input is walked without holding its listing (io::ListFilesTo);
+/// manifests and tar shards are read one file at a time. Sort and deduplicate with a
+/// ListingWriter (pipeline/listing_file.h), which holds a bounded part of it in memory.
+Status ListImagesTo(const io::Location& root, const ListOptions& options, const ItemSink& sink);
 
 /// Lists the input (sorted by path; duplicates of a path dropped). Folders: hidden names
 /// skipped (see io::ListFiles), label = name of each file's parent folder; a folder whose

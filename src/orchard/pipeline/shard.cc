@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -150,93 +151,183 @@ Result<ShardOutcome> DeserializeOutcome(const std::string& bytes) {
   return outcome;
 }
 
+namespace {
+
+// A shard's items, window by window: up to `max_items` next items of its listing.
+using NextItems = std::function<Result<std::vector<ImageItem>>(int64_t max_items)>;
+
+// Adds the counts and seconds of a window featurized after the others (wall seconds too).
+void AddWindow(const FeaturizeStats& window, FeaturizeStats* into) {
+  for (const auto field : kCountFields) into->*field += window.*field;
+  for (const auto field : kSecondsFields) into->*field += window.*field;
+  into->wall_seconds += window.wall_seconds;
+  if (into->dim == 0) into->dim = window.dim;
+}
+
+Result<ShardOutcome> FeaturizeWindows(const NextItems& next_items, int64_t num_items,
+                                      const io::Location& input_root,
+                                      const model::Embedder& embedder, const io::Location& staging,
+                                      FeaturizeOptions options, int threads) {
+  const io::Location features_dir = staging.Child(output::kFeaturesDir);
+  const io::Location errors_dir = staging.Child(output::kErrorsDir);
+  const int64_t rows_per_part = EffectiveRowsPerPart(options);
+  const int64_t num_parts = (num_items + rows_per_part - 1) / rows_per_part;
+  const int64_t first = options.first_part_index;
+  const int64_t dim = embedder.info().output_dim;
+  // Whole parts at a time, so only a window of the shard's items is ever in memory.
+  const int64_t parts_per_window = std::max<int64_t>(1, kShardWindowItems / rows_per_part);
+
+  // Parts of this shard already complete (an interrupted run, an earlier task attempt),
+  // each proven to be this shard's part before it is reused.
+  std::set<int64_t> staged;         // local part indices
+  std::set<int64_t> staged_errors;  // local part indices with an errors file
+  ORCHARD_ASSIGN_OR_RAISE(auto existing, table::ListParts(features_dir));
+  for (const auto& part : existing) {
+    const int64_t index = table::PartIndex(part.path);
+    if (index >= first && index < first + num_parts) staged.insert(index - first);
+  }
+  ORCHARD_ASSIGN_OR_RAISE(auto existing_errors, table::ListParts(errors_dir));
+  for (const auto& part : existing_errors) {
+    const int64_t index = table::PartIndex(part.path);
+    if (index >= first && index < first + num_parts) staged_errors.insert(index - first);
+  }
+
+  ShardOutcome outcome;
+  ReusablePart reused;
+  int64_t items_read = 0;
+  // The progress of earlier windows, so that the caller sees one count for the shard.
+  int64_t done_before = 0, failed_before = 0, done_now = 0, failed_now = 0;
+  const auto on_progress = options.on_progress;
+  if (on_progress) {
+    options.on_progress = [&](int64_t done, int64_t failed) {
+      done_now = done;
+      failed_now = failed;
+      on_progress(done_before + done, failed_before + failed);
+    };
+  }
+  for (int64_t window_part = 0; window_part < num_parts; window_part += parts_per_window) {
+    const int64_t want = std::min(parts_per_window * rows_per_part, num_items - items_read);
+    ORCHARD_ASSIGN_OR_RAISE(auto items, next_items(want));
+    if (static_cast<int64_t>(items.size()) != want) {
+      return Status::IOError("the shard's listing ended after ", items_read + items.size(),
+                             " of its ", num_items, " images");
+    }
+    items_read += want;
+    const int64_t window_parts = (want + rows_per_part - 1) / rows_per_part;
+    const int64_t window_first = first + window_part;
+
+    // Checked `threads` parts at a time; only their counts are kept (one part's statistics
+    // are a dim x dim matrix, 13 MB at 1,280): the statistics are read again below, in part
+    // order, so memory stays bounded by the threads, not by how many parts are reused.
+    std::vector<int64_t> window_staged;  // window-local part indices
+    for (auto it = staged.lower_bound(window_part);
+         it != staged.end() && *it < window_part + window_parts; ++it) {
+      window_staged.push_back(*it - window_part);
+    }
+    std::set<int64_t> skip_parts;  // window-local
+    const size_t chunk = static_cast<size_t>(std::max(1, threads));
+    for (size_t chunk_start = 0; chunk_start < window_staged.size(); chunk_start += chunk) {
+      const size_t chunk_size = std::min(chunk, window_staged.size() - chunk_start);
+      std::vector<Result<ReusablePart>> checked(chunk_size, ReusablePart{});
+      ORCHARD_RETURN_NOT_OK(ParallelFor(chunk_size, threads, [&](size_t offset) -> Status {
+        const int64_t local = window_staged[chunk_start + offset];
+        const int64_t begin = local * rows_per_part;
+        const int64_t count = std::min(rows_per_part, want - begin);
+        checked[offset] = CheckReusablePart(
+            items.data() + begin, count, features_dir.Child(table::PartName(window_first + local)),
+            errors_dir.Child(table::PartName(window_first + local)), dim);
+        return Status::OK();
+      }));
+      for (size_t offset = 0; offset < chunk_size; ++offset) {
+        const int64_t local = window_staged[chunk_start + offset];
+        if (checked[offset].ok()) {
+          skip_parts.insert(local);
+          reused.ok += checked[offset]->ok;
+          reused.failed += checked[offset]->failed;
+          continue;
+        }
+        const io::Location part = features_dir.Child(table::PartName(window_first + local));
+        if (options.on_warning) {
+          options.on_warning("staged part '" + part.display + "' is not reused (" +
+                             checked[offset].status().message() + "): it is featurized again");
+        }
+        ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(part));
+      }
+    }
+    // A part featurized again writes its errors file only when it has failures: an errors
+    // file left by an earlier attempt of it must not survive beside the new rows.
+    for (auto it = staged_errors.lower_bound(window_part);
+         it != staged_errors.end() && *it < window_part + window_parts; ++it) {
+      if (skip_parts.count(*it - window_part) == 0) {
+        ORCHARD_RETURN_NOT_OK(
+            io::DeleteTreeIfExists(errors_dir.Child(table::PartName(first + *it))));
+      }
+    }
+
+    // The statistics of every part, written or reused, merged in part order: a resumed or
+    // retried shard sums exactly as a fresh one, and its PCA is byte-identical.
+    int64_t next_part = 0;  // the first window-local part not merged yet
+    auto merge_reused_before = [&](int64_t end) -> Status {
+      for (; next_part < end; ++next_part) {
+        if (skip_parts.count(next_part) == 0) continue;
+        ORCHARD_ASSIGN_OR_RAISE(
+            auto stats, StatsOfPart(features_dir.Child(table::PartName(window_first + next_part))));
+        if (stats.count() > 0) ORCHARD_RETURN_NOT_OK(outcome.pca.Merge(stats));
+      }
+      return Status::OK();
+    };
+    FeaturizeOptions window_options = options;
+    window_options.first_part_index = window_first;
+    window_options.compute_pca_stats = true;
+    window_options.on_part_stats = [&](int64_t part_index, pca::PcaStats stats) -> Status {
+      ORCHARD_RETURN_NOT_OK(merge_reused_before(part_index - window_first));
+      ++next_part;
+      return outcome.pca.Merge(stats);
+    };
+    ORCHARD_ASSIGN_OR_RAISE(auto stats, Featurize(items, input_root, embedder, features_dir,
+                                                  errors_dir, skip_parts, window_options));
+    ORCHARD_RETURN_NOT_OK(merge_reused_before(window_parts));
+    AddWindow(stats, &outcome.stats);
+    done_before += done_now;
+    failed_before += failed_now;
+    done_now = failed_now = 0;
+  }
+  outcome.stats.ok += reused.ok;
+  outcome.stats.failed += reused.failed;
+  return outcome;
+}
+
+}  // namespace
+
 Result<ShardOutcome> FeaturizeShard(const std::vector<ImageItem>& items,
                                     const io::Location& input_root, const model::Embedder& embedder,
                                     const io::Location& staging, FeaturizeOptions options,
                                     int threads) {
-  const io::Location features_dir = staging.Child(output::kFeaturesDir);
-  const io::Location errors_dir = staging.Child(output::kErrorsDir);
-  const int64_t rows_per_part = EffectiveRowsPerPart(options);
-  const auto num_items = static_cast<int64_t>(items.size());
-  const int64_t num_parts = (num_items + rows_per_part - 1) / rows_per_part;
-  const int64_t first = options.first_part_index;
-  const int64_t dim = embedder.info().output_dim;
-
-  // Parts of this shard already complete (an interrupted run, an earlier task attempt),
-  // each proven to be this shard's part before it is reused.
-  std::vector<io::Location> staged;
-  ORCHARD_ASSIGN_OR_RAISE(auto existing, table::ListParts(features_dir));
-  for (const auto& part : existing) {
-    const int64_t index = table::PartIndex(part.path);
-    if (index >= first && index < first + num_parts) staged.push_back(part);
-  }
-  // Checked `threads` parts at a time; only their counts are kept (one part's statistics
-  // are a dim x dim matrix, 13 MB at 1,280): the statistics are read again below, in part
-  // order, so memory stays bounded by the threads, not by how many parts are reused.
-  std::set<int64_t> skip_parts;
-  ReusablePart reused;
-  const size_t chunk = static_cast<size_t>(std::max(1, threads));
-  for (size_t chunk_start = 0; chunk_start < staged.size(); chunk_start += chunk) {
-    const size_t chunk_size = std::min(chunk, staged.size() - chunk_start);
-    std::vector<Result<ReusablePart>> checked(chunk_size, ReusablePart{});
-    ORCHARD_RETURN_NOT_OK(ParallelFor(chunk_size, threads, [&](size_t offset) -> Status {
-      const io::Location& part = staged[chunk_start + offset];
-      const int64_t local = table::PartIndex(part.path) - first;
-      const int64_t begin = local * rows_per_part;
-      const int64_t count = std::min(rows_per_part, num_items - begin);
-      checked[offset] = CheckReusablePart(items.data() + begin, count, part,
-                                          errors_dir.Child(table::PartName(first + local)), dim);
-      return Status::OK();
-    }));
-    for (size_t offset = 0; offset < chunk_size; ++offset) {
-      const io::Location& part = staged[chunk_start + offset];
-      if (checked[offset].ok()) {
-        skip_parts.insert(table::PartIndex(part.path) - first);
-        reused.ok += checked[offset]->ok;
-        reused.failed += checked[offset]->failed;
-        continue;
-      }
-      if (options.on_warning) {
-        options.on_warning("staged part '" + part.display + "' is not reused (" +
-                           checked[offset].status().message() + "): it is featurized again");
-      }
-      ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(part));
-    }
-  }
-  // A part featurized again writes its errors file only when it has failures: an errors
-  // file left by an earlier attempt of it must not survive beside the new rows.
-  ORCHARD_ASSIGN_OR_RAISE(auto staged_errors, table::ListParts(errors_dir));
-  for (const auto& part : staged_errors) {
-    const int64_t index = table::PartIndex(part.path);
-    if (index >= first && index < first + num_parts && skip_parts.count(index - first) == 0) {
-      ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(part));
-    }
-  }
-
-  // The statistics of every part, written or reused, merged in part order: a resumed or
-  // retried shard sums exactly as a fresh one, and its PCA is byte-identical.
-  ShardOutcome outcome;
-  int64_t next_part = 0;  // the first local part not merged yet
-  auto merge_reused_before = [&](int64_t end) -> Status {
-    for (; next_part < end; ++next_part) {
-      if (skip_parts.count(next_part) == 0) continue;
-      ORCHARD_ASSIGN_OR_RAISE(auto stats,
-                              StatsOfPart(features_dir.Child(table::PartName(first + next_part))));
-      if (stats.count() > 0) ORCHARD_RETURN_NOT_OK(outcome.pca.Merge(stats));
-    }
-    return Status::OK();
+  size_t next = 0;
+  const NextItems next_items = [&](int64_t max_items) -> Result<std::vector<ImageItem>> {
+    const size_t count = std::min(items.size() - next, static_cast<size_t>(max_items));
+    std::vector<ImageItem> window(items.begin() + static_cast<ptrdiff_t>(next),
+                                  items.begin() + static_cast<ptrdiff_t>(next + count));
+    next += count;
+    return window;
   };
-  options.compute_pca_stats = true;
-  options.on_part_stats = [&](int64_t part_index, pca::PcaStats stats) -> Status {
-    ORCHARD_RETURN_NOT_OK(merge_reused_before(part_index - first));
-    ++next_part;
-    return outcome.pca.Merge(stats);
-  };
-  ORCHARD_ASSIGN_OR_RAISE(outcome.stats, Featurize(items, input_root, embedder, features_dir,
-                                                   errors_dir, skip_parts, options));
-  ORCHARD_RETURN_NOT_OK(merge_reused_before(num_parts));
-  outcome.stats.ok += reused.ok;
-  outcome.stats.failed += reused.failed;
+  return FeaturizeWindows(next_items, static_cast<int64_t>(items.size()), input_root, embedder,
+                          staging, std::move(options), threads);
+}
+
+Result<ShardOutcome> FeaturizeShard(const ListingRange& range, const io::Location& input_root,
+                                    const model::Embedder& embedder, const io::Location& staging,
+                                    FeaturizeOptions options, int threads) {
+  ORCHARD_ASSIGN_OR_RAISE(auto reader, ListingReader::Open(range.file, range.begin, range.end));
+  const NextItems next_items = [&](int64_t max_items) { return reader.Next(max_items); };
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto outcome, FeaturizeWindows(next_items, range.num_items, input_root, embedder, staging,
+                                     std::move(options), threads));
+  ORCHARD_ASSIGN_OR_RAISE(auto rest, reader.Next(1));
+  if (!rest.empty()) {
+    return Status::IOError("the job's listing '", range.file.display, "' holds more than the ",
+                           range.num_items, " images of the shard: rerun the job");
+  }
   return outcome;
 }
 
@@ -275,9 +366,10 @@ Status RemoveStrayStagedFiles(const io::Location& staging, int64_t num_parts,
   return Status::OK();
 }
 
-std::string JobFingerprint(const std::vector<ImageItem>& items, const std::string& model_sha256,
-                           const std::string& output_name, int64_t rows_per_part, int batch_size,
-                           int64_t max_pixels, int64_t max_file_bytes) {
+std::string JobFingerprint(const std::string& identity_digest, int64_t num_items,
+                           const std::string& model_sha256, const std::string& output_name,
+                           int64_t rows_per_part, int batch_size, int64_t max_pixels,
+                           int64_t max_file_bytes) {
   // Version 2: each image is identified by its size and modification time, so a file
   // replaced by another of the same size is featurized again.
   std::string text = "orchard-job-2\n";
@@ -285,14 +377,17 @@ std::string JobFingerprint(const std::vector<ImageItem>& items, const std::strin
   text += "rows_per_part=" + std::to_string(rows_per_part) +
           " batch=" + std::to_string(batch_size) + " max_pixels=" + std::to_string(max_pixels) +
           " max_file_bytes=" + std::to_string(max_file_bytes) + "\n";
-  std::string listing;
-  for (const auto& item : items) {
-    // Length-prefixed: a name may hold tabs and newlines, so no separator is safe.
-    listing += std::to_string(item.path.size()) + ':' + item.path + '\t' +
-               std::to_string(item.size) + '\t' + std::to_string(item.mtime_ns) + '\n';
-  }
-  text += "listing=" + Sha256Hex(listing) + " count=" + std::to_string(items.size()) + "\n";
+  text += "listing=" + identity_digest + " count=" + std::to_string(num_items) + "\n";
   return text;
+}
+
+std::string JobFingerprint(const std::vector<ImageItem>& items, const std::string& model_sha256,
+                           const std::string& output_name, int64_t rows_per_part, int batch_size,
+                           int64_t max_pixels, int64_t max_file_bytes) {
+  Sha256Stream identity;
+  for (const auto& item : items) identity.Update(IdentityLine(item));
+  return JobFingerprint(identity.HexDigest(), static_cast<int64_t>(items.size()), model_sha256,
+                        output_name, rows_per_part, batch_size, max_pixels, max_file_bytes);
 }
 
 Result<pca::PcaStats> StatsOfParts(const std::vector<io::Location>& parts, int threads) {

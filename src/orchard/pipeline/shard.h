@@ -15,6 +15,7 @@
 #include "orchard/pca/pca.h"
 #include "orchard/pipeline/featurize.h"
 #include "orchard/pipeline/listing.h"
+#include "orchard/pipeline/listing_file.h"
 #include "orchard/util/status.h"
 
 namespace orchard::pipeline {
@@ -47,11 +48,26 @@ Result<ShardOutcome> FeaturizeShard(const std::vector<ImageItem>& items,
                                     const io::Location& staging, FeaturizeOptions options,
                                     int threads);
 
+/// FeaturizeShard of the items in `range` of the job's listing file, read a window of
+/// kShardWindowItems (whole parts) at a time: memory does not grow with the shard.
+Result<ShardOutcome> FeaturizeShard(const ListingRange& range, const io::Location& input_root,
+                                    const model::Embedder& embedder, const io::Location& staging,
+                                    FeaturizeOptions options, int threads);
+
+/// Images a shard holds in memory at once (rounded down to whole parts, at least one). The
+/// pipeline drains between windows, which costs about a batch's time each.
+inline constexpr int64_t kShardWindowItems = 32768;
+
 /// Identifies a featurization job (model, part layout, options that change rows, and the
 /// listing), so that --resume only reuses parts of the same job, whichever front end made them.
 std::string JobFingerprint(const std::vector<ImageItem>& items, const std::string& model_sha256,
                            const std::string& output_name, int64_t rows_per_part, int batch_size,
                            int64_t max_pixels, int64_t max_file_bytes);
+/// The same from a listing file's identity digest and count (ListingFile::identity_digest).
+std::string JobFingerprint(const std::string& identity_digest, int64_t num_items,
+                           const std::string& model_sha256, const std::string& output_name,
+                           int64_t rows_per_part, int batch_size, int64_t max_pixels,
+                           int64_t max_file_bytes);
 
 /// Before a resumed job featurizes: removes from `staging` every file and folder the job
 /// would not make again itself — in features/ and errors/ anything but the part files of
