@@ -67,3 +67,43 @@ def test_static_executors_and_standalone_and_local():
     assert job.default_shards(standalone, 1000)[:2] == (12, 3)
     local = FakeSession(master="local[4]", default_parallelism=4, spark_task_cpus="4")
     assert job.default_shards(local, 1000)[:2] == (4, 1)
+
+
+def _driver_of(tmp_path, images):
+    """The run job's C++ driver (what the Spark job's driver calls) over `images` files; no
+    image is read before the shards run, so the files need not be images."""
+    import orchard
+    from orchard import _native
+
+    root = tmp_path / f"in-{images}"
+    for index in range(images):
+        folder = root / f"class-{index % 13}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"a-long-file-name-as-collections-have-{index:07d}.jpg").write_bytes(b"x")
+    options = {"input": str(root), "output": str(tmp_path / f"out-{images}"), "model": "",
+               "shipped_model": orchard.shipped_model_path(), "rows_per_part": 64}
+    return _native.FeaturizeDriver(options, "run", "spark", 1)
+
+
+def test_a_task_carries_a_range_of_the_staged_listing_never_its_paths(tmp_path):
+    """Spark warned of 8.7 MB tasks at 10^6 images when each task carried its paths: a
+    task is now a few numbers, as small for 5,000 images as for 10, and the tasks' ranges
+    cover the staged listing exactly once, in order."""
+    import pickle
+
+    from orchard.spark.tasks import shard_tasks
+
+    sizes = {}
+    for images in (10, 5000):
+        driver = _driver_of(tmp_path, images)
+        driver.plan(7)
+        tasks = shard_tasks(driver)
+        assert sum(task["items"] for task in tasks) == driver.listed == images
+        for left, right in zip(tasks, tasks[1:]):
+            assert left["end_byte"] == right["begin_byte"]
+            assert left["first_part"] + left["parts"] == right["first_part"]
+        listing = tmp_path / f"out-{images}" / "_temporary" / "listing" / "listing.bin"
+        assert tasks[0]["begin_byte"] == 8  # after the header
+        assert tasks[-1]["end_byte"] < listing.stat().st_size  # the trailer follows
+        sizes[images] = max(len(pickle.dumps(task)) for task in tasks)
+    assert max(sizes.values()) < 300  # with its paths, a task of the 5,000 was ~45 KB
