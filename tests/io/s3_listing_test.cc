@@ -32,6 +32,9 @@ class FakeStore {
   void Put(const std::string& key, int64_t size = 1) { keys_[key] = size; }
 
   std::set<std::string> failing;
+  /// Answers delimiter listings as recursive ones plus the folders of the keys' first
+  /// components (what Arrow makes of a server that ignores the delimiter).
+  bool ignores_delimiter = false;
 
   ObjectLister Lister() {
     return [this](const std::string& path, bool recursive) { return List(path, recursive); };
@@ -49,6 +52,16 @@ class FakeStore {
     }
     const std::string prefix = path + "/";
     std::vector<arrow::fs::FileInfo> infos;
+    if (!recursive && ignores_delimiter) {
+      ORCHARD_ASSIGN_OR_RAISE(infos, List(path, /*recursive=*/true));
+      std::set<std::string> firsts;
+      for (const auto& info : infos) {
+        const size_t slash = info.path().find('/', prefix.size());
+        if (slash != std::string::npos) firsts.insert(info.path().substr(0, slash));
+      }
+      for (const auto& first : firsts) infos.emplace_back(first, arrow::fs::FileType::Directory);
+      return infos;
+    }
     std::set<std::string> folders;
     for (auto it = keys_.lower_bound(prefix); it != keys_.end(); ++it) {
       const std::string& key = it->first;
@@ -319,6 +332,15 @@ TEST(S3ListingTest, AFolderThatIsNotOnePlainNameIsWalkedWithItsParent) {
   for (const auto& [path, recursive] : store.Calls()) {
     EXPECT_NE(path, "bkt/in/a/") << "an empty-component prefix was listed on its own";
   }
+}
+
+TEST(S3ListingTest, AServerThatIgnoresTheDelimiterGetsTheOneWalk) {
+  FakeStore store;
+  PutHostileTree(&store);
+  ASSERT_OK_AND_ASSIGN(auto one_walk, ListObjectTree("bkt/in", store.Lister(), 1));
+  store.ignores_delimiter = true;
+  ASSERT_OK_AND_ASSIGN(auto listing, ListObjectTree("bkt/in", store.Lister(), 32));
+  ExpectSameListing(listing.files, one_walk.files);
 }
 
 TEST(S3ListingTest, NoMoreListingsInFlightThanTheConcurrency) {

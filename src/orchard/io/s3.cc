@@ -240,15 +240,15 @@ struct Level {
   bool splittable = true;  // false: a folder that is not one plain name below the prefix
 };
 
-// A prefix's delimiter listing is used only when each folder it reports is one non-empty
-// name below it ("p/name"): a key with an empty component ("p//x") makes a folder that a
-// later listing could not tell from its parent, and that level is then listed recursively
-// in one piece, as the one walk would.
+// A prefix's delimiter listing is used only when each entry it reports is one non-empty
+// name below it ("p/name"). A key with an empty component ("p//x") makes a folder that a
+// later listing could not tell from its parent; a server that ignores the delimiter (some
+// S3-compatible ones) returns deeper keys, and the folders Arrow derives from them would be
+// listed again. Such a level is listed recursively in one piece, as the one walk would.
 Level SplitLevel(const std::string& prefix, std::vector<arrow::fs::FileInfo> infos,
                  size_t root_prefix_len) {
   Level level;
   for (const auto& info : infos) {
-    if (info.type() != arrow::fs::FileType::Directory) continue;
     const std::string& path = info.path();
     const bool plain_child =
         path.size() > prefix.size() + 1 && path.compare(0, prefix.size(), prefix) == 0 &&
@@ -258,7 +258,8 @@ Level SplitLevel(const std::string& prefix, std::vector<arrow::fs::FileInfo> inf
       level.sub_prefixes.clear();
       break;
     }
-    if (!HasSkippedComponent(std::string_view(path).substr(root_prefix_len))) {
+    if (info.type() == arrow::fs::FileType::Directory &&
+        !HasSkippedComponent(std::string_view(path).substr(root_prefix_len))) {
       level.sub_prefixes.push_back(path);
     }
   }
