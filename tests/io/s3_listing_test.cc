@@ -259,6 +259,36 @@ TEST(S3ListingTest, AFolderPerObjectCostsPagesNotARequestPerFolder) {
   EXPECT_EQ(store.CallCount(true), 1u + 2);
 }
 
+TEST(S3ListingTest, ManyTinyLabelsAreWalkedWholeAfterASample) {
+  // 3,000 one-image labels (more than the budget, 1,024 at 32): splitting would be 3,000
+  // requests where the one walk needs 3 pages. The first 32 are walked to find out.
+  FakeStore store;
+  for (int idx = 0; idx < 3000; ++idx) store.Put("bkt/in/l" + std::to_string(idx) + "/i.jpg");
+  ASSERT_OK_AND_ASSIGN(auto one_walk, ListObjectTree("bkt/in", store.Lister(), 1));
+  ASSERT_OK_AND_ASSIGN(auto listing, ListObjectTree("bkt/in", store.Lister(), 32));
+  ExpectSameListing(listing.files, one_walk.files);
+  EXPECT_EQ(listing.files.size(), 3000u);
+  EXPECT_EQ(store.CallCount(false), 1u);
+  EXPECT_EQ(store.CallCount(true), 1u + 32 + 1);  // the reference, the sample, the walk
+}
+
+TEST(S3ListingTest, ManyLabelsOfEnoughKeysAreEachWalked) {
+  // 1,500 labels of 40 keys (more than 1000 / 32 on average): each is walked, the sampled
+  // ones once.
+  FakeStore store;
+  for (int label = 0; label < 1500; ++label) {
+    for (int idx = 0; idx < 40; ++idx) {
+      store.Put("bkt/in/l" + std::to_string(label) + "/" + std::to_string(idx) + ".jpg", idx);
+    }
+  }
+  ASSERT_OK_AND_ASSIGN(auto one_walk, ListObjectTree("bkt/in", store.Lister(), 1));
+  ASSERT_OK_AND_ASSIGN(auto listing, ListObjectTree("bkt/in", store.Lister(), 32));
+  ExpectSameListing(listing.files, one_walk.files);
+  EXPECT_EQ(listing.files.size(), 1500u * 40);
+  EXPECT_EQ(store.CallCount(false), 1u);
+  EXPECT_EQ(store.CallCount(true), 1u + 1500);
+}
+
 TEST(S3ListingTest, DeepNestingStopsDescendingAtTheDepthLimit) {
   FakeStore store;
   std::string key = "bkt/in";

@@ -10,8 +10,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdlib>
 #include <functional>
+#include <iterator>
 #include <mutex>
 #include <random>
 #include <string>
@@ -298,6 +300,7 @@ Result<ObjectTreeListing> ListObjectTree(const std::string& root_path, const Obj
   // Everything in one recursive walk: what concurrency 1 asks for, and what a root whose
   // delimiter listing cannot be split gets.
   const auto one_walk = [&]() -> Result<ObjectTreeListing> {
+    result.files.clear();
     ORCHARD_ASSIGN_OR_RAISE(auto infos, list(root_path, /*recursive=*/true));
     result.nothing_below = infos.empty();
     AddFiles(infos, prefix_len, &result.files);
@@ -321,6 +324,34 @@ Result<ObjectTreeListing> ListObjectTree(const std::string& root_path, const Obj
   std::vector<std::string> walk_whole;  // prefixes listed recursively in the end
   const size_t wanted = kListDescendBelowFactor * static_cast<size_t>(concurrency);
   const size_t budget = ListPrefixBudget(concurrency);
+  std::sort(pending.begin(), pending.end());  // key order: which failure is reported
+  if (pending.size() > budget) {
+    // Many labels: one walk each pays only when they hold more than kListPageKeys /
+    // concurrency keys on average (P/concurrency round trips against P*keys/1000 pages).
+    // The first `concurrency` are walked to find out; when they are smaller, the root is
+    // walked whole (costing one round trip and its delimiter pages more than the one walk).
+    const size_t sampled = std::min(pending.size(), static_cast<size_t>(concurrency));
+    std::vector<std::vector<ListedFile>> sample(sampled);
+    std::atomic<size_t> sample_keys{0};
+    ORCHARD_RETURN_NOT_OK(RunConcurrently(sampled, concurrency, [&](size_t idx) {
+      ORCHARD_ASSIGN_OR_RAISE(auto infos, list(pending[idx], /*recursive=*/true));
+      sample_keys += static_cast<size_t>(
+          std::count_if(infos.begin(), infos.end(), [](const arrow::fs::FileInfo& info) {
+            return info.type() == arrow::fs::FileType::File;
+          }));
+      AddFiles(infos, prefix_len, &sample[idx]);
+      return Status::OK();
+    }));
+    if (sample_keys.load() * static_cast<size_t>(concurrency) < kListPageKeys * sampled) {
+      return one_walk();
+    }
+    for (auto& files : sample) {
+      for (auto& file : files) result.files.push_back(std::move(file));
+    }
+    walk_whole.assign(std::make_move_iterator(pending.begin() + static_cast<ptrdiff_t>(sampled)),
+                      std::make_move_iterator(pending.end()));
+    pending.clear();
+  }
   for (int depth = 1; !pending.empty() && pending.size() < wanted && depth < kListMaxDepth;
        ++depth) {
     std::sort(pending.begin(), pending.end());  // key order: which failure is reported

@@ -43,18 +43,23 @@ Result<int> S3ListConcurrency();
 using ObjectLister = std::function<Result<std::vector<arrow::fs::FileInfo>>(const std::string& path,
                                                                             bool recursive)>;
 
-/// The splitting of ListObjectTree. The root's sub-prefixes (an input's labels) are always
-/// listed on their own. Below them, delimiter listings descend while fewer than
+/// The splitting of ListObjectTree. The root's sub-prefixes (an input's labels) are listed
+/// on their own (but see below). Below them, delimiter listings descend while fewer than
 /// kListDescendBelowFactor * concurrency prefixes are known, at most kListMaxDepth levels
 /// below the root, and split a prefix only while the sub-prefixes accepted at that level
 /// stay within ListPrefixBudget(concurrency); a prefix that would pass it is walked whole.
 /// So splitting costs at most that many more requests than the one walk (a label of 10^6
 /// one-object folders costs its pages, not 10^6 requests), i.e. kListPrefixesPerThread
-/// rounds of requests, whatever the input.
+/// rounds of requests, whatever the input. A root with more sub-prefixes than the budget
+/// has the first `concurrency` of them walked; they are all walked one by one only when
+/// those hold at least kListPageKeys / concurrency keys each on average, else the root is
+/// walked whole (10^5 one-image folders cost their pages, not 10^5 requests).
 inline constexpr size_t kListDescendBelowFactor = 4;
 inline constexpr int kListMaxDepth = 8;
 inline constexpr size_t kListPrefixesPerThread = 32;
 inline constexpr size_t kListMaxPrefixes = 4096;
+/// Keys in one ListObjectsV2 page (S3's and Arrow's maximum).
+inline constexpr size_t kListPageKeys = 1000;
 inline size_t ListPrefixBudget(int concurrency) {
   return std::min(kListMaxPrefixes, kListPrefixesPerThread * static_cast<size_t>(concurrency));
 }
