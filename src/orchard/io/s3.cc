@@ -8,14 +8,19 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdlib>
 #include <functional>
+#include <iterator>
 #include <mutex>
 #include <random>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "orchard/io/local_files_internal.h"
 #include "orchard/io/s3_internal.h"
@@ -176,34 +181,240 @@ bool HasSkippedComponent(std::string_view relative) {
   return false;
 }
 
-}  // namespace
+// Runs task(i) for every i below `count`, on up to `concurrency` threads (this one among
+// them). Once a task fails, tasks not yet started are not started; the failure of the
+// lowest index wins, so that the error does not depend on which thread was faster.
+Status RunConcurrently(size_t count, int concurrency, const std::function<Status(size_t)>& task) {
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mutex;
+  size_t failed_index = count;
+  Status failure;
+  const auto work = [&] {
+    while (!failed.load()) {
+      const size_t index = next.fetch_add(1);
+      if (index >= count) return;
+      Status status = task(index);
+      if (!status.ok()) {
+        std::lock_guard lock(mutex);
+        if (index < failed_index) {
+          failed_index = index;
+          failure = std::move(status);
+        }
+        failed.store(true);
+      }
+    }
+  };
+  const size_t threads = std::min<size_t>(count, static_cast<size_t>(std::max(1, concurrency)));
+  std::vector<std::thread> helpers;
+  helpers.reserve(threads > 0 ? threads - 1 : 0);
+  for (size_t idx = 1; idx < threads; ++idx) {
+    try {
+      helpers.emplace_back(work);
+    } catch (const std::system_error&) {
+      break;  // no more threads to be had: the ones running (and this one) do the rest
+    }
+  }
+  work();
+  for (auto& helper : helpers) helper.join();
+  return failed_index < count ? failure : Status::OK();
+}
 
-namespace internal {
-
-Result<std::vector<ListedFile>> ListObjectStoreFiles(const Location& root) {
-  // The listing first, and nothing else when it finds objects: GetFileInfo(root) would be a
-  // HeadObject on the key "prefix", which a role allowed to read only "prefix/*" is refused
-  // (403), although it may list the prefix. Arrow's selector listing issues ListObjectsV2
-  // only; allow_not_found makes an empty prefix an empty result instead of an error.
-  arrow::fs::FileSelector selector;
-  selector.base_dir = root.path;
-  selector.recursive = true;
-  selector.allow_not_found = true;
-  ORCHARD_ASSIGN_OR_RAISE(auto infos, root.fs->GetFileInfo(selector));
-  std::vector<ListedFile> files;
-  files.reserve(infos.size());
-  const size_t prefix_len = root.path.size() + 1;
+// The listing's entries below `root_path` (prefix_len = its length + 1) as listed files.
+void AddFiles(const std::vector<arrow::fs::FileInfo>& infos, size_t prefix_len,
+              std::vector<ListedFile>* files) {
   for (const auto& info : infos) {
     if (info.type() != arrow::fs::FileType::File) continue;
     if (info.path().size() <= prefix_len) continue;
     std::string relative = info.path().substr(prefix_len);
     if (HasSkippedComponent(relative)) continue;
-    files.push_back(
+    files->push_back(
         {std::move(relative), info.size(),
          std::chrono::duration_cast<std::chrono::nanoseconds>(info.mtime().time_since_epoch())
              .count()});
   }
-  if (infos.empty()) {
+}
+
+// One delimiter listing split into what it says about its prefix.
+struct Level {
+  std::vector<arrow::fs::FileInfo> infos;  // the objects directly below (and the folders)
+  std::vector<std::string> sub_prefixes;   // the folders to list, skipped names left out
+  bool splittable = true;  // false: a folder that is not one plain name below the prefix
+};
+
+// A prefix's delimiter listing is used only when each entry it reports is one non-empty
+// name below it ("p/name"). A key with an empty component ("p//x") makes a folder that a
+// later listing could not tell from its parent; a server that ignores the delimiter (some
+// S3-compatible ones) returns deeper keys, and the folders Arrow derives from them would be
+// listed again. Such a level is listed recursively in one piece, as the one walk would.
+Level SplitLevel(const std::string& prefix, std::vector<arrow::fs::FileInfo> infos,
+                 size_t root_prefix_len) {
+  Level level;
+  for (const auto& info : infos) {
+    const std::string& path = info.path();
+    const bool plain_child =
+        path.size() > prefix.size() + 1 && path.compare(0, prefix.size(), prefix) == 0 &&
+        path[prefix.size()] == '/' && path.find('/', prefix.size() + 1) == std::string::npos;
+    if (!plain_child) {
+      level.splittable = false;
+      level.sub_prefixes.clear();
+      break;
+    }
+    if (info.type() == arrow::fs::FileType::Directory &&
+        !HasSkippedComponent(std::string_view(path).substr(root_prefix_len))) {
+      level.sub_prefixes.push_back(path);
+    }
+  }
+  level.infos = std::move(infos);
+  return level;
+}
+
+}  // namespace
+
+namespace internal {
+
+Result<int> S3ListConcurrency() {
+  const std::string from_env = GetEnv("ORCHARD_S3_LIST_CONCURRENCY");
+  if (from_env.empty()) return kDefaultS3ListConcurrency;
+  char* end = nullptr;
+  const long parsed = std::strtol(from_env.c_str(), &end, 10);
+  if (*end != '\0' || parsed < 1 || parsed > kMaxS3ListConcurrency) {
+    return Status::Invalid("ORCHARD_S3_LIST_CONCURRENCY is '", util::ValidUtf8(from_env),
+                           "': expected the number of S3 prefix listings in flight at once, "
+                           "from 1 (one sequential walk) to ",
+                           kMaxS3ListConcurrency);
+  }
+  return static_cast<int>(parsed);
+}
+
+Result<ObjectTreeListing> ListObjectTree(const std::string& root_path, const ObjectLister& list,
+                                         int concurrency) {
+  ObjectTreeListing result;
+  const size_t prefix_len = root_path.size() + 1;
+  const auto sort_files = [&result] {
+    std::sort(result.files.begin(), result.files.end(),
+              [](const ListedFile& lhs, const ListedFile& rhs) {
+                return lhs.relative_path < rhs.relative_path;
+              });
+  };
+  // Everything in one recursive walk: what concurrency 1 asks for, and what a root whose
+  // delimiter listing cannot be split gets.
+  const auto one_walk = [&]() -> Result<ObjectTreeListing> {
+    result.files.clear();
+    ORCHARD_ASSIGN_OR_RAISE(auto infos, list(root_path, /*recursive=*/true));
+    result.nothing_below = infos.empty();
+    AddFiles(infos, prefix_len, &result.files);
+    sort_files();
+    return std::move(result);
+  };
+  if (concurrency <= 1) return one_walk();
+
+  ORCHARD_ASSIGN_OR_RAISE(auto root_infos, list(root_path, /*recursive=*/false));
+  if (root_infos.empty()) {
+    result.nothing_below = true;
+    return result;
+  }
+  Level root = SplitLevel(root_path, std::move(root_infos), prefix_len);
+  if (!root.splittable) return one_walk();
+  AddFiles(root.infos, prefix_len, &result.files);
+
+  // Descend while there are too few prefixes to keep `concurrency` listings busy: each
+  // level costs one delimiter listing per prefix (one request when the level is small).
+  std::vector<std::string> pending = std::move(root.sub_prefixes);
+  std::vector<std::string> walk_whole;  // prefixes listed recursively in the end
+  const size_t wanted = kListDescendBelowFactor * static_cast<size_t>(concurrency);
+  const size_t budget = ListPrefixBudget(concurrency);
+  std::sort(pending.begin(), pending.end());  // key order: which failure is reported
+  if (pending.size() > budget) {
+    // Many labels: one walk each pays only when they hold more than kListPageKeys /
+    // concurrency keys on average (P/concurrency round trips against P*keys/1000 pages).
+    // The first `concurrency` are walked to find out; when they are smaller, the root is
+    // walked whole (costing one round trip and its delimiter pages more than the one walk).
+    const size_t sampled = std::min(pending.size(), static_cast<size_t>(concurrency));
+    std::vector<std::vector<ListedFile>> sample(sampled);
+    std::atomic<size_t> sample_keys{0};
+    ORCHARD_RETURN_NOT_OK(RunConcurrently(sampled, concurrency, [&](size_t idx) {
+      ORCHARD_ASSIGN_OR_RAISE(auto infos, list(pending[idx], /*recursive=*/true));
+      sample_keys += static_cast<size_t>(
+          std::count_if(infos.begin(), infos.end(), [](const arrow::fs::FileInfo& info) {
+            return info.type() == arrow::fs::FileType::File;
+          }));
+      AddFiles(infos, prefix_len, &sample[idx]);
+      return Status::OK();
+    }));
+    if (sample_keys.load() * static_cast<size_t>(concurrency) < kListPageKeys * sampled) {
+      return one_walk();
+    }
+    for (auto& files : sample) {
+      for (auto& file : files) result.files.push_back(std::move(file));
+    }
+    walk_whole.assign(std::make_move_iterator(pending.begin() + static_cast<ptrdiff_t>(sampled)),
+                      std::make_move_iterator(pending.end()));
+    pending.clear();
+  }
+  for (int depth = 1; !pending.empty() && pending.size() < wanted && depth < kListMaxDepth;
+       ++depth) {
+    std::sort(pending.begin(), pending.end());  // key order: which failure is reported
+    std::vector<Level> levels(pending.size());
+    ORCHARD_RETURN_NOT_OK(RunConcurrently(pending.size(), concurrency, [&](size_t idx) {
+      ORCHARD_ASSIGN_OR_RAISE(auto infos, list(pending[idx], /*recursive=*/false));
+      levels[idx] = SplitLevel(pending[idx], std::move(infos), prefix_len);
+      return Status::OK();
+    }));
+    // The prefixes with the fewest sub-prefixes are split first, within the budget; the
+    // others (and those that cannot be split) are walked whole.
+    std::vector<size_t> order(pending.size());
+    for (size_t idx = 0; idx < order.size(); ++idx) order[idx] = idx;
+    std::stable_sort(order.begin(), order.end(), [&levels](size_t lhs, size_t rhs) {
+      return levels[lhs].sub_prefixes.size() < levels[rhs].sub_prefixes.size();
+    });
+    std::vector<std::string> next;
+    for (const size_t idx : order) {
+      Level& level = levels[idx];
+      if (!level.splittable || next.size() + level.sub_prefixes.size() > budget) {
+        walk_whole.push_back(std::move(pending[idx]));
+        continue;
+      }
+      AddFiles(level.infos, prefix_len, &result.files);
+      for (auto& sub_prefix : level.sub_prefixes) next.push_back(std::move(sub_prefix));
+    }
+    pending = std::move(next);
+  }
+  for (auto& prefix : pending) walk_whole.push_back(std::move(prefix));
+  // Key order, so that the first failure in key order is the one reported.
+  std::sort(walk_whole.begin(), walk_whole.end());
+
+  std::vector<std::vector<ListedFile>> walked(walk_whole.size());
+  ORCHARD_RETURN_NOT_OK(RunConcurrently(walk_whole.size(), concurrency, [&](size_t idx) {
+    ORCHARD_ASSIGN_OR_RAISE(auto infos, list(walk_whole[idx], /*recursive=*/true));
+    AddFiles(infos, prefix_len, &walked[idx]);
+    return Status::OK();
+  }));
+  for (auto& files : walked) {
+    for (auto& file : files) result.files.push_back(std::move(file));
+  }
+  sort_files();
+  return result;
+}
+
+Result<std::vector<ListedFile>> ListObjectStoreFiles(const Location& root) {
+  ORCHARD_ASSIGN_OR_RAISE(const int concurrency, S3ListConcurrency());
+  // Listings only, and nothing else when they find objects: GetFileInfo(root) would be a
+  // HeadObject on the key "prefix", which a role allowed to read only "prefix/*" is refused
+  // (403), although it may list the prefix. Arrow's selector listing issues ListObjectsV2
+  // only (a delimiter listing passes the same prefix, "prefix/" or "prefix/sub/", which a
+  // policy's s3:prefix condition "prefix/*" allows); allow_not_found makes an empty prefix
+  // an empty result instead of an error.
+  const auto list = [&root](const std::string& path,
+                            bool recursive) -> Result<std::vector<arrow::fs::FileInfo>> {
+    arrow::fs::FileSelector selector;
+    selector.base_dir = path;
+    selector.recursive = recursive;
+    selector.allow_not_found = true;
+    return root.fs->GetFileInfo(selector);
+  };
+  ORCHARD_ASSIGN_OR_RAISE(auto listing, ListObjectTree(root.path, list, concurrency));
+  if (listing.nothing_below) {
     // Nothing below the prefix: either nothing is there, or the prefix is one object. Only
     // now is the key itself looked at; a HEAD refused (403) says nothing more than the
     // listing did.
@@ -215,10 +426,7 @@ Result<std::vector<ListedFile>> ListObjectStoreFiles(const Location& root) {
     return Status::IOError("input '", root.display,
                            "' does not exist: no object is listed under it");
   }
-  std::sort(files.begin(), files.end(), [](const ListedFile& lhs, const ListedFile& rhs) {
-    return lhs.relative_path < rhs.relative_path;
-  });
-  return files;
+  return std::move(listing.files);
 }
 
 }  // namespace internal
