@@ -388,32 +388,44 @@ Result<std::shared_ptr<arrow::Buffer>> ShardFiles::ReadMember(const io::Location
     return Status::IOError("the shard ends ", offset + size - got,
                            " bytes before the member's end (changed since it was listed?)");
   };
-  if (size > kShardWindowBytes) {
+  const auto read_alone = [&]() -> Result<std::shared_ptr<arrow::Buffer>> {
     {
-      std::lock_guard lock(mutex_);
+      std::lock_guard count_lock(mutex_);
       ++requests_;
     }
     ORCHARD_ASSIGN_OR_RAISE(auto bytes, opened.file->ReadAt(offset, size));
     if (bytes->size() != size) return short_read(offset + bytes->size());
     return bytes;
-  }
+  };
+  if (size > kShardWindowBytes) return read_alone();
   Fetch fetch;
   int64_t start = 0;
   int64_t end = 0;
   std::promise<Result<std::shared_ptr<arrow::Buffer>>> fetching;
   bool mine = false;
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    // Windows sit at fixed places (every kShardWindowBytes, reaching a quarter window past
+    // the next, so that a member crossing the boundary is still inside): readers that come
+    // out of order (hundreds of reads in flight on S3) find the same window instead of
+    // each making one that starts at its own member.
+    const int64_t window_start = offset / kShardWindowBytes * kShardWindowBytes;
+    const int64_t window_end =
+        std::min(window_start + kShardWindowBytes + kShardWindowBytes / 4, opened.size);
+    if (offset + size > window_end) {
+      lock.unlock();  // a member past its window's reach: a request of its own
+      return read_alone();
+    }
     auto found = std::find_if(windows_.begin(), windows_.end(), [&](const Window& window) {
-      return window.shard == shard.path && window.start <= offset && offset + size <= window.end;
+      return window.shard == shard.path && window.start == window_start;
     });
     if (found != windows_.end()) {
       windows_.splice(windows_.end(), windows_, found);  // most recently used
     } else {
       Window window;
       window.shard = shard.path;
-      window.start = offset;
-      window.end = std::max(offset + size, std::min(offset + kShardWindowBytes, opened.size));
+      window.start = window_start;
+      window.end = window_end;
       window.bytes = fetching.get_future().share();
       windows_.push_back(std::move(window));
       if (windows_.size() > kMaxShardWindows) windows_.pop_front();  // its readers keep it

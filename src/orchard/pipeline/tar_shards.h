@@ -47,9 +47,10 @@ void ListTarShard(const io::Location& shard, int64_t shard_size, int64_t shard_m
                   const std::string& relative_raw, const std::string& folder_label,
                   const ListOptions& options, std::vector<ImageItem>* items);
 
-/// Bytes of a shard fetched by one request when its members are read: members read in
-/// order come out of the window of the first, so a shard of at most this size costs one
-/// GET, a larger one one GET per window (img2dataset's ~1 GB shards: 64 instead of 10^4).
+/// Bytes of a shard fetched by one request when its members are read: windows start every
+/// kShardWindowBytes (and reach a quarter window further), so a shard of at most this size
+/// costs one GET, a larger one one GET per window (img2dataset's ~1 GB shards: 64 instead
+/// of 10^4), in whatever order its members are read.
 inline constexpr int64_t kShardWindowBytes = int64_t{16} << 20;
 /// Windows held at once, all shards together: bounds their memory (64 MiB) beside the
 /// read-ahead budget (a member handed out keeps only its own window alive).
