@@ -30,6 +30,10 @@ inline constexpr const char* kResultSummaryJson = "summary.json";
 /// The largest k search accepts (the neighbours table is rows x k).
 inline constexpr int64_t kMaxNeighbours = 10000;
 
+/// --max-memory's value: "512M", "4G" (K, M, G: powers of 1024), "1000000" bytes; "" is
+/// 0 (no bound); a usage error otherwise.
+Result<int64_t> ParseMaxMemory(const std::string& text);
+
 struct IndexJobOptions {
   std::string input;          ///< an earlier `orchard run` output
   std::string output;         ///< INDEX_DIR
