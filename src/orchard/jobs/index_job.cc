@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
+#include <tuple>
 
 #include "orchard/classify/classifier.h"
 #include "orchard/classify/metrics.h"
 #include "orchard/classify/predict_parts.h"
+#include "orchard/image/thumbnail.h"
 #include "orchard/index/dedup.h"
 #include "orchard/jobs/index_steps.h"
 #include "orchard/jobs/job_steps.h"
@@ -16,6 +19,7 @@
 #include "orchard/model/embedder.h"
 #include "orchard/output/layout.h"
 #include "orchard/pipeline/embed_bytes.h"
+#include "orchard/report/dedup_report.h"
 #include "orchard/table/predictions.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/json_fields.h"
@@ -545,6 +549,172 @@ Result<DedupInputs> BeginDedup(const DedupJobOptions& options) {
   return inputs;
 }
 
+// The images' root an output was made from (its report/summary.json "input"); unset,
+// with the reason, when the summary cannot be read or names none.
+struct ImageRoot {
+  std::optional<io::Location> location;
+  std::string why_not;
+};
+
+ImageRoot ImageRootOf(const io::Location& output, const io::StorageOptions& storage) {
+  ImageRoot root;
+  auto bytes = io::ReadBounded(output.Child(output::kSummaryJson), kMaxPcaModelBytes);
+  if (!bytes.ok()) {
+    root.why_not = "no readable " + output.Child(output::kSummaryJson).display +
+                   ": the images' folder is unknown";
+    return root;
+  }
+  std::string input;
+  try {
+    const auto document = nlohmann::json::parse((*bytes)->ToString());
+    if (document.contains("input") && document["input"].is_string()) {
+      input = document["input"].get<std::string>();
+    }
+  } catch (const nlohmann::json::exception&) {
+  }
+  if (input.empty()) {
+    root.why_not = output.Child(output::kSummaryJson).display + " names no input folder";
+    return root;
+  }
+  auto location = io::ResolveLocation(input, storage);
+  if (!location.ok()) {
+    root.why_not = "cannot resolve the input '" + input + "': " + location.status().message();
+    return root;
+  }
+  root.location = *location;
+  return root;
+}
+
+// A row's path under its root, refused when it could leave it (an absolute path, "..").
+bool StaysUnder(const std::string& path) {
+  if (path.empty() || path.front() == '/' || path.find('\0') != std::string::npos) return false;
+  size_t start = 0;
+  while (start <= path.size()) {
+    const size_t end = std::min(path.find('/', start), path.size());
+    if (path.compare(start, end - start, "..") == 0 && end - start == 2) return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+// A row of the page: the image's thumbnail, or the reason there is none. Never fails: an
+// image that cannot be read, decoded or scaled gets a placeholder on the page.
+report::DedupImage ImageShown(const ImageRoot& root, const std::string& path,
+                              const std::string& label, float distance) {
+  report::DedupImage image{path, label, distance, "", ""};
+  if (!root.location) {
+    image.missing_reason = root.why_not;
+    return image;
+  }
+  if (!StaysUnder(path)) {
+    image.missing_reason = "the path is not one under the input folder";
+    return image;
+  }
+  const image::PreprocessOptions limits;  // the pipeline's default bounds
+  auto bytes = io::ReadBounded(root.location->Child(path), limits.max_file_bytes);
+  if (!bytes.ok()) {
+    image.missing_reason = "cannot read it: " + bytes.status().message();
+    return image;
+  }
+  auto thumbnail = image::JpegThumbnail((*bytes)->data(), static_cast<size_t>((*bytes)->size()),
+                                        image::kThumbnailSide, limits);
+  if (!thumbnail.ok()) {
+    image.missing_reason = "cannot show it: " + thumbnail.status().message();
+    return image;
+  }
+  image.thumbnail_jpeg = std::move(*thumbnail);
+  return image;
+}
+
+// The thumbnails of `images` [(root, path, label, distance)], on `threads` threads.
+std::vector<report::DedupImage> ImagesShown(
+    const std::vector<std::tuple<const ImageRoot*, std::string, std::string, float>>& images,
+    int threads) {
+  std::vector<report::DedupImage> out(images.size());
+  (void)ParallelFor(images.size(), threads, [&](size_t idx) -> Status {
+    const auto& [root, path, label, distance] = images[idx];
+    out[idx] = ImageShown(*root, path, label, distance);
+    return Status::OK();
+  });
+  return out;
+}
+
+// DUP/report/index.html: the largest groups (or the closest matches), bounded by the
+// report's kMaxDedup* constants.
+Status WriteDedupPage(const DedupJobOptions& options, const DedupInputs& inputs,
+                      const std::vector<index::DuplicateMember>& members,
+                      std::vector<std::tuple<int64_t, int64_t, float>> matches) {
+  const NeighbourJobSummary& summary = inputs.summary;
+  report::DedupReport page;
+  page.input = options.input;
+  page.against = options.against;
+  page.output = options.output;
+  page.threshold = options.threshold;
+  page.rows = summary.rows;
+  page.skipped = summary.skipped;
+  page.groups = summary.groups;
+  page.grouped_rows = summary.grouped_rows;
+  page.matched_rows = summary.matched_rows;
+  const ImageRoot input_root = ImageRootOf(inputs.where.input, options.storage);
+  const ImageRoot other_root =
+      inputs.across ? ImageRootOf(inputs.against, options.storage) : ImageRoot{};
+  if (!input_root.location) page.thumbnails_note = "No thumbnails: " + input_root.why_not;
+  const table::VectorRows& rows = inputs.input.kept;
+  std::vector<std::tuple<const ImageRoot*, std::string, std::string, float>> wanted;
+  if (!inputs.across) {
+    // Groups by size, largest first (ties: in group order); their first members.
+    std::vector<std::pair<int64_t, int64_t>> group_spans;  // (first member, size)
+    for (size_t idx = 0; idx < members.size(); ++idx) {
+      if (idx == 0 || members[idx].group != members[idx - 1].group) {
+        group_spans.emplace_back(static_cast<int64_t>(idx), 0);
+      }
+      ++group_spans.back().second;
+    }
+    std::stable_sort(group_spans.begin(), group_spans.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    if (static_cast<int64_t>(group_spans.size()) > report::kMaxDedupGroupsShown) {
+      group_spans.resize(static_cast<size_t>(report::kMaxDedupGroupsShown));
+    }
+    for (const auto& [first, size] : group_spans) {
+      report::DedupGroupShown group;
+      group.group = members[static_cast<size_t>(first)].group;
+      group.size = size;
+      page.largest_groups.push_back(group);
+      for (int64_t idx = first; idx < first + std::min(size, report::kMaxDedupMembersShown);
+           ++idx) {
+        const auto& member = members[static_cast<size_t>(idx)];
+        wanted.emplace_back(&input_root, rows.paths[static_cast<size_t>(member.row)],
+                            rows.labels[static_cast<size_t>(member.row)], member.distance);
+      }
+    }
+    auto shown = ImagesShown(wanted, inputs.threads);
+    size_t next = 0;
+    for (auto& group : page.largest_groups) {
+      const int64_t count = std::min(group.size, report::kMaxDedupMembersShown);
+      for (int64_t idx = 0; idx < count; ++idx) group.members.push_back(std::move(shown[next++]));
+    }
+  } else {
+    // The closest matches first: (input row, other row, distance).
+    std::stable_sort(matches.begin(), matches.end(),
+                     [](const auto& a, const auto& b) { return std::get<2>(a) < std::get<2>(b); });
+    if (static_cast<int64_t>(matches.size()) > report::kMaxDedupMatchesShown) {
+      matches.resize(static_cast<size_t>(report::kMaxDedupMatchesShown));
+    }
+    const table::VectorRows& other = inputs.other.kept;
+    for (const auto& [row, match, distance] : matches) {
+      wanted.emplace_back(&input_root, rows.paths[static_cast<size_t>(row)],
+                          rows.labels[static_cast<size_t>(row)], distance);
+      wanted.emplace_back(&other_root, other.paths[static_cast<size_t>(match)],
+                          other.labels[static_cast<size_t>(match)], distance);
+    }
+    auto shown = ImagesShown(wanted, inputs.threads);
+    for (size_t idx = 0; idx + 1 < shown.size(); idx += 2) {
+      page.matches.push_back({std::move(shown[idx]), std::move(shown[idx + 1])});
+    }
+  }
+  return io::WriteAll(inputs.where.output.Child(kDedupReportHtml), report::RenderDedupPage(page));
+}
+
 Result<NeighbourJobSummary> FinishDedup(const DedupJobOptions& options, DedupInputs* inputs,
                                         const std::string& index_kind,
                                         const index::Neighbours& found) {
@@ -584,10 +754,12 @@ Result<NeighbourJobSummary> FinishDedup(const DedupJobOptions& options, DedupInp
     ORCHARD_RETURN_NOT_OK(table.Strings("representative", representatives));
     ORCHARD_RETURN_NOT_OK(table.Floats("distance", distances));
     ORCHARD_RETURN_NOT_OK(table.Write(output.Child(kDuplicatesParquet)));
+    ORCHARD_RETURN_NOT_OK(WriteDedupPage(options, *inputs, members, {}));
   } else {
     const PreparedRows& other = inputs->other;
     std::vector<std::string> paths, labels, match_paths, match_labels;
     std::vector<float> distances;
+    std::vector<std::tuple<int64_t, int64_t, float>> matched;
     for (int64_t row = 0; row < count; ++row) {
       const int64_t id = found.ids[static_cast<size_t>(row * found.k)];
       const float distance = found.distances[static_cast<size_t>(row * found.k)];
@@ -597,6 +769,7 @@ Result<NeighbourJobSummary> FinishDedup(const DedupJobOptions& options, DedupInp
       match_paths.push_back(other.kept.paths[static_cast<size_t>(id)]);
       match_labels.push_back(other.kept.labels[static_cast<size_t>(id)]);
       distances.push_back(distance);
+      matched.emplace_back(row, id, distance);
     }
     summary.matched_rows = static_cast<int64_t>(paths.size());
     summary.skipped += static_cast<int64_t>(other.skipped.size());
@@ -608,6 +781,7 @@ Result<NeighbourJobSummary> FinishDedup(const DedupJobOptions& options, DedupInp
     ORCHARD_RETURN_NOT_OK(table.Strings("match_label", match_labels));
     ORCHARD_RETURN_NOT_OK(table.Floats("distance", distances));
     ORCHARD_RETURN_NOT_OK(table.Write(output.Child(kMatchesParquet)));
+    ORCHARD_RETURN_NOT_OK(WriteDedupPage(options, *inputs, {}, std::move(matched)));
   }
   ORCHARD_RETURN_NOT_OK(WriteSkipped(output.Child(index::kErrorsParquet), skipped));
   summary.seconds = SecondsSince(inputs->start);
