@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -240,6 +241,18 @@ TEST(VectorIndexTest, SerializedIndexRoundTripsAndDamagedBytesAreRefused) {
     // Not the size or dimension the manifest says.
     EXPECT_FALSE(VectorIndex::Deserialize(bytes, kRows + 1, kDim, report.nprobe, "t").ok());
     EXPECT_FALSE(VectorIndex::Deserialize(bytes, kRows, kDim + 100, report.nprobe, "t").ok());
+    if (std::string(kind) == kKindIvfPq) {
+      // The re-ranked index ends with its shortlist factor (FAISS's IndexRefine format): one
+      // that would multiply every search's memory by 10^9 is refused.
+      auto with_factor = [&](float factor) {
+        std::string changed = bytes;
+        std::memcpy(changed.data() + changed.size() - sizeof(factor), &factor, sizeof(factor));
+        return changed;
+      };
+      EXPECT_TRUE(VectorIndex::Deserialize(with_factor(2), kRows, kDim, report.nprobe, "t").ok());
+      EXPECT_FALSE(
+          VectorIndex::Deserialize(with_factor(1e9f), kRows, kDim, report.nprobe, "t").ok());
+    }
   }
 }
 

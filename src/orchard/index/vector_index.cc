@@ -49,6 +49,7 @@ constexpr int64_t kMaxSubQuantizers = 64;
 constexpr int64_t kDimsPerRefinedSubQuantizer = 4;
 // The shortlist re-ranked: this many times the neighbours asked for.
 constexpr float kRefineShortlistFactor = 8;
+constexpr float kMaxRefineShortlistFactor = 64;
 
 int64_t RoundUp(int64_t value, int64_t multiple) {
   return (value + multiple - 1) / multiple * multiple;
@@ -157,8 +158,10 @@ bool RefineIsScalarQuantized(faiss::Index* index, faiss::IndexIVF* ivf) {
   auto* refine = dynamic_cast<faiss::IndexRefine*>(index);
   if (refine == nullptr) return index == ivf;
   auto* copy = dynamic_cast<faiss::IndexScalarQuantizer*>(refine->refine_index);
+  // The shortlist factor multiplies every search's allocation: bounded, so that bytes
+  // read back (a staged shard has no manifest checksum) cannot ask for terabytes.
   return copy != nullptr && copy->d == ivf->d && copy->ntotal == ivf->ntotal &&
-         refine->k_factor >= 1;
+         refine->k_factor >= 1 && refine->k_factor <= kMaxRefineShortlistFactor;
 }
 
 }  // namespace
