@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
               static_cast<long long>(rows), static_cast<long long>(dim), threads,
               static_cast<long long>(kQueries), SecondsSince(exact_start));
   std::printf(
-      "| kind | build s | train s | bytes/vector | nprobe | recall@10 (sample) | "
+      "| kind | build s | train s | add s | bytes/vector | nprobe | recall@10 (sample) | "
       "recall@10 (new queries) | ms/query (batch) | peak RSS MiB |\n");
   for (const char* kind : {oi::kKindFlat, oi::kKindIvfPq}) {
     if (kinds.find(kind) == std::string::npos) continue;
@@ -82,11 +82,12 @@ int main(int argc, char** argv) {
     auto found = built->Search(queries, kQueries, 10);
     const double search_seconds = SecondsSince(search_start);
     if (!found.ok()) return 1;
-    std::printf(
-        "| %s | %.2f | %.2f | %.1f | %lld | %.4f | %.4f | %.3f | %.0f |\n", kind, build_seconds,
-        report.train_seconds, static_cast<double>(report.index_bytes) / static_cast<double>(rows),
-        static_cast<long long>(report.nprobe), report.recall_at_10, oi::RecallAt(*found, exact, 10),
-        1000.0 * search_seconds / kQueries, orchard::util::PeakRssMiB());
+    std::printf("| %s | %.2f | %.2f | %.2f | %.1f | %lld | %.4f | %.4f | %.3f | %.0f |\n", kind,
+                build_seconds, report.train_seconds, report.add_seconds,
+                static_cast<double>(report.index_bytes) / static_cast<double>(rows),
+                static_cast<long long>(report.nprobe), report.recall_at_10,
+                oi::RecallAt(*found, exact, 10), 1000.0 * search_seconds / kQueries,
+                orchard::util::PeakRssMiB());
   }
   return 0;
 }

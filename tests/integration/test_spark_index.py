@@ -70,7 +70,8 @@ from pyspark.sql import SparkSession
 from orchard.spark import index
 spark = SparkSession.builder.master("local[2]").config("spark.task.cpus", "1").getOrCreate()
 spark.sparkContext.setLogLevel("ERROR")
-summaries = [index.run(spark, index.parse_args(argv[0], argv[1:])) for argv in json.loads(sys.argv[1])]
+summaries = [index.run(spark, index.parse_args(argv[0], argv[1:]))
+             for argv in json.loads(sys.argv[1])]
 spark.stop()
 print(json.dumps(summaries))
 """
@@ -140,6 +141,26 @@ def test_exact_index_is_the_clis_byte_for_byte(runs):
     assert not (spark / "_staging").exists()  # the leftover one too
     assert summaries["spark_flat"]["kind"] == "flat"
     assert summaries["spark_flat"]["rows"] == summaries["cli_flat"]["rows"] == 998
+
+
+def test_a_staging_link_left_in_a_result_folder_is_removed_not_followed(runs, tmp_path):
+    root, _ = runs
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("mine")
+    target = tmp_path / "idx"
+    target.mkdir()
+    (target / "_staging").symlink_to(precious, target_is_directory=True)
+    run_orchard("index", "-i", root / "synthetic", "-o", target, "--on", "features", "-q")
+    assert (precious / "keep.txt").read_text() == "mine"
+    assert not (target / "_staging").exists() and (target / "manifest.json").exists()
+    # Anything else in the folder still makes it refused.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("x")
+    proc = run_orchard("index", "-i", root / "synthetic", "-o", other, "--on", "features",
+                       check=False)
+    assert proc.returncode == 2 and "is not empty" in proc.stderr
 
 
 def test_approximate_index_has_the_clis_recall(runs):

@@ -128,8 +128,8 @@ def _index_pass(spark, args, sc, plan, shard_index, job, description):
     shards, rule = _planned(spark, args, plan)
     log(f"{description}: {len(shards)} tasks ({rule})")
     start = time.monotonic()
-    rows = _run_tasks(sc, description,
-                      [(index_task, (parts, job, shard_index(i))) for i, parts in enumerate(shards)])
+    tasks = [(index_task, (parts, job, shard_index(i))) for i, parts in enumerate(shards)]
+    rows = _run_tasks(sc, description, tasks)
     return rows, time.monotonic() - start
 
 

@@ -168,7 +168,8 @@ Status CheckResultFolder(const io::Location& folder, const char* marker, bool ov
                         ": give a new folder");
     }
   }
-  return Status::OK();
+  // A link planted there is removed, never followed (DeleteTreeIfExists).
+  return io::DeleteTreeIfExists(folder.Child(kStagingFolder));
 }
 
 Status WriteSkipped(const io::Location& location, const std::vector<table::ErrorRecord>& rows) {

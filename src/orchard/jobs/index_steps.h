@@ -59,6 +59,7 @@ PreparedRows Prepare(table::VectorRows rows, const std::string& stage);
 
 /// A result folder (INDEX_DIR, NN, DUP) is refused when it already holds `marker` unless
 /// `overwrite`; a folder of anything else (but a staging folder) is never written into.
+/// A staging folder an interrupted distributed job left there is removed.
 Status CheckResultFolder(const io::Location& folder, const char* marker, bool overwrite);
 
 Status WriteSkipped(const io::Location& location, const std::vector<table::ErrorRecord>& rows);
