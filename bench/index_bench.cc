@@ -2,12 +2,16 @@
 // kind, build time, index bytes per vector, recall@10 against exact search on 1,000
 // queries not in the index, and search time per query.
 //
-//   orchard_index_bench [rows=100000] [dim=64] [threads=0]
+//   orchard_index_bench [rows=100000] [dim=64] [threads=0] [kinds=flat,ivf-pq] [dump=FILE]
+//
+// With `dump`, the unit vectors are also written to FILE as raw float32, the `rows` indexed
+// ones then the 1,000 queries (bench/faiss_wheel_bench.py runs the faiss-cpu wheel on them).
 //
 // The vectors are Gaussian blobs (1,000 centres, spread 0.5), unit-normalized: clustered
 // like embeddings, with many near neighbours at similar distances (a hard case for PQ).
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <random>
 #include <string>
 #include <thread>
@@ -25,6 +29,8 @@ int main(int argc, char** argv) {
   const int64_t dim = argc > 2 ? std::atoll(argv[2]) : 64;
   int threads = argc > 3 ? std::atoi(argv[3]) : 0;
   if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
+  const std::string kinds = argc > 4 ? argv[4] : "flat,ivf-pq";
+  const char* dump = argc > 5 ? argv[5] : nullptr;
   constexpr int64_t kQueries = 1000;
   constexpr int64_t kCentres = 1000;
   std::mt19937_64 engine(1);
@@ -42,15 +48,25 @@ int main(int argc, char** argv) {
   }
   values = oi::Normalized(values.data(), rows + kQueries, dim);
   const float* queries = values.data() + rows * dim;
+  if (dump != nullptr) {
+    std::ofstream out(dump, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(values.data()),
+              static_cast<std::streamsize>(values.size() * sizeof(float)));
+    if (!out) {
+      std::fprintf(stderr, "cannot write %s\n", dump);
+      return 1;
+    }
+  }
   const auto exact_start = Clock::now();
   const auto exact = oi::ExactNeighbours(values.data(), rows, queries, kQueries, dim, 10, threads);
   std::printf("rows %lld dim %lld threads %d; exact search of %lld queries: %.3f s\n",
               static_cast<long long>(rows), static_cast<long long>(dim), threads,
               static_cast<long long>(kQueries), SecondsSince(exact_start));
   std::printf(
-      "| kind | build s | train s | bytes/vector | nprobe | recall@10 (sample) | "
+      "| kind | build s | train s | add s | bytes/vector | nprobe | recall@10 (sample) | "
       "recall@10 (new queries) | ms/query (batch) | peak RSS MiB |\n");
   for (const char* kind : {oi::kKindFlat, oi::kKindIvfPq}) {
+    if (kinds.find(kind) == std::string::npos) continue;
     oi::BuildOptions options;
     options.kind = kind;
     options.threads = threads;
@@ -66,11 +82,12 @@ int main(int argc, char** argv) {
     auto found = built->Search(queries, kQueries, 10);
     const double search_seconds = SecondsSince(search_start);
     if (!found.ok()) return 1;
-    std::printf(
-        "| %s | %.2f | %.2f | %.1f | %lld | %.4f | %.4f | %.3f | %.0f |\n", kind, build_seconds,
-        report.train_seconds, static_cast<double>(report.index_bytes) / static_cast<double>(rows),
-        static_cast<long long>(report.nprobe), report.recall_at_10, oi::RecallAt(*found, exact, 10),
-        1000.0 * search_seconds / kQueries, orchard::util::PeakRssMiB());
+    std::printf("| %s | %.2f | %.2f | %.2f | %.1f | %lld | %.4f | %.4f | %.3f | %.0f |\n", kind,
+                build_seconds, report.train_seconds, report.add_seconds,
+                static_cast<double>(report.index_bytes) / static_cast<double>(rows),
+                static_cast<long long>(report.nprobe), report.recall_at_10,
+                oi::RecallAt(*found, exact, 10), 1000.0 * search_seconds / kQueries,
+                orchard::util::PeakRssMiB());
   }
   return 0;
 }

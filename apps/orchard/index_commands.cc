@@ -25,27 +25,6 @@ void AddBuild(CLI::App* command, index::BuildOptions* build, std::string* max_me
                       "bound on the index's size, e.g. 512M or 4G (default: none)");
 }
 
-// "512M", "4G", "1000000": bytes; a usage error otherwise.
-Result<int64_t> ParseBytes(const std::string& text) {
-  if (text.empty()) return int64_t{0};
-  size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    return UsageError("--max-memory: not a size: '", text, "' (e.g. 512M, 4G)");
-  }
-  const std::string unit = text.substr(used);
-  double scale = 1;
-  if (unit == "K" || unit == "k") scale = 1024.0;
-  if (unit == "M" || unit == "m") scale = 1024.0 * 1024;
-  if (unit == "G" || unit == "g") scale = 1024.0 * 1024 * 1024;
-  if (!(unit.empty() || scale > 1) || !(value > 0) || value * scale > 9e18) {
-    return UsageError("--max-memory: not a size: '", text, "' (e.g. 512M, 4G)");
-  }
-  return static_cast<int64_t>(value * scale);
-}
-
 }  // namespace
 
 IndexCommands::IndexCommands(CLI::App* app, const std::string& default_model, bool print)
@@ -130,7 +109,7 @@ bool IndexCommands::parsed() const {
 
 Result<nlohmann::json> IndexCommands::Run(const jobs::JobOptions& shared) {
   const bool print_lines = print_ && !json_summary_ && !quiet_;
-  ORCHARD_ASSIGN_OR_RAISE(const int64_t max_memory, ParseBytes(max_memory_));
+  ORCHARD_ASSIGN_OR_RAISE(const int64_t max_memory, jobs::ParseMaxMemory(max_memory_));
   if (index_->parsed()) {
     index_options_.build.max_memory_bytes = max_memory;
     ORCHARD_ASSIGN_OR_RAISE(auto metrics, jobs::IndexJob(index_options_));

@@ -102,3 +102,5 @@ void BindEmbedder(nanobind::module_& m);
 void BindJobOptions(nanobind::module_& m);
 /// The jobs' driver API for the Spark job: FeaturizeDriver, PredictDriver, merge_outcomes.
 void BindJobs(nanobind::module_& m);
+/// The index, search and dedup drivers and their task functions (index_bindings.cc).
+void BindIndex(nanobind::module_& m);

@@ -258,6 +258,7 @@ NB_MODULE(_native, m) {
   BindClassify(m);    // orchard train/predict's classifier (classify_bindings.cc)
   BindReport(m);      // report/index.html (report_bindings.cc)
   BindJobs(m);        // the jobs' driver API (job_bindings.cc)
+  BindIndex(m);       // the index/search/dedup drivers (index_bindings.cc)
   BindJobOptions(m);  // JOB_DEFAULTS, resolve_job_options (bindings.cc)
   BindCli(m);         // cli_main, run_command, describe_commands (cli_bindings.cc)
   m.attr("__version__") = orchard::kVersion;

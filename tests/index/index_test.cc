@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -112,6 +113,67 @@ TEST(VectorIndexTest, ApproximateIndexReachesItsRecallBound) {
   EXPECT_GE(RecallAt(found, exact, 10), 0.9);
 }
 
+// What the Spark job does: train on the driver, add shards to copies of the trained index
+// (serialized and read back, as each task does), append them in order, tune. The result
+// must be the one-process Build's, byte for byte, for both kinds.
+TEST(VectorIndexTest, ShardedBuildEqualsBuild) {
+  constexpr int64_t kRows = 3000;
+  constexpr int64_t kDim = 16;
+  const auto base = Blobs(kRows, kDim, 30, 0.4, 7);
+  for (const char* kind : {kKindFlat, kKindIvfPq}) {
+    SCOPED_TRACE(kind);
+    BuildReport whole_report;
+    ASSERT_OK_AND_ASSIGN(
+        auto whole, VectorIndex::Build(base.data(), kRows, kDim, Options(kind), &whole_report));
+    BuildReport report;
+    ASSERT_OK_AND_ASSIGN(auto merged,
+                         VectorIndex::Train(base.data(), kRows, kDim, Options(kind), &report));
+    ASSERT_OK_AND_ASSIGN(const std::string trained, merged.Serialize());
+    // Uneven shards, one of them empty.
+    const std::vector<int64_t> bounds = {0, 1000, 1000, 2200, kRows};
+    for (size_t shard = 0; shard + 1 < bounds.size(); ++shard) {
+      ASSERT_OK_AND_ASSIGN(auto copy, VectorIndex::Deserialize(trained, 0, kDim, 1, "trained"));
+      ASSERT_OK(copy.Add(base.data() + bounds[shard] * kDim, bounds[shard + 1] - bounds[shard]));
+      ASSERT_OK_AND_ASSIGN(const std::string shard_bytes, copy.Serialize());
+      ASSERT_OK_AND_ASSIGN(
+          auto read, VectorIndex::Deserialize(shard_bytes, bounds[shard + 1] - bounds[shard], kDim,
+                                              1, "shard"));
+      ASSERT_OK(merged.Append(std::move(read)));
+    }
+    ASSERT_EQ(merged.size(), kRows);
+    ASSERT_OK(merged.Tune(base.data(), kRows, Options(kind).seed, &report));
+    EXPECT_EQ(report.nprobe, whole_report.nprobe);
+    EXPECT_DOUBLE_EQ(report.recall_at_10, whole_report.recall_at_10);
+    ASSERT_OK_AND_ASSIGN(const std::string merged_bytes, merged.Serialize());
+    ASSERT_OK_AND_ASSIGN(const std::string whole_bytes, whole.Serialize());
+    EXPECT_TRUE(merged_bytes == whole_bytes) << "the merged index differs from Build's";
+  }
+  // An index of another kind is not appended.
+  ASSERT_OK_AND_ASSIGN(auto flat,
+                       VectorIndex::Build(base.data(), kRows, kDim, Options(kKindFlat), nullptr));
+  ASSERT_OK_AND_ASSIGN(auto ivf,
+                       VectorIndex::Build(base.data(), kRows, kDim, Options(kKindIvfPq), nullptr));
+  EXPECT_FALSE(flat.Append(std::move(ivf)).ok());
+}
+
+// A memory bound with room for PQ codes but not for the re-ranking copy gives the plain
+// inverted file within the bound (the re-ranking copy is dropped, not the bound).
+TEST(VectorIndexTest, TightBoundDropsReRanking) {
+  constexpr int64_t kRows = 4000;
+  constexpr int64_t kDim = 16;
+  const auto base = Blobs(kRows, kDim, 10, 0.3, 8);
+  BuildReport roomy;
+  ASSERT_OK(VectorIndex::Build(base.data(), kRows, kDim, Options(kKindIvfPq), &roomy).status());
+  EXPECT_EQ(roomy.code_bytes, kDim / 4 + kDim);  // PQ + 8-bit copy
+  BuildOptions tight = Options(kKindIvfPq);
+  // 102 lists: centroids and codebooks, then 8 code bytes and the 8-byte id a vector.
+  tight.max_memory_bytes = (102 + 256) * kDim * 4 + kRows * (8 + 8) + kRows - 1;
+  BuildReport report;
+  ASSERT_OK(VectorIndex::Build(base.data(), kRows, kDim, tight, &report).status());
+  EXPECT_EQ(report.code_bytes, 8);
+  EXPECT_LE(report.index_bytes, tight.max_memory_bytes);
+}
+
 TEST(VectorIndexTest, AutoChoosesIvfPqWhenExactWouldExceedTheMemoryBound) {
   constexpr int64_t kRows = 4000;
   constexpr int64_t kDim = 16;
@@ -179,6 +241,18 @@ TEST(VectorIndexTest, SerializedIndexRoundTripsAndDamagedBytesAreRefused) {
     // Not the size or dimension the manifest says.
     EXPECT_FALSE(VectorIndex::Deserialize(bytes, kRows + 1, kDim, report.nprobe, "t").ok());
     EXPECT_FALSE(VectorIndex::Deserialize(bytes, kRows, kDim + 100, report.nprobe, "t").ok());
+    if (std::string(kind) == kKindIvfPq) {
+      // The re-ranked index ends with its shortlist factor (FAISS's IndexRefine format): one
+      // that would multiply every search's memory by 10^9 is refused.
+      auto with_factor = [&](float factor) {
+        std::string changed = bytes;
+        std::memcpy(changed.data() + changed.size() - sizeof(factor), &factor, sizeof(factor));
+        return changed;
+      };
+      EXPECT_TRUE(VectorIndex::Deserialize(with_factor(2), kRows, kDim, report.nprobe, "t").ok());
+      EXPECT_FALSE(
+          VectorIndex::Deserialize(with_factor(1e9f), kRows, kDim, report.nprobe, "t").ok());
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 
     python -m orchard.spark --input DIR_OR_URI --output DIR_OR_URI [options]
     python -m orchard.spark predict -m MODEL_DIR -i IMAGES_OR_OUTPUT -o OUT [options]
+    python -m orchard.spark index|search|dedup ...  (the CLI's flags; see index.py)
     spark-submit [spark options] launcher.py --input ... --output ...   (see docs/spark.md)
 
 Spark schedules, the C++ engine works. Every step of a job is the C++ job's
@@ -11,6 +12,7 @@ sizes the shards from the cluster (shards.py) and runs each shard as a task (tas
 
   job.py        the `run` job: the driver's steps, with a featurize and a project pass
   predict.py    `orchard predict` on Spark
+  index.py      `orchard index`, batch `orchard search`, `orchard dedup` on Spark
   tasks.py      what executors run: one shard through the CLI's pipeline
   shards.py     how many shards, from the cluster's capacity
   session.py    the session, signals, exit codes
@@ -39,7 +41,7 @@ __all__ = ["FEATURIZED_SCHEMA", "PARTS_PER_SHARD_UNBOUNDED", "SHARDS_PER_SLOT",
 
 
 def main(argv=None):
-    """`python -m orchard.spark [predict] ...` -> exit code."""
+    """`python -m orchard.spark [predict|index|search|dedup] ...` -> exit code."""
     from orchard.spark.__main__ import main as _main
 
     return _main(argv)

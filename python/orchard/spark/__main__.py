@@ -1,4 +1,5 @@
-"""`python -m orchard.spark ...` (the run job) and `python -m orchard.spark predict ...`."""
+"""`python -m orchard.spark ...` (the run job), `python -m orchard.spark predict ...` and
+`python -m orchard.spark index|search|dedup ...`."""
 import json
 import sys
 
@@ -14,6 +15,14 @@ def main(argv=None):
 
         args = predict.parse_args(argv[1:])
         code, summary = run_in_session("orchard predict", args, predict.run)
+        if code == 0 and args.json:
+            print(json.dumps(summary, indent=2), flush=True)
+        return code
+    if argv[:1] and argv[0] in ("index", "search", "dedup"):  # the CLI's twins (index.py)
+        from orchard.spark import index
+
+        args = index.parse_args(argv[0], argv[1:])
+        code, summary = run_in_session(f"orchard {argv[0]}", args, index.run)
         if code == 0 and args.json:
             print(json.dumps(summary, indent=2), flush=True)
         return code

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "orchard/image/decode.h"
 #include "orchard/util/status.h"
 
 namespace orchard::image::internal {
@@ -54,6 +55,12 @@ Status DecodeJpeg(const uint8_t* data, size_t size, int64_t max_pixels, RgbImage
 Status DecodePng(const uint8_t* data, size_t size, int64_t max_pixels, RgbImage* out);
 /// Still WebP, lossy or lossless, with or without alpha (animations are refused).
 Status DecodeWebp(const uint8_t* data, size_t size, int64_t max_pixels, RgbImage* out);
+/// DecodeAndPreprocess's checks (file size, declared pixels, truncated JPEG, ambiguous
+/// files) and decoder, without the resize: the pixels as stored, oriented. May throw
+/// std::bad_alloc.
+Status DecodeChecked(const uint8_t* data, size_t size, const PreprocessOptions& options,
+                     ImageFormat* format, RgbImage* rgb);
+
 /// Uncompressed BMP (1, 4, 8, 16, 24, 32 bits per pixel; BI_RGB and BI_BITFIELDS).
 /// RLE-compressed and other BMP variants are refused with a message saying so.
 Status DecodeBmp(const uint8_t* data, size_t size, int64_t max_pixels, RgbImage* out);

@@ -163,9 +163,10 @@ Result<ImageHeader> ReadImageHeader(const uint8_t* data, size_t size) {
   return Status::Invalid("not an image: unknown format (supported: jpeg, png, bmp, webp, tiff)");
 }
 
-Status DecodeAndPreprocess(const uint8_t* data, size_t size, const PreprocessOptions& options,
-                           float* chw_out) {
-  ConfigureOpenCvOnce();
+namespace internal {
+
+Status DecodeChecked(const uint8_t* data, size_t size, const PreprocessOptions& options,
+                     ImageFormat* format, RgbImage* rgb) {
   // Bytes that reached memory some other way than a bounded read (Python, predict) obey the
   // same limit as files.
   if (options.max_file_bytes >= 0 && size > static_cast<uint64_t>(options.max_file_bytes)) {
@@ -207,11 +208,21 @@ Status DecodeAndPreprocess(const uint8_t* data, size_t size, const PreprocessOpt
       return Status::Invalid("truncated jpeg: the image data ends before its end marker");
     }
   }
+  *format = header.format;
+  // Grayscale, palette, alpha, 16-bit and CMYK input arrive as 8-bit RGB.
+  return DecodeRgb(header.format, data, size, options.max_pixels, rgb);
+}
+
+}  // namespace internal
+
+Status DecodeAndPreprocess(const uint8_t* data, size_t size, const PreprocessOptions& options,
+                           float* chw_out) {
+  ConfigureOpenCvOnce();
   internal::RgbImage rgb;
+  ImageFormat format = ImageFormat::kUnknown;
   cv::Mat resized;
   try {
-    // Grayscale, palette, alpha, 16-bit and CMYK input arrive as 8-bit RGB.
-    ORCHARD_RETURN_NOT_OK(DecodeRgb(header.format, data, size, options.max_pixels, &rgb));
+    ORCHARD_RETURN_NOT_OK(internal::DecodeChecked(data, size, options, &format, &rgb));
     if (rgb.width != options.width || rgb.height != options.height) {
       const cv::Mat source(rgb.height, rgb.width, CV_8UC3, rgb.pixels.data());
       cv::resize(source, resized, cv::Size(options.width, options.height), 0, 0, cv::INTER_LINEAR);
@@ -219,9 +230,9 @@ Status DecodeAndPreprocess(const uint8_t* data, size_t size, const PreprocessOpt
       resized = cv::Mat(rgb.height, rgb.width, CV_8UC3, rgb.pixels.data());
     }
   } catch (const cv::Exception& error) {
-    return Status::Invalid("cannot resize ", FormatName(header.format), ": ", error.what());
+    return Status::Invalid("cannot resize ", FormatName(format), ": ", error.what());
   } catch (const std::bad_alloc&) {
-    return Status::OutOfMemory("cannot decode ", FormatName(header.format), " of ", rgb.width, "x",
+    return Status::OutOfMemory("cannot decode ", FormatName(format), " of ", rgb.width, "x",
                                rgb.height, " pixels: out of memory");
   }
   // Interleaved RGB bytes -> planar RGB floats; same arithmetic as cv::dnn::blobFromImage

@@ -16,7 +16,8 @@
 namespace orchard::index {
 
 /// The kinds of index: exact (every vector kept as float32) and compressed approximate
-/// (an inverted file of product-quantized codes).
+/// (an inverted file of product-quantized codes, whose shortlist is re-ranked by 8-bit
+/// scalar-quantized copies of the vectors when the memory bound leaves room for them).
 inline constexpr const char* kKindFlat = "flat";
 inline constexpr const char* kKindIvfPq = "ivf-pq";
 inline constexpr const char* kKindAuto = "auto";
@@ -85,6 +86,19 @@ class VectorIndex {
   static Result<VectorIndex> Build(const float* unit_values, int64_t rows, int64_t dim,
                                    const BuildOptions& options, BuildReport* report);
 
+  /// Build in its three steps, for a front end that adds the vectors in shards (Spark):
+  /// Train chooses the kind for `rows` vectors as Build does and trains it on Build's sample
+  /// of `unit_values` (rows x dim), holding no vector; Add appends vectors (ids continue
+  /// from size()); Append moves another index's vectors after this one's (the other must
+  /// come from the same trained index, e.g. Serialize + Deserialize of it, then Add);
+  /// Tune measures recall@10 on Build's sample of the index's own `unit_values` (all of
+  /// them, in id order) and sets nprobe as Build does. Train + Add(all) + Tune == Build.
+  static Result<VectorIndex> Train(const float* unit_values, int64_t rows, int64_t dim,
+                                   const BuildOptions& options, BuildReport* report);
+  Status Add(const float* unit_values, int64_t rows);
+  Status Append(VectorIndex&& other);
+  Status Tune(const float* unit_values, int64_t rows, uint64_t seed, BuildReport* report);
+
   /// The k nearest neighbours of `queries` unit vectors. k >= 1; k above size() gives -1
   /// ids for the missing ones (never an error).
   Result<Neighbours> Search(const float* unit_queries, int64_t queries, int64_t k) const;
@@ -93,11 +107,14 @@ class VectorIndex {
   int64_t dim() const;
   std::string kind() const;
   int64_t nprobe() const;
+  /// FAISS threads of later calls (a deserialized index starts with 1).
+  void set_threads(int threads);
 
   /// The index as bytes (FAISS's format).
   Result<std::string> Serialize() const;
   /// Reads what Serialize wrote; `source` names the file. Refuses bytes FAISS cannot read,
   /// and an index whose size or dimension is not `rows` x `dim` (what the manifest says).
+  /// A trained index holding no vector yet (a shard's start) has rows 0 and nprobe 1.
   static Result<VectorIndex> Deserialize(std::string_view bytes, int64_t rows, int64_t dim,
                                          int64_t nprobe, const std::string& source);
 

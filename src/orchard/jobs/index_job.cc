@@ -4,17 +4,22 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
+#include <tuple>
 
 #include "orchard/classify/classifier.h"
 #include "orchard/classify/metrics.h"
 #include "orchard/classify/predict_parts.h"
+#include "orchard/image/thumbnail.h"
 #include "orchard/index/dedup.h"
+#include "orchard/jobs/index_steps.h"
 #include "orchard/jobs/job_steps.h"
 #include "orchard/jobs/locations.h"
 #include "orchard/jobs/model_loading.h"
 #include "orchard/model/embedder.h"
 #include "orchard/output/layout.h"
 #include "orchard/pipeline/embed_bytes.h"
+#include "orchard/report/dedup_report.h"
 #include "orchard/table/predictions.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/json_fields.h"
@@ -26,11 +31,12 @@
 #include "orchard/version.h"
 
 namespace orchard::jobs {
-namespace {
 
 using nlohmann::json;
 using util::Clock;
 using util::SecondsSince;
+
+namespace index_steps {
 
 // pca_model/model.json is small; a larger file is not one orchard wrote.
 constexpr int64_t kMaxPcaModelBytes = int64_t{64} << 20;
@@ -42,7 +48,6 @@ Status CheckOn(const std::string& on) {
   return Status::OK();
 }
 
-// Every part of a vector table in one VectorRows (parts read in parallel, in part order).
 Result<table::VectorRows> ReadVectors(const io::Location& output, const std::string& on,
                                       int threads) {
   const io::Location folder = output.Child(on);
@@ -54,13 +59,27 @@ Result<table::VectorRows> ReadVectors(const io::Location& output, const std::str
   return all;
 }
 
-// The models an output's vectors come from: the backbone's sha256 (report/summary.json)
-// and, for pca vectors, the sha256 and text of pca_model/model.json.
-struct VectorOrigin {
-  std::string backbone_sha256;
-  std::string pca_sha256;
-  std::string pca_text;
-};
+Result<std::vector<io::Location>> VectorParts(const io::Location& output, const std::string& on) {
+  return table::ListParts(output.Child(on));
+}
+
+Result<table::VectorRows> ReadVectorParts(const std::vector<io::Location>& parts,
+                                          const std::string& on) {
+  table::VectorRows all;
+  for (const auto& part : parts) {
+    ORCHARD_ASSIGN_OR_RAISE(auto piece, table::ReadVectorFile(part, on));
+    if (piece.num_rows() == 0) continue;
+    if (all.dim == 0) all.dim = piece.dim;
+    if (piece.dim != all.dim) {
+      return Status::Invalid(part.display, ": rows of ", piece.dim, " values, ", all.dim,
+                             " in the parts before it");
+    }
+    all.paths.insert(all.paths.end(), piece.paths.begin(), piece.paths.end());
+    all.labels.insert(all.labels.end(), piece.labels.begin(), piece.labels.end());
+    all.values.insert(all.values.end(), piece.values.begin(), piece.values.end());
+  }
+  return all;
+}
 
 Result<VectorOrigin> OriginOf(const io::Location& output, const std::string& on) {
   VectorOrigin origin;
@@ -79,7 +98,6 @@ Result<VectorOrigin> OriginOf(const io::Location& output, const std::string& on)
   return origin;
 }
 
-// Refuses vectors of one model searched in an index (or output) of another, naming both.
 Status CheckSameOrigin(const VectorOrigin& index_origin, const VectorOrigin& query_origin,
                        const std::string& index_name, const std::string& query_name) {
   // An output re-fitted with `orchard fit-pca` keeps no backbone record in its summary
@@ -100,12 +118,6 @@ Status CheckSameOrigin(const VectorOrigin& index_origin, const VectorOrigin& que
   }
   return Status::OK();
 }
-
-// Rows that can be indexed or searched, as unit vectors, and those that cannot.
-struct PreparedRows {
-  table::VectorRows kept;  // paths, labels, unit values
-  std::vector<table::ErrorRecord> skipped;
-};
 
 PreparedRows Prepare(table::VectorRows rows, const std::string& stage) {
   PreparedRows out;
@@ -147,49 +159,18 @@ Status CheckResultFolder(const io::Location& folder, const char* marker, bool ov
     arrow::fs::FileSelector selector;
     selector.base_dir = folder.path;
     ORCHARD_ASSIGN_OR_RAISE(auto entries, folder.fs->GetFileInfo(selector));
+    // What an interrupted distributed job left is no user's file: it is replaced.
+    std::erase_if(entries, [](const arrow::fs::FileInfo& entry) {
+      return entry.base_name() == kStagingFolder;
+    });
     if (!entries.empty()) {
       return UsageError("'", folder.display, "' is not empty and holds no ", marker,
                         ": give a new folder");
     }
   }
-  return Status::OK();
+  // A link planted there is removed, never followed (DeleteTreeIfExists).
+  return io::DeleteTreeIfExists(folder.Child(kStagingFolder));
 }
-
-// A table of the given string, int64, float and bool columns, in `order`.
-class TableBuilder {
- public:
-  explicit TableBuilder(int64_t rows) : rows_(rows) {}
-  template <typename Builder, typename Values>
-  Status Add(const std::string& name, const std::shared_ptr<arrow::DataType>& type,
-             const Values& values) {
-    Builder builder;
-    ORCHARD_RETURN_NOT_OK(builder.Reserve(static_cast<int64_t>(values.size())));
-    for (const auto& value : values) ORCHARD_RETURN_NOT_OK(builder.Append(value));
-    std::shared_ptr<arrow::Array> array;
-    ORCHARD_RETURN_NOT_OK(builder.Finish(&array));
-    fields_.push_back(arrow::field(name, type, /*nullable=*/false));
-    arrays_.push_back(std::move(array));
-    return Status::OK();
-  }
-  Status Strings(const std::string& name, const std::vector<std::string>& values) {
-    return Add<arrow::StringBuilder>(name, arrow::utf8(), values);
-  }
-  Status Int64s(const std::string& name, const std::vector<int64_t>& values) {
-    return Add<arrow::Int64Builder>(name, arrow::int64(), values);
-  }
-  Status Floats(const std::string& name, const std::vector<float>& values) {
-    return Add<arrow::FloatBuilder>(name, arrow::float32(), values);
-  }
-  Status Write(const io::Location& location) {
-    auto batch = arrow::RecordBatch::Make(arrow::schema(fields_), rows_, arrays_);
-    return table::WriteParquet(location, *batch);
-  }
-
- private:
-  int64_t rows_;
-  std::vector<std::shared_ptr<arrow::Field>> fields_;
-  std::vector<std::shared_ptr<arrow::Array>> arrays_;
-};
 
 Status WriteSkipped(const io::Location& location, const std::vector<table::ErrorRecord>& rows) {
   ORCHARD_ASSIGN_OR_RAISE(auto batch, table::MakeErrorsBatch(rows));
@@ -203,54 +184,61 @@ Status CheckK(int64_t k) {
   return Status::OK();
 }
 
-}  // namespace
+}  // namespace index_steps
 
-Result<index::IndexMetrics> IndexJob(const IndexJobOptions& options) {
-  const auto start = Clock::now();
+using namespace index_steps;  // NOLINT: the steps are this file's own
+
+namespace index_steps {
+
+Result<IndexInputs> BeginIndex(const IndexJobOptions& options) {
+  IndexInputs inputs;
+  inputs.start = Clock::now();
   ORCHARD_RETURN_NOT_OK(CheckOn(options.on));
   ORCHARD_RETURN_NOT_OK(CheckThreadCount(options.threads));
-  ORCHARD_ASSIGN_OR_RAISE(auto where, ResolveJobLocations(options.input, options.output,
-                                                          options.storage, /*need_input=*/true));
-  ORCHARD_RETURN_NOT_OK(CheckResultFolder(where.output, index::kManifestJson, options.overwrite));
+  ORCHARD_ASSIGN_OR_RAISE(inputs.where, ResolveJobLocations(options.input, options.output,
+                                                            options.storage, /*need_input=*/true));
+  ORCHARD_RETURN_NOT_OK(
+      CheckResultFolder(inputs.where.output, index::kManifestJson, options.overwrite));
   const int threads = CoreCount(options.threads);
 
-  index::IndexMetrics metrics;
+  index::IndexMetrics& metrics = inputs.metrics;
   metrics.orchard_version = kVersion;
   metrics.source = options.input;
   metrics.output = options.output;
   metrics.vectors = options.on;
   metrics.threads = threads;
   const auto read_start = Clock::now();
-  ORCHARD_ASSIGN_OR_RAISE(auto origin, OriginOf(where.input, options.on));
-  ORCHARD_ASSIGN_OR_RAISE(auto rows, ReadVectors(where.input, options.on, threads));
+  ORCHARD_ASSIGN_OR_RAISE(inputs.origin, OriginOf(inputs.where.input, options.on));
+  ORCHARD_ASSIGN_OR_RAISE(auto rows, ReadVectors(inputs.where.input, options.on, threads));
   metrics.rows_read = rows.num_rows();
-  PreparedRows prepared = Prepare(std::move(rows), "index");
-  metrics.rows_skipped = static_cast<int64_t>(prepared.skipped.size());
+  inputs.prepared = Prepare(std::move(rows), "index");
+  metrics.rows_skipped = static_cast<int64_t>(inputs.prepared.skipped.size());
   metrics.read_seconds = SecondsSince(read_start);
-  if (prepared.kept.num_rows() == 0) {
-    return Status::Invalid("no row of '", where.input.Child(options.on).display,
+  if (inputs.prepared.kept.num_rows() == 0) {
+    return Status::Invalid("no row of '", inputs.where.input.Child(options.on).display,
                            "' can be indexed: every vector has a NaN or infinite value or is "
                            "all zeros");
   }
+  inputs.build = options.build;
+  inputs.build.threads = threads;
+  return inputs;
+}
 
-  const auto build_start = Clock::now();
-  index::BuildOptions build = options.build;
-  build.threads = threads;
-  ORCHARD_ASSIGN_OR_RAISE(
-      auto vectors, index::VectorIndex::Build(prepared.kept.values.data(), prepared.kept.num_rows(),
-                                              prepared.kept.dim, build, &metrics.build));
-  metrics.build_seconds = SecondsSince(build_start);
+Result<index::IndexMetrics> WriteIndexDir(const IndexJobOptions& options, IndexInputs* inputs,
+                                          const index::VectorIndex& vectors) {
+  index::IndexMetrics& metrics = inputs->metrics;
+  const PreparedRows& prepared = inputs->prepared;
   ORCHARD_ASSIGN_OR_RAISE(auto index_bytes, vectors.Serialize());
 
   // Every file before the manifest; the manifest, naming their checksums, last.
-  const io::Location& dir = where.output;
+  const io::Location& dir = inputs->where.output;
   ORCHARD_RETURN_NOT_OK(io::WriteAll(dir.Child(index::kIndexFile), index_bytes));
   ORCHARD_ASSIGN_OR_RAISE(auto rows_batch, index::RowsBatch(prepared.kept));
   ORCHARD_RETURN_NOT_OK(table::WriteParquet(dir.Child(index::kRowsParquet), *rows_batch));
   ORCHARD_RETURN_NOT_OK(WriteSkipped(dir.Child(index::kErrorsParquet), prepared.skipped));
   ORCHARD_ASSIGN_OR_RAISE(auto rows_bytes, io::ReadAll(dir.Child(index::kRowsParquet)));
   if (options.on == table::kPcaColumn) {
-    ORCHARD_RETURN_NOT_OK(io::WriteAll(dir.Child(index::kPcaModelJson), origin.pca_text));
+    ORCHARD_RETURN_NOT_OK(io::WriteAll(dir.Child(index::kPcaModelJson), inputs->origin.pca_text));
   }
   index::IndexManifest manifest;
   manifest.orchard_version = kVersion;
@@ -260,15 +248,15 @@ Result<index::IndexMetrics> IndexJob(const IndexJobOptions& options) {
   manifest.dim = prepared.kept.dim;
   manifest.kind = metrics.build.kind;
   manifest.nprobe = metrics.build.nprobe;
-  manifest.backbone_sha256 = origin.backbone_sha256;
-  manifest.pca_sha256 = origin.pca_sha256;
+  manifest.backbone_sha256 = inputs->origin.backbone_sha256;
+  manifest.pca_sha256 = inputs->origin.pca_sha256;
   manifest.index_sha256 = Sha256Hex(index_bytes);
   manifest.index_bytes = static_cast<int64_t>(index_bytes.size());
   manifest.rows_sha256 = Sha256Hex(std::string_view(
       reinterpret_cast<const char*>(rows_bytes->data()), static_cast<size_t>(rows_bytes->size())));
   metrics.bytes_per_vector =
       static_cast<double>(index_bytes.size()) / static_cast<double>(manifest.rows);
-  metrics.total_seconds = SecondsSince(start);
+  metrics.total_seconds = SecondsSince(inputs->start);
   metrics.peak_rss_mib = util::PeakRssMiB();
   ORCHARD_RETURN_NOT_OK(
       io::WriteAll(dir.Child(index::kMetricsJson), util::DumpJson(index::ToJson(metrics), 2)));
@@ -277,7 +265,40 @@ Result<index::IndexMetrics> IndexJob(const IndexJobOptions& options) {
   return metrics;
 }
 
-namespace {
+}  // namespace index_steps
+
+Result<int64_t> ParseMaxMemory(const std::string& text) {
+  if (text.empty()) return int64_t{0};
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    return UsageError("--max-memory: not a size: '", text, "' (e.g. 512M, 4G)");
+  }
+  const std::string unit = text.substr(used);
+  double scale = 1;
+  if (unit == "K" || unit == "k") scale = 1024.0;
+  if (unit == "M" || unit == "m") scale = 1024.0 * 1024;
+  if (unit == "G" || unit == "g") scale = 1024.0 * 1024 * 1024;
+  if (!(unit.empty() || scale > 1) || !(value > 0) || value * scale > 9e18) {
+    return UsageError("--max-memory: not a size: '", text, "' (e.g. 512M, 4G)");
+  }
+  return static_cast<int64_t>(value * scale);
+}
+
+Result<index::IndexMetrics> IndexJob(const IndexJobOptions& options) {
+  ORCHARD_ASSIGN_OR_RAISE(auto inputs, BeginIndex(options));
+  const auto build_start = Clock::now();
+  const table::VectorRows& kept = inputs.prepared.kept;
+  ORCHARD_ASSIGN_OR_RAISE(auto vectors,
+                          index::VectorIndex::Build(kept.values.data(), kept.num_rows(), kept.dim,
+                                                    inputs.build, &inputs.metrics.build));
+  inputs.metrics.build_seconds = SecondsSince(build_start);
+  return WriteIndexDir(options, &inputs, vectors);
+}
+
+namespace index_steps {
 
 Result<index::LoadedIndex> LoadIndexAt(const std::string& index_dir,
                                        const io::StorageOptions& storage) {
@@ -290,7 +311,7 @@ VectorOrigin OriginOf(const index::IndexManifest& manifest) {
   return {manifest.backbone_sha256, manifest.pca_sha256, ""};
 }
 
-}  // namespace
+}  // namespace index_steps
 
 Result<std::vector<FileNeighbours>> SearchFiles(const SearchJobOptions& options,
                                                 const std::vector<std::string>& files) {
@@ -387,41 +408,44 @@ Result<NeighbourJobSummary> NeighbourJobSummaryFromJson(const json& document,
   return summary;
 }
 
-Result<NeighbourJobSummary> SearchJob(const SearchJobOptions& options) {
-  const auto start = Clock::now();
+namespace index_steps {
+
+Result<SearchInputs> BeginSearch(const SearchJobOptions& options) {
+  SearchInputs inputs;
+  inputs.start = Clock::now();
   ORCHARD_RETURN_NOT_OK(CheckK(options.k));
   ORCHARD_RETURN_NOT_OK(CheckThreadCount(options.job.threads));
-  ORCHARD_ASSIGN_OR_RAISE(auto where, ResolveJobLocations(options.job.input, options.job.output,
-                                                          options.job.storage, true));
-  ORCHARD_RETURN_NOT_OK(CheckResultFolder(where.output, kNeighboursParquet, options.overwrite));
-  ORCHARD_ASSIGN_OR_RAISE(auto loaded, LoadIndexAt(options.index_dir, options.job.storage));
-  const int threads = CoreCount(options.job.threads);
-  ORCHARD_ASSIGN_OR_RAISE(auto origin, OriginOf(where.input, loaded.manifest.vectors));
-  ORCHARD_RETURN_NOT_OK(CheckSameOrigin(OriginOf(loaded.manifest), origin,
+  ORCHARD_ASSIGN_OR_RAISE(inputs.where, ResolveJobLocations(options.job.input, options.job.output,
+                                                            options.job.storage, true));
+  ORCHARD_RETURN_NOT_OK(
+      CheckResultFolder(inputs.where.output, kNeighboursParquet, options.overwrite));
+  ORCHARD_ASSIGN_OR_RAISE(inputs.loaded, LoadIndexAt(options.index_dir, options.job.storage));
+  inputs.threads = CoreCount(options.job.threads);
+  inputs.loaded->vectors.set_threads(inputs.threads);
+  ORCHARD_ASSIGN_OR_RAISE(auto origin,
+                          OriginOf(inputs.where.input, inputs.loaded->manifest.vectors));
+  ORCHARD_RETURN_NOT_OK(CheckSameOrigin(OriginOf(inputs.loaded->manifest), origin,
                                         "the index '" + options.index_dir + "'",
                                         "'" + options.job.input + "'"));
-  ORCHARD_ASSIGN_OR_RAISE(auto rows, ReadVectors(where.input, loaded.manifest.vectors, threads));
-  if (rows.dim != loaded.manifest.dim) {
-    return Status::Invalid("'", options.job.input, "' has vectors of ", rows.dim,
-                           " values but the index ", loaded.manifest.dim);
-  }
-  PreparedRows prepared = Prepare(std::move(rows), "search");
-  const int64_t count = prepared.kept.num_rows();
-  ORCHARD_ASSIGN_OR_RAISE(auto found,
-                          loaded.vectors.Search(prepared.kept.values.data(), count, options.k));
+  return inputs;
+}
+
+Result<std::shared_ptr<arrow::RecordBatch>> NeighboursBatch(const table::VectorRows& queries,
+                                                            const table::VectorRows& index_rows,
+                                                            const index::Neighbours& found) {
   std::vector<std::string> paths, labels, neighbour_paths, neighbour_labels;
   std::vector<int64_t> ranks;
   std::vector<float> distances;
-  for (int64_t row = 0; row < count; ++row) {
-    for (int64_t rank = 0; rank < options.k; ++rank) {
-      const size_t at = static_cast<size_t>(row * options.k + rank);
+  for (int64_t row = 0; row < found.queries; ++row) {
+    for (int64_t rank = 0; rank < found.k; ++rank) {
+      const size_t at = static_cast<size_t>(row * found.k + rank);
       const int64_t id = found.ids[at];
       if (id < 0) break;
-      paths.push_back(prepared.kept.paths[static_cast<size_t>(row)]);
-      labels.push_back(prepared.kept.labels[static_cast<size_t>(row)]);
+      paths.push_back(queries.paths[static_cast<size_t>(row)]);
+      labels.push_back(queries.labels[static_cast<size_t>(row)]);
       ranks.push_back(rank + 1);
-      neighbour_paths.push_back(loaded.rows.paths[static_cast<size_t>(id)]);
-      neighbour_labels.push_back(loaded.rows.labels[static_cast<size_t>(id)]);
+      neighbour_paths.push_back(index_rows.paths[static_cast<size_t>(id)]);
+      neighbour_labels.push_back(index_rows.labels[static_cast<size_t>(id)]);
       distances.push_back(found.distances[at]);
     }
   }
@@ -432,27 +456,55 @@ Result<NeighbourJobSummary> SearchJob(const SearchJobOptions& options) {
   ORCHARD_RETURN_NOT_OK(table.Strings("neighbour_path", neighbour_paths));
   ORCHARD_RETURN_NOT_OK(table.Strings("neighbour_label", neighbour_labels));
   ORCHARD_RETURN_NOT_OK(table.Floats("distance", distances));
-  ORCHARD_RETURN_NOT_OK(WriteSkipped(where.output.Child(index::kErrorsParquet), prepared.skipped));
-  ORCHARD_RETURN_NOT_OK(table.Write(where.output.Child(kNeighboursParquet)));
+  return table.Batch();
+}
 
+Result<NeighbourJobSummary> FinishSearch(const SearchJobOptions& options,
+                                         const SearchInputs& inputs, int64_t rows,
+                                         int64_t skipped) {
   NeighbourJobSummary summary;
   summary.orchard_version = kVersion;
   summary.command = "search";
   summary.input = options.job.input;
   summary.output = options.job.output;
-  summary.index_kind = loaded.manifest.kind;
-  summary.rows = count;
-  summary.skipped = static_cast<int64_t>(prepared.skipped.size());
+  summary.index_kind = inputs.loaded->manifest.kind;
+  summary.rows = rows;
+  summary.skipped = skipped;
   summary.k = options.k;
-  summary.seconds = SecondsSince(start);
+  summary.seconds = SecondsSince(inputs.start);
   summary.peak_rss_mib = util::PeakRssMiB();
-  ORCHARD_RETURN_NOT_OK(
-      io::WriteAll(where.output.Child(kResultSummaryJson), util::DumpJson(ToJson(summary), 2)));
+  ORCHARD_RETURN_NOT_OK(io::WriteAll(inputs.where.output.Child(kResultSummaryJson),
+                                     util::DumpJson(ToJson(summary), 2)));
   return summary;
 }
 
-Result<NeighbourJobSummary> DedupJob(const DedupJobOptions& options) {
-  const auto start = Clock::now();
+}  // namespace index_steps
+
+Result<NeighbourJobSummary> SearchJob(const SearchJobOptions& options) {
+  ORCHARD_ASSIGN_OR_RAISE(auto inputs, BeginSearch(options));
+  const index::LoadedIndex& loaded = *inputs.loaded;
+  ORCHARD_ASSIGN_OR_RAISE(auto rows,
+                          ReadVectors(inputs.where.input, loaded.manifest.vectors, inputs.threads));
+  if (rows.dim != loaded.manifest.dim) {
+    return Status::Invalid("'", options.job.input, "' has vectors of ", rows.dim,
+                           " values but the index ", loaded.manifest.dim);
+  }
+  PreparedRows prepared = Prepare(std::move(rows), "search");
+  const int64_t count = prepared.kept.num_rows();
+  ORCHARD_ASSIGN_OR_RAISE(auto found,
+                          loaded.vectors.Search(prepared.kept.values.data(), count, options.k));
+  ORCHARD_ASSIGN_OR_RAISE(auto batch, NeighboursBatch(prepared.kept, loaded.rows, found));
+  const io::Location& output = inputs.where.output;
+  ORCHARD_RETURN_NOT_OK(WriteSkipped(output.Child(index::kErrorsParquet), prepared.skipped));
+  ORCHARD_RETURN_NOT_OK(table::WriteParquet(output.Child(kNeighboursParquet), *batch));
+  return FinishSearch(options, inputs, count, static_cast<int64_t>(prepared.skipped.size()));
+}
+
+namespace index_steps {
+
+Result<DedupInputs> BeginDedup(const DedupJobOptions& options) {
+  DedupInputs inputs;
+  inputs.start = Clock::now();
   ORCHARD_RETURN_NOT_OK(CheckOn(options.on));
   ORCHARD_RETURN_NOT_OK(CheckK(options.k));
   ORCHARD_RETURN_NOT_OK(CheckThreadCount(options.threads));
@@ -460,39 +512,226 @@ Result<NeighbourJobSummary> DedupJob(const DedupJobOptions& options) {
     return UsageError("--threshold is a cosine distance in [0, 2], got ", options.threshold);
   }
   ORCHARD_ASSIGN_OR_RAISE(
-      auto where, ResolveJobLocations(options.input, options.output, options.storage, true));
-  const bool across = !options.against.empty();
-  const char* result_file = across ? kMatchesParquet : kDuplicatesParquet;
-  ORCHARD_RETURN_NOT_OK(CheckResultFolder(where.output, result_file, options.overwrite));
-  const int threads = CoreCount(options.threads);
-  ORCHARD_ASSIGN_OR_RAISE(auto origin, OriginOf(where.input, options.on));
-  ORCHARD_ASSIGN_OR_RAISE(auto rows, ReadVectors(where.input, options.on, threads));
-  PreparedRows prepared = Prepare(std::move(rows), "dedup");
-  const int64_t count = prepared.kept.num_rows();
-  const int64_t dim = prepared.kept.dim;
+      inputs.where, ResolveJobLocations(options.input, options.output, options.storage, true));
+  inputs.across = !options.against.empty();
+  const char* result_file = inputs.across ? kMatchesParquet : kDuplicatesParquet;
+  ORCHARD_RETURN_NOT_OK(CheckResultFolder(inputs.where.output, result_file, options.overwrite));
+  inputs.threads = CoreCount(options.threads);
+  ORCHARD_ASSIGN_OR_RAISE(auto origin, OriginOf(inputs.where.input, options.on));
+  ORCHARD_ASSIGN_OR_RAISE(auto rows, ReadVectors(inputs.where.input, options.on, inputs.threads));
+  inputs.input = Prepare(std::move(rows), "dedup");
+  const int64_t dim = inputs.input.kept.dim;
 
-  NeighbourJobSummary summary;
+  NeighbourJobSummary& summary = inputs.summary;
   summary.orchard_version = kVersion;
   summary.command = "dedup";
   summary.input = options.input;
   summary.against = options.against;
   summary.output = options.output;
-  summary.rows = count;
-  summary.skipped = static_cast<int64_t>(prepared.skipped.size());
+  summary.rows = inputs.input.kept.num_rows();
+  summary.skipped = static_cast<int64_t>(inputs.input.skipped.size());
   summary.threshold = options.threshold;
-  index::BuildOptions build = options.build;
-  build.threads = threads;
+  summary.k = inputs.k(options);
+  inputs.build = options.build;
+  inputs.build.threads = inputs.threads;
+  if (inputs.across) {
+    ORCHARD_ASSIGN_OR_RAISE(inputs.against, io::ResolveLocation(options.against, options.storage));
+    ORCHARD_ASSIGN_OR_RAISE(auto other_origin, OriginOf(inputs.against, options.on));
+    ORCHARD_RETURN_NOT_OK(CheckSameOrigin(origin, other_origin, "'" + options.input + "'",
+                                          "'" + options.against + "' (--against)"));
+    ORCHARD_ASSIGN_OR_RAISE(auto other_rows,
+                            ReadVectors(inputs.against, options.on, inputs.threads));
+    if (other_rows.dim != dim) {
+      return Status::Invalid("'", options.against, "' has vectors of ", other_rows.dim,
+                             " values but '", options.input, "' of ", dim);
+    }
+    inputs.other = Prepare(std::move(other_rows), "dedup --against");
+  }
+  return inputs;
+}
 
-  if (!across) {
-    index::BuildReport report;
-    ORCHARD_ASSIGN_OR_RAISE(auto vectors, index::VectorIndex::Build(prepared.kept.values.data(),
-                                                                    count, dim, build, &report));
-    summary.index_kind = report.kind;
-    summary.k = options.k;
-    ORCHARD_ASSIGN_OR_RAISE(auto found,
-                            vectors.Search(prepared.kept.values.data(), count, options.k));
-    const auto members =
-        index::GroupDuplicates(found, prepared.kept.values.data(), dim, options.threshold);
+// The images' root an output was made from (its report/summary.json "input"); unset,
+// with the reason, when the summary cannot be read or names none.
+struct ImageRoot {
+  std::optional<io::Location> location;
+  std::string why_not;
+};
+
+ImageRoot ImageRootOf(const io::Location& output, const io::StorageOptions& storage) {
+  ImageRoot root;
+  auto bytes = io::ReadBounded(output.Child(output::kSummaryJson), kMaxPcaModelBytes);
+  if (!bytes.ok()) {
+    root.why_not = "no readable " + output.Child(output::kSummaryJson).display +
+                   ": the images' folder is unknown";
+    return root;
+  }
+  std::string input;
+  try {
+    const auto document = nlohmann::json::parse((*bytes)->ToString());
+    if (document.contains("input") && document["input"].is_string()) {
+      input = document["input"].get<std::string>();
+    }
+  } catch (const nlohmann::json::exception&) {
+  }
+  if (input.empty()) {
+    root.why_not = output.Child(output::kSummaryJson).display + " names no input folder";
+    return root;
+  }
+  auto location = io::ResolveLocation(input, storage);
+  if (!location.ok()) {
+    root.why_not = "cannot resolve the input '" + input + "': " + location.status().message();
+    return root;
+  }
+  root.location = *location;
+  return root;
+}
+
+// A row's path under its root, refused when it could leave it (an absolute path, "..").
+bool StaysUnder(const std::string& path) {
+  if (path.empty() || path.front() == '/' || path.find('\0') != std::string::npos) return false;
+  size_t start = 0;
+  while (start <= path.size()) {
+    const size_t end = std::min(path.find('/', start), path.size());
+    if (path.compare(start, end - start, "..") == 0 && end - start == 2) return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+// A row of the page: the image's thumbnail, or the reason there is none. Never fails: an
+// image that cannot be read, decoded or scaled gets a placeholder on the page.
+report::DedupImage ImageShown(const ImageRoot& root, const std::string& path,
+                              const std::string& label, float distance) {
+  report::DedupImage image{path, label, distance, "", ""};
+  if (!root.location) {
+    image.missing_reason = root.why_not;
+    return image;
+  }
+  if (!StaysUnder(path)) {
+    image.missing_reason = "the path is not one under the input folder";
+    return image;
+  }
+  const image::PreprocessOptions limits;  // the pipeline's default bounds
+  auto bytes = io::ReadBounded(root.location->Child(path), limits.max_file_bytes);
+  if (!bytes.ok()) {
+    image.missing_reason = "cannot read it: " + bytes.status().message();
+    return image;
+  }
+  auto thumbnail = image::JpegThumbnail((*bytes)->data(), static_cast<size_t>((*bytes)->size()),
+                                        image::kThumbnailSide, limits);
+  if (!thumbnail.ok()) {
+    image.missing_reason = "cannot show it: " + thumbnail.status().message();
+    return image;
+  }
+  image.thumbnail_jpeg = std::move(*thumbnail);
+  return image;
+}
+
+// The thumbnails of `images` [(root, path, label, distance)], on `threads` threads.
+std::vector<report::DedupImage> ImagesShown(
+    const std::vector<std::tuple<const ImageRoot*, std::string, std::string, float>>& images,
+    int threads) {
+  std::vector<report::DedupImage> out(images.size());
+  (void)ParallelFor(images.size(), threads, [&](size_t idx) -> Status {
+    const auto& [root, path, label, distance] = images[idx];
+    out[idx] = ImageShown(*root, path, label, distance);
+    return Status::OK();
+  });
+  return out;
+}
+
+// DUP/report/index.html: the largest groups (or the closest matches), bounded by the
+// report's kMaxDedup* constants.
+Status WriteDedupPage(const DedupJobOptions& options, const DedupInputs& inputs,
+                      const std::vector<index::DuplicateMember>& members,
+                      std::vector<std::tuple<int64_t, int64_t, float>> matches) {
+  const NeighbourJobSummary& summary = inputs.summary;
+  report::DedupReport page;
+  page.input = options.input;
+  page.against = options.against;
+  page.output = options.output;
+  page.threshold = options.threshold;
+  page.rows = summary.rows;
+  page.skipped = summary.skipped;
+  page.groups = summary.groups;
+  page.grouped_rows = summary.grouped_rows;
+  page.matched_rows = summary.matched_rows;
+  const ImageRoot input_root = ImageRootOf(inputs.where.input, options.storage);
+  const ImageRoot other_root =
+      inputs.across ? ImageRootOf(inputs.against, options.storage) : ImageRoot{};
+  if (!input_root.location) page.thumbnails_note = "No thumbnails: " + input_root.why_not;
+  const table::VectorRows& rows = inputs.input.kept;
+  std::vector<std::tuple<const ImageRoot*, std::string, std::string, float>> wanted;
+  if (!inputs.across) {
+    // Groups by size, largest first (ties: in group order); their first members.
+    std::vector<std::pair<int64_t, int64_t>> group_spans;  // (first member, size)
+    for (size_t idx = 0; idx < members.size(); ++idx) {
+      if (idx == 0 || members[idx].group != members[idx - 1].group) {
+        group_spans.emplace_back(static_cast<int64_t>(idx), 0);
+      }
+      ++group_spans.back().second;
+    }
+    std::stable_sort(group_spans.begin(), group_spans.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    if (static_cast<int64_t>(group_spans.size()) > report::kMaxDedupGroupsShown) {
+      group_spans.resize(static_cast<size_t>(report::kMaxDedupGroupsShown));
+    }
+    for (const auto& [first, size] : group_spans) {
+      report::DedupGroupShown group;
+      group.group = members[static_cast<size_t>(first)].group;
+      group.size = size;
+      page.largest_groups.push_back(group);
+      for (int64_t idx = first; idx < first + std::min(size, report::kMaxDedupMembersShown);
+           ++idx) {
+        const auto& member = members[static_cast<size_t>(idx)];
+        wanted.emplace_back(&input_root, rows.paths[static_cast<size_t>(member.row)],
+                            rows.labels[static_cast<size_t>(member.row)], member.distance);
+      }
+    }
+    auto shown = ImagesShown(wanted, inputs.threads);
+    size_t next = 0;
+    for (auto& group : page.largest_groups) {
+      const int64_t count = std::min(group.size, report::kMaxDedupMembersShown);
+      for (int64_t idx = 0; idx < count; ++idx) group.members.push_back(std::move(shown[next++]));
+    }
+  } else {
+    // The closest matches first: (input row, other row, distance).
+    std::stable_sort(matches.begin(), matches.end(),
+                     [](const auto& a, const auto& b) { return std::get<2>(a) < std::get<2>(b); });
+    if (static_cast<int64_t>(matches.size()) > report::kMaxDedupMatchesShown) {
+      matches.resize(static_cast<size_t>(report::kMaxDedupMatchesShown));
+    }
+    const table::VectorRows& other = inputs.other.kept;
+    for (const auto& [row, match, distance] : matches) {
+      wanted.emplace_back(&input_root, rows.paths[static_cast<size_t>(row)],
+                          rows.labels[static_cast<size_t>(row)], distance);
+      wanted.emplace_back(&other_root, other.paths[static_cast<size_t>(match)],
+                          other.labels[static_cast<size_t>(match)], distance);
+    }
+    auto shown = ImagesShown(wanted, inputs.threads);
+    for (size_t idx = 0; idx + 1 < shown.size(); idx += 2) {
+      page.matches.push_back({std::move(shown[idx]), std::move(shown[idx + 1])});
+    }
+  }
+  return io::WriteAll(inputs.where.output.Child(kDedupReportHtml), report::RenderDedupPage(page));
+}
+
+Result<NeighbourJobSummary> FinishDedup(const DedupJobOptions& options, DedupInputs* inputs,
+                                        const std::string& index_kind,
+                                        const index::Neighbours& found) {
+  NeighbourJobSummary& summary = inputs->summary;
+  const PreparedRows& prepared = inputs->input;
+  const int64_t count = prepared.kept.num_rows();
+  if (found.queries != count) {
+    return Status::Invalid("dedup: neighbours of ", found.queries, " rows for ", count,
+                           " rows searched");
+  }
+  summary.index_kind = index_kind;
+  const io::Location& output = inputs->where.output;
+  std::vector<table::ErrorRecord> skipped = prepared.skipped;
+  if (!inputs->across) {
+    const auto members = index::GroupDuplicates(found, prepared.kept.values.data(),
+                                                prepared.kept.dim, options.threshold);
     std::vector<int64_t> groups;
     std::vector<std::string> paths, labels, representatives;
     std::vector<float> distances;
@@ -515,55 +754,57 @@ Result<NeighbourJobSummary> DedupJob(const DedupJobOptions& options) {
     ORCHARD_RETURN_NOT_OK(table.Strings(table::kLabelColumn, labels));
     ORCHARD_RETURN_NOT_OK(table.Strings("representative", representatives));
     ORCHARD_RETURN_NOT_OK(table.Floats("distance", distances));
-    ORCHARD_RETURN_NOT_OK(table.Write(where.output.Child(result_file)));
+    ORCHARD_RETURN_NOT_OK(table.Write(output.Child(kDuplicatesParquet)));
+    ORCHARD_RETURN_NOT_OK(WriteDedupPage(options, *inputs, members, {}));
   } else {
-    ORCHARD_ASSIGN_OR_RAISE(auto other, io::ResolveLocation(options.against, options.storage));
-    ORCHARD_ASSIGN_OR_RAISE(auto other_origin, OriginOf(other, options.on));
-    ORCHARD_RETURN_NOT_OK(CheckSameOrigin(origin, other_origin, "'" + options.input + "'",
-                                          "'" + options.against + "' (--against)"));
-    ORCHARD_ASSIGN_OR_RAISE(auto other_rows, ReadVectors(other, options.on, threads));
-    if (other_rows.dim != dim) {
-      return Status::Invalid("'", options.against, "' has vectors of ", other_rows.dim,
-                             " values but '", options.input, "' of ", dim);
-    }
-    PreparedRows other_prepared = Prepare(std::move(other_rows), "dedup --against");
-    index::BuildReport report;
-    ORCHARD_ASSIGN_OR_RAISE(auto vectors, index::VectorIndex::Build(
-                                              other_prepared.kept.values.data(),
-                                              other_prepared.kept.num_rows(), dim, build, &report));
-    summary.index_kind = report.kind;
-    summary.k = 1;
-    ORCHARD_ASSIGN_OR_RAISE(auto found, vectors.Search(prepared.kept.values.data(), count, 1));
+    const PreparedRows& other = inputs->other;
     std::vector<std::string> paths, labels, match_paths, match_labels;
     std::vector<float> distances;
+    std::vector<std::tuple<int64_t, int64_t, float>> matched;
     for (int64_t row = 0; row < count; ++row) {
-      const int64_t id = found.ids[static_cast<size_t>(row)];
-      const float distance = found.distances[static_cast<size_t>(row)];
+      const int64_t id = found.ids[static_cast<size_t>(row * found.k)];
+      const float distance = found.distances[static_cast<size_t>(row * found.k)];
       if (id < 0 || distance > options.threshold) continue;
       paths.push_back(prepared.kept.paths[static_cast<size_t>(row)]);
       labels.push_back(prepared.kept.labels[static_cast<size_t>(row)]);
-      match_paths.push_back(other_prepared.kept.paths[static_cast<size_t>(id)]);
-      match_labels.push_back(other_prepared.kept.labels[static_cast<size_t>(id)]);
+      match_paths.push_back(other.kept.paths[static_cast<size_t>(id)]);
+      match_labels.push_back(other.kept.labels[static_cast<size_t>(id)]);
       distances.push_back(distance);
+      matched.emplace_back(row, id, distance);
     }
     summary.matched_rows = static_cast<int64_t>(paths.size());
-    summary.skipped += static_cast<int64_t>(other_prepared.skipped.size());
-    prepared.skipped.insert(prepared.skipped.end(), other_prepared.skipped.begin(),
-                            other_prepared.skipped.end());
+    summary.skipped += static_cast<int64_t>(other.skipped.size());
+    skipped.insert(skipped.end(), other.skipped.begin(), other.skipped.end());
     TableBuilder table(static_cast<int64_t>(paths.size()));
     ORCHARD_RETURN_NOT_OK(table.Strings(table::kPathColumn, paths));
     ORCHARD_RETURN_NOT_OK(table.Strings(table::kLabelColumn, labels));
     ORCHARD_RETURN_NOT_OK(table.Strings("match_path", match_paths));
     ORCHARD_RETURN_NOT_OK(table.Strings("match_label", match_labels));
     ORCHARD_RETURN_NOT_OK(table.Floats("distance", distances));
-    ORCHARD_RETURN_NOT_OK(table.Write(where.output.Child(result_file)));
+    ORCHARD_RETURN_NOT_OK(table.Write(output.Child(kMatchesParquet)));
+    ORCHARD_RETURN_NOT_OK(WriteDedupPage(options, *inputs, {}, std::move(matched)));
   }
-  ORCHARD_RETURN_NOT_OK(WriteSkipped(where.output.Child(index::kErrorsParquet), prepared.skipped));
-  summary.seconds = SecondsSince(start);
+  ORCHARD_RETURN_NOT_OK(WriteSkipped(output.Child(index::kErrorsParquet), skipped));
+  summary.seconds = SecondsSince(inputs->start);
   summary.peak_rss_mib = util::PeakRssMiB();
   ORCHARD_RETURN_NOT_OK(
-      io::WriteAll(where.output.Child(kResultSummaryJson), util::DumpJson(ToJson(summary), 2)));
+      io::WriteAll(output.Child(kResultSummaryJson), util::DumpJson(ToJson(summary), 2)));
   return summary;
+}
+
+}  // namespace index_steps
+
+Result<NeighbourJobSummary> DedupJob(const DedupJobOptions& options) {
+  ORCHARD_ASSIGN_OR_RAISE(auto inputs, BeginDedup(options));
+  const PreparedRows& indexed = inputs.indexed();
+  index::BuildReport report;
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto vectors, index::VectorIndex::Build(indexed.kept.values.data(), indexed.kept.num_rows(),
+                                              indexed.kept.dim, inputs.build, &report));
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto found, vectors.Search(inputs.input.kept.values.data(), inputs.input.kept.num_rows(),
+                                 inputs.k(options)));
+  return FinishDedup(options, &inputs, report.kind, found);
 }
 
 Result<PredictSummary> KnnPredictJob(const KnnPredictOptions& options) {

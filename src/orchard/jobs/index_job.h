@@ -27,8 +27,14 @@ inline constexpr const char* kNeighboursParquet = "neighbours.parquet";
 inline constexpr const char* kDuplicatesParquet = "duplicates.parquet";
 inline constexpr const char* kMatchesParquet = "matches.parquet";
 inline constexpr const char* kResultSummaryJson = "summary.json";
+/// dedup's page: the largest groups (or the matches) with thumbnails (report/dedup_report.h).
+inline constexpr const char* kDedupReportHtml = "report/index.html";
 /// The largest k search accepts (the neighbours table is rows x k).
 inline constexpr int64_t kMaxNeighbours = 10000;
+
+/// --max-memory's value: "512M", "4G" (K, M, G: powers of 1024), "1000000" bytes; "" is
+/// 0 (no bound); a usage error otherwise.
+Result<int64_t> ParseMaxMemory(const std::string& text);
 
 struct IndexJobOptions {
   std::string input;          ///< an earlier `orchard run` output
@@ -117,7 +123,9 @@ struct DedupJobOptions {
 };
 
 /// Near-duplicate groups of input (duplicates.parquet: group, path, label, distance,
-/// representative), or with `against` the rows of input whose nearest row of `against` is
+/// representative) and report/index.html (the largest groups with thumbnails of the images,
+/// read from the folder input's report/summary.json names; a placeholder for an image
+/// that cannot be read), or with `against` the rows of input whose nearest row of `against` is
 /// within the threshold (matches.parquet: path, label, match_path, match_label, distance).
 /// With `on` pca, `against` must share input's backbone and PCA model (it is projected
 /// with the same model only if so; refused otherwise, naming both).

@@ -1,5 +1,8 @@
 #include "orchard/report/page.h"
 
+#include <utility>
+#include <vector>
+
 #include "orchard/report/html_text.h"
 #include "orchard/report/sections.h"
 #include "orchard/report/svg_charts.h"
@@ -33,9 +36,37 @@ td.num,th.num{text-align:right}
 .muted{color:#777;font-size:13px}
 .chart{overflow-x:auto}
 .chart svg{max-width:100%;height:auto;display:block}
+.group{display:flex;flex-wrap:wrap;gap:8px;margin:6px 0 14px}
+.member{width:132px;font-size:11px;border:1px solid #eee;border-radius:4px;padding:4px}
+.member.rep{border-color:#1f3a5f}
+.member img,.member .missing{width:64px;height:64px;display:block;margin:0 auto 3px;object-fit:contain}
+.member .missing{background:#eee;color:#999;font-size:10px;line-height:64px;text-align:center}
+.member .path{word-break:break-all}
+.pairs{display:flex;flex-wrap:wrap;gap:8px 20px}
+.pair{display:flex;gap:4px;align-items:center}
 )css";
 
 }  // namespace
+
+void OpenPage(const std::string& heading, const std::string& shown,
+              const std::vector<std::pair<std::string, std::string>>& nav, std::string* html) {
+  *html +=
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
+      // Nothing may load or run: the page is data only, whatever its labels say.
+      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+      "style-src 'unsafe-inline'; img-src data:\"/>\n"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n"
+      "<title>" +
+      Html(heading) + ": " + Html(TruncateUtf8(shown, 120)) + "</title>\n<style>" + kStyle +
+      "</style>\n</head>\n<body>\n<header><h1>" + Html(heading) + "</h1><p>" + Html(shown) +
+      "</p><nav>";
+  for (const auto& [anchor, label] : nav) {
+    *html += "<a href=\"#" + Html(anchor) + "\">" + Html(label) + "</a>";
+  }
+  *html += "</nav></header>\n<main>\n";
+}
+
+void ClosePage(std::string* html) { *html += "</main>\n</body>\n</html>\n"; }
 
 std::string RenderPage(const ReportData& data, const io::Location& root,
                        const HtmlReportOptions& options) {
@@ -43,21 +74,12 @@ std::string RenderPage(const ReportData& data, const io::Location& root,
   const std::string shown = output.empty() ? root.display : output;
   std::string html;
   html.reserve(1 << 20);
-  html +=
-      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
-      // Nothing may load or run: the page is data only, whatever its labels say.
-      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-      "style-src 'unsafe-inline'; img-src data:\"/>\n"
-      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n"
-      "<title>orchard report: " +
-      Html(TruncateUtf8(shown, 120)) + "</title>\n<style>" + kStyle +
-      "</style>\n</head>\n<body>\n<header><h1>orchard report</h1><p>" + Html(shown) +
-      "</p><nav><a href=\"#run\">run</a>";
-  if (data.model || data.have_pca) html += "<a href=\"#pca\">PCA</a>";
-  if (data.have_features) html += "<a href=\"#classes\">classes</a>";
-  html += "<a href=\"#errors\">errors</a>";
-  if (data.metrics) html += "<a href=\"#predict\">predictions</a>";
-  html += "</nav></header>\n<main>\n";
+  std::vector<std::pair<std::string, std::string>> nav = {{"run", "run"}};
+  if (data.model || data.have_pca) nav.emplace_back("pca", "PCA");
+  if (data.have_features) nav.emplace_back("classes", "classes");
+  nav.emplace_back("errors", "errors");
+  if (data.metrics) nav.emplace_back("predict", "predictions");
+  OpenPage("orchard report", shown, nav, &html);
   for (const auto& note : data.notes) {
     html += "<p class=\"note\">" + Html(TruncateUtf8(note, 2000)) + "</p>\n";
   }
@@ -66,7 +88,7 @@ std::string RenderPage(const ReportData& data, const io::Location& root,
   WritePcaSection(data, options, &html);
   WriteClassesSection(data, &html);
   WriteErrorsSection(data, &html);
-  html += "</main>\n</body>\n</html>\n";
+  ClosePage(&html);
   return html;
 }
 
