@@ -103,7 +103,7 @@ def test_a_task_carries_a_range_of_the_staged_listing_never_its_paths(tmp_path):
             assert left["end_byte"] == right["begin_byte"]
             assert left["first_part"] + left["parts"] == right["first_part"]
         listing = tmp_path / f"out-{images}" / "_temporary" / "listing" / "listing.bin"
-        assert tasks[0]["begin_byte"] == 8  # after the header
+        assert tasks[0]["begin_byte"] == 16  # after the header
         assert tasks[-1]["end_byte"] < listing.stat().st_size  # the trailer follows
         sizes[images] = max(len(pickle.dumps(task)) for task in tasks)
     assert max(sizes.values()) < 300  # with its paths, a task of the 5,000 was ~45 KB

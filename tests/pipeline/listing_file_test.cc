@@ -205,5 +205,33 @@ TEST(ListingFileTest, ACutOrDamagedListingIsAnErrorNeverAWrongItem) {
   EXPECT_FALSE(ReadRange((dir.path() / "missing.bin").string(), offsets[0], offsets[1], 1).ok());
 }
 
+TEST(ListingFileTest, ItsInfoIsCheckedOverEveryByte) {
+  orchard::testing::TempDir dir;
+  ListingWriter writer(8);
+  for (const auto& item : ShuffledItems(50, 4)) ASSERT_OK(writer.Add(item));
+  ASSERT_OK_AND_ASSIGN(auto listing, writer.Finish());
+  ASSERT_OK_AND_ASSIGN(auto info, ReadListingInfo(Local(listing.local_path())));
+  EXPECT_EQ(info.rows_per_part, 8);
+  EXPECT_EQ(info.num_items, 50);
+  EXPECT_EQ(info.records_begin, listing.part_offsets().front());
+  EXPECT_EQ(info.records_end, listing.part_offsets().back());
+
+  std::ifstream in(listing.local_path(), std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto write = [&](const std::string& name, const std::string& content) {
+    const std::string path = (dir.path() / name).string();
+    std::ofstream(path, std::ios::binary) << content;
+    return path;
+  };
+  // One byte of one name changed (the item would still parse): the checksum says so.
+  std::string flipped = bytes;
+  flipped[static_cast<size_t>(listing.part_offsets()[3]) + 40] ^= 0x01;
+  EXPECT_FALSE(ReadListingInfo(Local(write("flipped.bin", flipped))).ok());
+  EXPECT_FALSE(ReadListingInfo(Local(write("cut.bin", bytes.substr(0, bytes.size() - 1)))).ok());
+  EXPECT_FALSE(ReadListingInfo(Local(write("empty.bin", ""))).ok());
+  EXPECT_FALSE(ReadListingInfo(Local(write("other.bin", std::string(200, 'x')))).ok());
+  EXPECT_FALSE(ReadListingInfo(Local((dir.path() / "missing.bin").string())).ok());
+}
+
 }  // namespace
 }  // namespace orchard::pipeline

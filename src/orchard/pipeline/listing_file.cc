@@ -26,6 +26,10 @@ namespace {
 static_assert(std::endian::native == std::endian::little, "little-endian encoding");
 
 constexpr std::string_view kHeader = "ORCHLST1";
+// The header: kHeader, then rows_per_part (u64).
+constexpr int64_t kHeaderBytes = 16;
+// The trailer: kTrailer, the count (u64), the SHA-256 (64 hex digits).
+constexpr int64_t kTrailerBytes = 8 + 8 + 64;
 constexpr std::string_view kTrailer = "ORCHLEND";
 constexpr uint8_t kSourceInFs = 1;
 constexpr uint8_t kSourceIsPath = 2;  // the source is the path itself (no escape changed it)
@@ -296,7 +300,9 @@ Result<ListingFile> ListingWriter::Finish() {
   FileWriter out(listing.local_path_);
   Sha256Stream file_hash;
   Sha256Stream identity_hash;
-  ORCHARD_RETURN_NOT_OK(out.Write(kHeader, &file_hash));
+  std::string header(kHeader);
+  Put<uint64_t>(&header, static_cast<uint64_t>(rows_per_part_));
+  ORCHARD_RETURN_NOT_OK(out.Write(header, &file_hash));
   std::string last_path;
   while (!heads.empty()) {
     Head head = heads.top();
@@ -331,7 +337,7 @@ Result<ListingFile> ListingWriter::Finish() {
 }
 
 Result<ListingReader> ListingReader::Open(const io::Location& file, int64_t begin, int64_t end) {
-  if (begin < static_cast<int64_t>(kHeader.size()) || end < begin) {
+  if (begin < kHeaderBytes || end < begin) {
     return Status::Invalid("bytes [", begin, ", ", end, ") are no range of records of listing '",
                            file.display, "'");
   }
@@ -388,6 +394,57 @@ Result<std::vector<ImageItem>> ListingReader::Next(int64_t max_items) {
     items.push_back(std::move(item));
   }
   return items;
+}
+
+Result<ListingInfo> ReadListingInfo(const io::Location& file) {
+  auto damaged = [&](const std::string& why) {
+    return Status::Invalid("'", file.display, "' is not a listing orchard wrote (", why,
+                           "): rerun the job with --overwrite");
+  };
+  auto input = file.fs->OpenInputFile(file.path);
+  if (!input.ok()) {
+    return Status::IOError("cannot open the listing '", file.display,
+                           "': ", input.status().message());
+  }
+  ORCHARD_ASSIGN_OR_RAISE(const int64_t size, (*input)->GetSize());
+  if (size < kHeaderBytes + kTrailerBytes) return damaged("too short");
+  // Every byte before the trailer is hashed, 4 MiB at a time, and checked against it.
+  Sha256Stream hash;
+  std::string header;
+  const int64_t records_end = size - kTrailerBytes;
+  for (int64_t position = 0; position < records_end;) {
+    const int64_t want = std::min(kReadChunk, records_end - position);
+    ORCHARD_ASSIGN_OR_RAISE(auto chunk, (*input)->ReadAt(position, want));
+    if (chunk->size() != want) return damaged("shorter than it says");
+    const std::string_view bytes(reinterpret_cast<const char*>(chunk->data()),
+                                 static_cast<size_t>(chunk->size()));
+    if (position == 0) header = std::string(bytes.substr(0, kHeaderBytes));
+    hash.Update(bytes);
+    position += want;
+  }
+  ORCHARD_ASSIGN_OR_RAISE(auto trailer_bytes, (*input)->ReadAt(records_end, kTrailerBytes));
+  std::string_view trailer(reinterpret_cast<const char*>(trailer_bytes->data()),
+                           static_cast<size_t>(trailer_bytes->size()));
+  if (header.substr(0, kHeader.size()) != kHeader ||
+      trailer.substr(0, kTrailer.size()) != kTrailer) {
+    return damaged("no header or trailer");
+  }
+  ListingInfo info;
+  std::string_view rest = std::string_view(header).substr(kHeader.size());
+  uint64_t rows_per_part = 0;
+  uint64_t count = 0;
+  trailer.remove_prefix(kTrailer.size());
+  if (!Take(&rest, &rows_per_part) || !Take(&trailer, &count) || rows_per_part == 0 ||
+      rows_per_part > (1ULL << 40) || count > static_cast<uint64_t>(size)) {
+    return damaged("impossible counts");
+  }
+  if (trailer != hash.HexDigest()) return damaged("its checksum does not match");
+  info.file = file;
+  info.rows_per_part = static_cast<int64_t>(rows_per_part);
+  info.num_items = static_cast<int64_t>(count);
+  info.records_begin = kHeaderBytes;
+  info.records_end = records_end;
+  return info;
 }
 
 }  // namespace orchard::pipeline

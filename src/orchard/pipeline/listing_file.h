@@ -5,9 +5,9 @@
 // range of it (ListingReader), so what a task receives is a few numbers whatever the input's
 // size, and `run --update` compares a new listing with an output's own, streaming.
 //
-// Format: "ORCHLST1", then one record per item in path order (u32 length, then the
-// fields), then the trailer "ORCHLEND", the item count (u64) and the SHA-256 (hex) of
-// every byte before the trailer. Little-endian.
+// Format: "ORCHLST1" and rows_per_part (u64), then one record per item in path order (u32
+// length, then the fields), then the trailer "ORCHLEND", the item count (u64) and the
+// SHA-256 (hex) of every byte before the trailer. Little-endian.
 #pragma once
 
 #include <arrow/io/interfaces.h>
@@ -103,6 +103,20 @@ class ListingReader {
   std::string buffer_;
   size_t consumed_ = 0;  ///< bytes of buffer_ already parsed
 };
+
+/// What a listing file says of itself, checked (ReadListingInfo).
+struct ListingInfo {
+  io::Location file;
+  int64_t rows_per_part = 0;
+  int64_t num_items = 0;
+  int64_t records_begin = 0;  ///< the records are bytes [records_begin, records_end)
+  int64_t records_end = 0;
+};
+
+/// Reads a listing file's header and trailer and checks its checksum over every byte (an
+/// output's own listing, which anyone may have handed over or cut short): Invalid, naming
+/// the file, when it is not a whole listing orchard wrote.
+Result<ListingInfo> ReadListingInfo(const io::Location& file);
 
 /// One line of a listing's identity (what the job fingerprint covers of an item): its
 /// path, length-prefixed (a name may hold tabs and newlines), size and mtime.
