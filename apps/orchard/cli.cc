@@ -133,6 +133,7 @@ class CommandLine {
   jobs::JobOptions options;
   bool overwrite = false;
   bool resume = false;
+  bool update = false;
   bool quiet = false;
   bool json_summary = false;
   std::string inspect_path;
@@ -206,10 +207,18 @@ class CommandLine {
         ->capture_default_str();
     auto* overwrite_flag =
         command->add_flag("--overwrite", overwrite, "replace an existing output");
+    auto* resume_flag =
+        command
+            ->add_flag("--resume", resume,
+                       "continue an interrupted run into the same output, reusing finished parts")
+            ->excludes(overwrite_flag);
     command
-        ->add_flag("--resume", resume,
-                   "continue an interrupted run into the same output, reusing finished parts")
-        ->excludes(overwrite_flag);
+        ->add_flag("--update", update,
+                   "bring a finished output up to date with its changed input: only new, "
+                   "changed and failed-to-read images are featurized, rows of deleted ones "
+                   "dropped, the PCA refitted")
+        ->excludes(overwrite_flag)
+        ->excludes(resume_flag);
   }
   void AddPca(CLI::App* command) {
     command
@@ -255,6 +264,7 @@ Outcome RunParsed(CommandLine& line, const Frontend& frontend) {
   jobs::JobOptions& options = line.options;
   if (line.overwrite) options.existing = output::ExistingOutput::kOverwrite;
   if (line.resume) options.existing = output::ExistingOutput::kResume;
+  if (line.update) options.existing = output::ExistingOutput::kUpdate;
   options.progress = frontend.progress.value_or(!line.quiet && isatty(STDERR_FILENO));
   if (!line.quiet) {
     // The message names files: printed as one inert line (no escape sequence, no line

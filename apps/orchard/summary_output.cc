@@ -43,8 +43,17 @@ void PrintTail(const std::map<std::string, double>& seconds, double peak_rss_mib
 void PrintSummary(const output::JobSummary& summary) {
   std::fprintf(stderr, "\n");
   if (const auto& images = summary.featurize) {
-    PrintImages(images->ok, images->failed, images->listed, images->reused_from_interrupted_run,
+    PrintImages(images->ok, images->failed, images->listed,
+                images->update ? -1 : images->reused_from_interrupted_run,
                 images->images_per_second);
+    if (const auto& update = images->update) {
+      std::fprintf(stderr,
+                   "update     %lld reused, %lld added, %lld changed, %lld retried, "
+                   "%lld removed\n",
+                   static_cast<long long>(update->reused), static_cast<long long>(update->added),
+                   static_cast<long long>(update->changed), static_cast<long long>(update->retried),
+                   static_cast<long long>(update->removed));
+    }
   }
   if (const auto& pca = summary.pca) {
     std::fprintf(stderr, "pca        k=%lld explains %.2f %% of the variance (n=%lld)\n",

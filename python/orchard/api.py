@@ -141,13 +141,16 @@ def run(input: PathLike, output: PathLike, *, model: str = _d("run", "model"),
         path_glob: str = _d("run", "path_glob"), label_from: str = _d("run", "label_from"),
         pca_variance: float = _d("run", "pca_variance"), pca_k: int = _d("run", "pca_k"),
         threads: int = _d("run", "threads"), overwrite: bool = False, resume: bool = False,
+        update: bool = False,
         endpoint_url: str = _d("run", "endpoint_url"), region: str = _d("run", "region"),
         virtual_addressing: bool = False, progress: bool = False) -> Summary:
     """`orchard run`: featurize the images of `input` (one sub-folder per label, a manifest
     or tar shards; `label_from` for shards: folder, cls, txt, json:KEY), fit PCA,
     project, write the report, publish `output` (folder or s3:// prefix).
 
-    Options are `orchard run --help`'s; `progress=True` draws the progress line on stderr
+    Options are `orchard run --help`'s (`update=True`: bring a finished output up to date
+    with its changed input, featurizing only new, changed and failed-to-read images);
+    `progress=True` draws the progress line on stderr
     (a notebook shows it under the cell). Returns the run summary; raises UsageError,
     InputError, StorageError, ResourceError or Interrupted (Ctrl-C) with the command
     line's message."""
@@ -166,7 +169,8 @@ def featurize(input: PathLike, output: PathLike, *, model: str = _d("featurize",
               path_glob: str = _d("featurize", "path_glob"),
               label_from: str = _d("featurize", "label_from"),
               threads: int = _d("featurize", "threads"), overwrite: bool = False,
-              resume: bool = False, endpoint_url: str = _d("featurize", "endpoint_url"),
+              resume: bool = False, update: bool = False,
+              endpoint_url: str = _d("featurize", "endpoint_url"),
               region: str = _d("featurize", "region"), virtual_addressing: bool = False,
               progress: bool = False) -> Summary:
     """`orchard featurize`: images -> the features and errors tables of `output` (no PCA).

@@ -42,8 +42,9 @@ orchard::output::ExistingOutput orchard::python::ExistingOutputNamed(const std::
   if (name == "refuse") return orchard::output::ExistingOutput::kRefuse;
   if (name == "overwrite") return orchard::output::ExistingOutput::kOverwrite;
   if (name == "resume") return orchard::output::ExistingOutput::kResume;
+  if (name == "update") return orchard::output::ExistingOutput::kUpdate;
   Check(orchard::Status::Invalid("unknown existing-output policy '", name,
-                                 "': use refuse, overwrite or resume"));
+                                 "': use refuse, overwrite, resume or update"));
   return orchard::output::ExistingOutput::kRefuse;
 }
 
@@ -55,6 +56,8 @@ const char* PolicyName(orchard::output::ExistingOutput policy) {
       return "overwrite";
     case orchard::output::ExistingOutput::kResume:
       return "resume";
+    case orchard::output::ExistingOutput::kUpdate:
+      return "update";
     default:
       return "refuse";
   }

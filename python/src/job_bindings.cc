@@ -2,11 +2,15 @@
 // jobs::FeaturizeDriver's and jobs::PredictDriver's steps, the task side (a shard through
 // pipeline::FeaturizeShard, its outcome encoded), and the job options' defaults. The sequence of a
 // job lives in src/orchard/jobs/; this file only converts between Python values and C++ ones.
+#include <nanobind/stl/map.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -141,9 +145,30 @@ class PyFeaturizeDriver : public PyShardedDriver<orchard::jobs::FeaturizeDriver>
   nb::dict finish_featurize(const nb::bytes& merged, double seconds) {
     auto outcome = OutcomeOf(merged);
     nb::dict counts = CountsOf(outcome);
-    nb::gil_scoped_release release;
-    Check(driver_->FinishFeaturize(std::move(outcome), seconds));
+    {
+      nb::gil_scoped_release release;
+      Check(driver_->FinishFeaturize(std::move(outcome), seconds));
+    }
+    // `run --update`: the rows of the new output, the reused ones with the featurized.
+    if (const auto& featurize = driver_->summary().featurize) {
+      counts["ok"] = featurize->ok;
+      counts["failed"] = featurize->failed;
+    }
     return counts;
+  }
+
+  // Where the tasks write their parts (staging, or staging/update for `--update`).
+  std::string featurize_staging() const { return driver_->featurize_staging().display; }
+
+  // `--update`: {reused, added, changed, retried, removed}; None otherwise.
+  std::optional<std::map<std::string, int64_t>> update_counts() const {
+    const auto& counts = driver_->update_counts();
+    if (!counts) return std::nullopt;
+    return std::map<std::string, int64_t>{{"reused", counts->reused},
+                                          {"added", counts->added},
+                                          {"changed", counts->changed},
+                                          {"retried", counts->retried},
+                                          {"removed", counts->removed}};
   }
 
   // -> the PCA model JSON, for the projection tasks.
@@ -256,6 +281,10 @@ void BindJobs(nb::module_& m) {
       .def(nb::init<const nb::dict&, const std::string&, const std::string&, int64_t>(),
            nb::arg("options"), nb::arg("kind"), nb::arg("command"), nb::arg("num_shards"))
       .def_prop_ro("resuming", &PyFeaturizeDriver::resuming_images)
+      .def_prop_ro("featurize_staging", &PyFeaturizeDriver::featurize_staging,
+                   "where featurize tasks write (staging, or staging/update for --update)")
+      .def_prop_ro("update_counts", &PyFeaturizeDriver::update_counts,
+                   "--update: {reused, added, changed, retried, removed}; None otherwise")
       .def("finish_featurize", &PyFeaturizeDriver::finish_featurize, nb::arg("merged_outcome"),
            nb::arg("seconds"), "-> the merged counts")
       .def("fit_pca", &PyFeaturizeDriver::fit_pca, "-> the PCA model JSON")
@@ -292,6 +321,12 @@ void BindJobs(nb::module_& m) {
   PyShardedDriver<orchard::jobs::PredictDriver>::Define(predict);
   m.def("merge_outcomes", &MergeOutcomes, nb::arg("left"), nb::arg("right"),
         "two encoded shard outcomes -> one (associative)");
+  m.def(
+      "empty_outcome",
+      [] {
+        return BytesOf(orchard::pipeline::SerializeOutcome(orchard::pipeline::ShardOutcome()));
+      },
+      "the encoded outcome of no shard (an update with nothing to featurize)");
   m.def("outcome_counts", [](const nb::bytes& encoded) {
     return CountsOf(Unwrap(orchard::pipeline::DeserializeOutcome(StringOf(encoded))));
   });

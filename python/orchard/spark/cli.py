@@ -79,6 +79,9 @@ def parse_args(argv):
     existing.add_argument("--resume", action="store_true",
                           help="continue an interrupted run of the same job: only the parts "
                                "not yet written are computed")
+    existing.add_argument("--update", action="store_true",
+                          help="bring a finished output up to date with its changed input: "
+                               "only new, changed and failed-to-read images are featurized")
     add_cluster_arguments(parser)
     args = parser.parse_args(argv)
     check_shared_arguments(parser, args)

@@ -27,7 +27,8 @@ def featurize_job_options(spark, args, model):
             "batch_size": args.batch_size, "rows_per_part": args.rows_per_part,
             "max_pixels": args.max_pixels, "max_file_bytes": args.max_file_bytes,
             "existing": "overwrite" if args.overwrite else
-            "resume" if getattr(args, "resume", False) else "refuse",
+            "resume" if getattr(args, "resume", False) else
+            "update" if getattr(args, "update", False) else "refuse",
             **storage_options(spark, args)}
 
 
@@ -66,13 +67,19 @@ def run(spark, args):
                                                -(-driver.listed // driver.rows_per_part))
     driver.plan(wanted)
     check_interrupted()
-    if driver.resuming:
+    if driver.resuming and driver.update_counts is None:
         log("resuming: parts already written are reused once checked")
     shards = shard_tasks(driver)
-    job = {"options": driver.options, "staging": driver.staging, "sha256": driver.sha256}
+    # Tasks featurize into staging (an update's into staging/update, assembled by the driver).
+    job = {"options": driver.options, "staging": driver.featurize_staging,
+           "sha256": driver.sha256}
     model_broadcast = sc.broadcast(driver.model_bytes)
 
-    log(f"featurizing {driver.listed} files of {args.input} in {len(shards)} shards "
+    update = driver.update_counts
+    if update is not None:
+        log(f"updating {args.output}: " + ", ".join(f"{n} {what}" for what, n in update.items()))
+    log(f"featurizing {sum(s['items'] for s in shards)} of the {driver.listed} files of "
+        f"{args.input} in {len(shards)} shards "
         f"({shard_rule}{'' if slots is None else f': {slots} slots'})")
     outcome, executors, peak, featurize_seconds = featurize_pass(
         sc, shards, job, model_broadcast, "orchard: featurize")
@@ -80,7 +87,11 @@ def run(spark, args):
     counts = driver.finish_featurize(outcome, featurize_seconds)
     reused = counts["images_reused"]
     log(f"{counts['ok']} images ok, {counts['failed']} failed in {featurize_seconds:.1f}s"
-        + (f" ({reused} reused from the interrupted run)" if reused else ""))
+        + (f" ({reused} reused from {'the output' if update else 'the interrupted run'})"
+           if reused else ""))
+    # The projection covers every part of the new output (an update planned anew).
+    shards = shard_tasks(driver)
+    job = {**job, "staging": driver.staging}
 
     model_json = driver.fit_pca()
     project_start = time.monotonic()

@@ -84,6 +84,8 @@ def featurize_pass(sc, shards, job, model_broadcast, description):
     """One Spark job: featurize_shard_task per shard, answers merged.
     -> (encoded outcome, executors used, worker peak bytes, seconds)."""
     start = time.monotonic()
+    if not shards:  # an update with nothing to featurize
+        return _native.empty_outcome(), frozenset(), 0, 0.0
     sc.setJobDescription(description)
     outcome, executors, peak = sc.parallelize(shards, len(shards)) \
         .map(lambda shard: featurize_shard_task(shard, job, model_broadcast)) \

@@ -33,10 +33,14 @@ Result<JobSummary> RunFeaturizeSteps(const JobOptions& requested, FeaturizeJobKi
                                                               /*num_shards=*/1, requested.threads));
   const JobOptions& options = driver->options();
   ReportedFeaturizeOptions reported(options, driver->images_to_do());
-  ORCHARD_ASSIGN_OR_RAISE(
-      auto shard, pipeline::FeaturizeShard(driver->RangeOf(driver->shards().front()),
-                                           driver->locations().input, driver->embedder(),
-                                           driver->staging(), reported.get(), options.threads));
+  // One shard holding every part (none when an update has nothing to featurize).
+  pipeline::ShardOutcome shard;
+  for (const auto& plan : driver->shards()) {
+    ORCHARD_ASSIGN_OR_RAISE(
+        shard, pipeline::FeaturizeShard(driver->RangeOf(plan), driver->locations().input,
+                                        driver->embedder(), driver->featurize_staging(),
+                                        reported.get(), options.threads));
+  }
   reported.Finish();
   const double featurize_seconds = shard.stats.wall_seconds;
   ORCHARD_RETURN_NOT_OK(driver->FinishFeaturize(std::move(shard), featurize_seconds));

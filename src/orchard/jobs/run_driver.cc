@@ -17,6 +17,10 @@
 namespace orchard::jobs {
 namespace {
 
+// In staging, for `run --update`: the images featurized again, before they are assembled
+// with the output's own rows.
+constexpr const char* kUpdateFolder = "update";
+
 using util::Clock;
 using util::SecondsSince;
 
@@ -66,8 +70,9 @@ int64_t FeaturizeInputs::num_parts() const {
 }
 
 void FeaturizeInputs::Plan(int64_t num_shards) {
-  shards = PlanShards(num_items(), rows_per_part, std::max<int64_t>(1, num_shards));
-  const auto& offsets = listing.part_offsets();
+  const pipeline::ListingFile& planned = shard_listing();
+  shards = PlanShards(planned.num_items(), rows_per_part, std::max<int64_t>(1, num_shards));
+  const auto& offsets = planned.part_offsets();
   for (auto& shard : shards) {
     shard.begin_byte = offsets[static_cast<size_t>(shard.first_part)];
     shard.end_byte = offsets[static_cast<size_t>(shard.first_part + shard.num_parts)];
@@ -80,7 +85,8 @@ Status FeaturizeInputs::StageListing(const io::Location& staging) {
 }
 
 pipeline::ListingRange FeaturizeInputs::RangeOf(const ShardPlan& shard) const {
-  return {listing_location, shard.begin_byte, shard.end_byte, shard.num_items};
+  return {update_work ? update_work_location : listing_location, shard.begin_byte, shard.end_byte,
+          shard.num_items};
 }
 
 pipeline::FeaturizeOptions FeaturizeInputs::ShardOptions(const JobOptions& options,
@@ -168,11 +174,86 @@ Result<std::unique_ptr<FeaturizeDriver>> FeaturizeDriver::Begin(const JobOptions
         std::min<int64_t>(listed, static_cast<int64_t>(done.size()) * inputs.rows_per_part);
   }
   ORCHARD_RETURN_NOT_OK(driver->inputs_.StageListing(driver->staging()));
+  if (options.existing == output::ExistingOutput::kUpdate) {
+    ORCHARD_RETURN_NOT_OK(driver->PlanUpdate());
+  }
   driver->PlanShards(num_shards);
   return driver;
 }
 
+io::Location FeaturizeDriver::featurize_staging() const {
+  return update_counts_ ? staging().Child(kUpdateFolder) : staging();
+}
+
+Status FeaturizeDriver::PlanUpdate() {
+  const io::Location& out = where_.output;
+  const io::Location old_listing = out.Child(output::kListingDir).Child(pipeline::kListingFileName);
+  ORCHARD_ASSIGN_OR_RAISE(const bool has_listing, io::FileExists(old_listing));
+  if (!has_listing) {
+    return Status::Invalid("output '", out.display, "' has no ", output::kListingDir,
+                           "/ (an older orchard made it): --update needs the listing it was "
+                           "made of; rerun with --overwrite once");
+  }
+  // Rows of another model cannot be mixed with new ones.
+  const std::string recorded = RecordedModelSha256(out);
+  if (recorded != model_info().sha256) {
+    return UsageError("output '", out.display, "' was made with model sha256 ",
+                      recorded.empty() ? "(unknown)" : recorded, ", this run's is ",
+                      model_info().sha256,
+                      ": --update keeps the output's model; rerun with --overwrite");
+  }
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto old_rows,
+      pipeline::OutputRows::Open(old_listing, out.Child(output::kFeaturesDir),
+                                 out.Child(output::kErrorsDir), /*with_features=*/false));
+  pipeline::ListingWriter work(inputs_.rows_per_part);
+  const pipeline::ListingRange whole{inputs_.listing_location,
+                                     inputs_.listing.part_offsets().front(),
+                                     inputs_.listing.part_offsets().back(), inputs_.num_items()};
+  ORCHARD_ASSIGN_OR_RAISE(update_counts_, pipeline::PlanUpdate(whole, old_rows.get(), &work));
+  ORCHARD_ASSIGN_OR_RAISE(auto work_file, work.Finish());
+  inputs_.update_work = std::make_unique<pipeline::ListingFile>(std::move(work_file));
+  inputs_.update_work_location =
+      featurize_staging().Child(output::kListingDir).Child(pipeline::kListingFileName);
+  ORCHARD_RETURN_NOT_OK(inputs_.update_work->CopyTo(inputs_.update_work_location));
+  images_to_do_ = inputs_.update_work->num_items();
+  return Status::OK();
+}
+
+Status FeaturizeDriver::AssembleUpdate(pipeline::ShardOutcome* merged) {
+  const io::Location& out = where_.output;
+  const io::Location work = featurize_staging();
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto old_rows,
+      pipeline::OutputRows::Open(out.Child(output::kListingDir).Child(pipeline::kListingFileName),
+                                 out.Child(output::kFeaturesDir), out.Child(output::kErrorsDir)));
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto featurized,
+      pipeline::OutputRows::Open(inputs_.update_work_location, work.Child(output::kFeaturesDir),
+                                 work.Child(output::kErrorsDir)));
+  const pipeline::ListingRange whole{inputs_.listing_location,
+                                     inputs_.listing.part_offsets().front(),
+                                     inputs_.listing.part_offsets().back(), inputs_.num_items()};
+  ORCHARD_ASSIGN_OR_RAISE(
+      auto assembled,
+      pipeline::AssembleUpdate(
+          whole, inputs_.rows_per_part, model_info().output_dim, old_rows.get(), featurized.get(),
+          staging().Child(output::kFeaturesDir), staging().Child(output::kErrorsDir)));
+  merged->stats.ok = assembled.stats.ok;
+  merged->stats.failed = assembled.stats.failed;
+  merged->stats.parts_written = assembled.stats.parts_written;
+  merged->stats.images_reused = update_counts_->reused;
+  merged->pca = std::move(assembled.pca);
+  // The work is done; the projection's shards are the whole listing's.
+  ORCHARD_RETURN_NOT_OK(io::DeleteTreeIfExists(work));
+  const auto num_shards = static_cast<int64_t>(std::max<size_t>(1, inputs_.shards.size()));
+  inputs_.update_work.reset();
+  inputs_.Plan(num_shards);
+  return Status::OK();
+}
+
 Status FeaturizeDriver::FinishFeaturize(pipeline::ShardOutcome merged, double featurize_seconds) {
+  if (update_counts_ && inputs_.update_work) ORCHARD_RETURN_NOT_OK(AssembleUpdate(&merged));
   const pipeline::FeaturizeStats& stats = merged.stats;
   output::FeaturizeSummary featurize;
   featurize.model_sha256 = model_info().sha256;
@@ -180,7 +261,13 @@ Status FeaturizeDriver::FinishFeaturize(pipeline::ShardOutcome merged, double fe
   featurize.listed = inputs_.num_items();
   featurize.ok = stats.ok;
   featurize.failed = stats.failed;
-  featurize.reused_from_interrupted_run = stats.images_reused;
+  if (update_counts_) {
+    const pipeline::UpdateCounts& counts = *update_counts_;
+    featurize.update = output::UpdateSummary{counts.reused, counts.added, counts.changed,
+                                             counts.retried, counts.removed};
+  } else {
+    featurize.reused_from_interrupted_run = stats.images_reused;
+  }
   featurize.images_per_second =
       featurize_seconds > 0 ? static_cast<double>(stats.images) / featurize_seconds : 0.0;
   featurize.read_seconds = stats.read_seconds;

@@ -33,6 +33,7 @@
 #include "orchard/pipeline/listing_file.h"
 #include "orchard/pipeline/progress.h"
 #include "orchard/pipeline/shard.h"
+#include "orchard/pipeline/update.h"
 #include "orchard/util/status.h"
 
 namespace orchard::jobs {
@@ -88,6 +89,10 @@ struct FeaturizeInputs {
   pipeline::ListingFile listing;
   /// Where the shards read the listing: staging/listing/listing.bin (after StageListing).
   io::Location listing_location;
+  /// `run --update`: the images to featurize (pipeline::PlanUpdate), what the shards read
+  /// instead of the whole listing, and where they read it (staging/update/listing/).
+  std::unique_ptr<pipeline::ListingFile> update_work;
+  io::Location update_work_location;
   std::string model_bytes;
   std::unique_ptr<model::Embedder> embedder;  ///< the driver's own (embedder_threads)
   int64_t rows_per_part = 0;
@@ -95,6 +100,10 @@ struct FeaturizeInputs {
   double list_seconds = 0;
 
   int64_t num_items() const { return listing.num_items(); }
+  /// What the shards featurize: the update's work, else the whole listing.
+  const pipeline::ListingFile& shard_listing() const {
+    return update_work ? *update_work : listing;
+  }
   int64_t num_parts() const;
   /// Plans `num_shards` (>= 1) shards of whole parts anew.
   void Plan(int64_t num_shards);
@@ -142,6 +151,13 @@ class FeaturizeDriver {
   const model::Embedder& embedder() const { return *inputs_.embedder; }
   /// Images not already in parts an interrupted run left (an estimate, for progress).
   int64_t images_to_do() const { return images_to_do_; }
+  /// Where the shards write their parts: staging, or staging/update for `run --update`
+  /// (whose parts are then assembled with the output's own rows into staging).
+  io::Location featurize_staging() const;
+  /// The summary so far (its featurize counts after FinishFeaturize).
+  const output::JobSummary& summary() const { return summary_; }
+  /// `run --update`: what it found (set by Begin).
+  const std::optional<pipeline::UpdateCounts>& update_counts() const { return update_counts_; }
   /// Plans `num_shards` (>= 1) shards anew: a front end that sizes its shards from the
   /// listing (the Spark job: from the cluster's capacity and the parts) plans after Begin.
   void PlanShards(int64_t num_shards) { inputs_.Plan(num_shards); }
@@ -151,7 +167,10 @@ class FeaturizeDriver {
   }
 
   /// After every shard is featurized: `merged` is their outcomes merged (counts added,
-  /// statistics merged), `featurize_seconds` the wall time of the step.
+  /// statistics merged), `featurize_seconds` the wall time of the step. `run --update`
+  /// then writes the new parts from the output's rows and the featurized ones
+  /// (pipeline::AssembleUpdate) and plans the shards anew over the whole listing (the
+  /// projection's).
   Status FinishFeaturize(pipeline::ShardOutcome merged, double featurize_seconds);
   /// `run`: fits PCA on the merged statistics and stages pca_model/ and the scree plot.
   Result<pca::PcaModel> FitPca();
@@ -164,6 +183,8 @@ class FeaturizeDriver {
 
  private:
   FeaturizeDriver() = default;
+  Status PlanUpdate();
+  Status AssembleUpdate(pipeline::ShardOutcome* merged);
 
   JobOptions options_;
   FeaturizeJobKind kind_ = FeaturizeJobKind::kRun;
@@ -171,6 +192,7 @@ class FeaturizeDriver {
   std::optional<output::OutputCommitter> committer_;
   FeaturizeInputs inputs_;
   int64_t images_to_do_ = 0;
+  std::optional<pipeline::UpdateCounts> update_counts_;
   pca::PcaStats pca_stats_;
   output::JobSummary summary_;
   std::chrono::steady_clock::time_point start_;

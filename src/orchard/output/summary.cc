@@ -35,6 +35,16 @@ Result<FeaturizeSummary> FeaturizeFromJson(const JsonFields& summary, const Json
   ORCHARD_ASSIGN_OR_RAISE(featurize.failed, images.Integer("failed", 0));
   ORCHARD_ASSIGN_OR_RAISE(featurize.reused_from_interrupted_run,
                           images.Integer("reused_from_interrupted_run", 0));
+  ORCHARD_ASSIGN_OR_RAISE(auto update, summary.OptionalObject("update"));
+  if (update) {
+    UpdateSummary counts;
+    ORCHARD_ASSIGN_OR_RAISE(counts.reused, update->Integer("reused", 0));
+    ORCHARD_ASSIGN_OR_RAISE(counts.added, update->Integer("added", 0));
+    ORCHARD_ASSIGN_OR_RAISE(counts.changed, update->Integer("changed", 0));
+    ORCHARD_ASSIGN_OR_RAISE(counts.retried, update->Integer("retried", 0));
+    ORCHARD_ASSIGN_OR_RAISE(counts.removed, update->Integer("removed", 0));
+    featurize.update = counts;
+  }
   ORCHARD_ASSIGN_OR_RAISE(featurize.images_per_second, summary.Number("images_per_second"));
   ORCHARD_ASSIGN_OR_RAISE(auto busy, summary.Object("busy_seconds"));
   ORCHARD_ASSIGN_OR_RAISE(featurize.read_seconds, busy.Number("read"));
@@ -89,6 +99,13 @@ json ToJson(const JobSummary& summary) {
                      {"ok", featurize.ok},
                      {"failed", featurize.failed},
                      {"reused_from_interrupted_run", featurize.reused_from_interrupted_run}};
+    if (const auto& update = featurize.update) {
+      out["update"] = {{"reused", update->reused},
+                       {"added", update->added},
+                       {"changed", update->changed},
+                       {"retried", update->retried},
+                       {"removed", update->removed}};
+    }
     out["images_per_second"] = featurize.images_per_second;
     out["busy_seconds"] = {{"read", featurize.read_seconds},
                            {"decode", featurize.decode_seconds},

@@ -23,6 +23,15 @@ struct PcaSummary {
 };
 
 /// What a featurizing job (run, featurize) did with the images.
+/// `run --update`: what became of the images (pipeline::UpdateCounts), "update" in JSON.
+struct UpdateSummary {
+  int64_t reused = 0;
+  int64_t added = 0;
+  int64_t changed = 0;
+  int64_t retried = 0;
+  int64_t removed = 0;
+};
+
 struct FeaturizeSummary {
   std::string model_sha256;
   int64_t model_dim = 0;
@@ -30,6 +39,7 @@ struct FeaturizeSummary {
   int64_t ok = 0;
   int64_t failed = 0;
   int64_t reused_from_interrupted_run = 0;
+  std::optional<UpdateSummary> update;  ///< `run --update` only
   double images_per_second = 0;
   /// Busy seconds per stage, summed over the stage's threads.
   double read_seconds = 0;
