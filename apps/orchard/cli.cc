@@ -207,18 +207,16 @@ class CommandLine {
         ->capture_default_str();
     auto* overwrite_flag =
         command->add_flag("--overwrite", overwrite, "replace an existing output");
-    auto* resume_flag =
-        command
-            ->add_flag("--resume", resume,
-                       "continue an interrupted run into the same output, reusing finished parts")
-            ->excludes(overwrite_flag);
     command
-        ->add_flag("--update", update,
-                   "bring a finished output up to date with its changed input: only new, "
-                   "changed and failed-to-read images are featurized, rows of deleted ones "
-                   "dropped, the PCA refitted")
-        ->excludes(overwrite_flag)
-        ->excludes(resume_flag);
+        ->add_flag("--resume", resume,
+                   "continue an interrupted run into the same output, reusing finished parts")
+        ->excludes(overwrite_flag);
+    // Checked in RunParsed, not with CLI11's excludes: its help lists two excluded flags in
+    // pointer order, which differs between processes.
+    command->add_flag("--update", update,
+                      "bring a finished output up to date with its changed input: only new, "
+                      "changed and failed-to-read images are featurized, rows of deleted ones "
+                      "dropped, the PCA refitted (not with --overwrite or --resume)");
   }
   void AddPca(CLI::App* command) {
     command
@@ -264,7 +262,18 @@ Outcome RunParsed(CommandLine& line, const Frontend& frontend) {
   jobs::JobOptions& options = line.options;
   if (line.overwrite) options.existing = output::ExistingOutput::kOverwrite;
   if (line.resume) options.existing = output::ExistingOutput::kResume;
-  if (line.update) options.existing = output::ExistingOutput::kUpdate;
+  if (line.update) {
+    if (line.overwrite || line.resume) {
+      Outcome refused =
+          Failed(ErrorKind::kUsage, std::string("--update cannot be combined with ") +
+                                        (line.overwrite ? "--overwrite" : "--resume"));
+      if (frontend.print_results) {
+        std::fprintf(stderr, "orchard: error: %s\n", refused.message.c_str());
+      }
+      return refused;
+    }
+    options.existing = output::ExistingOutput::kUpdate;
+  }
   options.progress = frontend.progress.value_or(!line.quiet && isatty(STDERR_FILENO));
   if (!line.quiet) {
     // The message names files: printed as one inert line (no escape sequence, no line
