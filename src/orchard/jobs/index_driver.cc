@@ -9,6 +9,7 @@
 #include "orchard/index/index_files.h"
 #include "orchard/index/vector_index.h"
 #include "orchard/jobs/index_steps.h"
+#include "orchard/jobs/job_steps.h"
 #include "orchard/table/parquet_reader.h"
 #include "orchard/table/tables.h"
 #include "orchard/util/stopwatch.h"
@@ -68,7 +69,7 @@ Result<PreparedRows> ReadShardRows(const std::vector<std::string>& parts, const 
                                    int64_t dim, const io::StorageOptions& storage,
                                    const std::string& stage) {
   ORCHARD_ASSIGN_OR_RAISE(auto locations, Resolved(parts, storage));
-  ORCHARD_ASSIGN_OR_RAISE(auto rows, ReadVectorParts(locations, on));
+  ORCHARD_ASSIGN_OR_RAISE(auto rows, ReadVectorParts(locations, on, /*threads=*/1));
   if (rows.num_rows() > 0 && rows.dim != dim) {
     return Status::Invalid(parts.front(), ": vectors of ", rows.dim, " values, the index's ", dim);
   }

@@ -63,24 +63,6 @@ Result<std::vector<io::Location>> VectorParts(const io::Location& output, const 
   return table::ListParts(output.Child(on));
 }
 
-Result<table::VectorRows> ReadVectorParts(const std::vector<io::Location>& parts,
-                                          const std::string& on) {
-  table::VectorRows all;
-  for (const auto& part : parts) {
-    ORCHARD_ASSIGN_OR_RAISE(auto piece, table::ReadVectorFile(part, on));
-    if (piece.num_rows() == 0) continue;
-    if (all.dim == 0) all.dim = piece.dim;
-    if (piece.dim != all.dim) {
-      return Status::Invalid(part.display, ": rows of ", piece.dim, " values, ", all.dim,
-                             " in the parts before it");
-    }
-    all.paths.insert(all.paths.end(), piece.paths.begin(), piece.paths.end());
-    all.labels.insert(all.labels.end(), piece.labels.begin(), piece.labels.end());
-    all.values.insert(all.values.end(), piece.values.begin(), piece.values.end());
-  }
-  return all;
-}
-
 Result<VectorOrigin> OriginOf(const io::Location& output, const std::string& on) {
   VectorOrigin origin;
   origin.backbone_sha256 = RecordedModelSha256(output);

@@ -33,9 +33,6 @@ Result<table::VectorRows> ReadVectors(const io::Location& output, const std::str
                                       int threads);
 /// The parts of OUT/`on`, in part order.
 Result<std::vector<io::Location>> VectorParts(const io::Location& output, const std::string& on);
-/// The rows of some parts of a vector table, concatenated in the order given.
-Result<table::VectorRows> ReadVectorParts(const std::vector<io::Location>& parts,
-                                          const std::string& on);
 
 /// The models an output's vectors come from: the backbone's sha256 (report/summary.json)
 /// and, for pca vectors, the sha256 and text of pca_model/model.json.

@@ -96,27 +96,33 @@ std::string RecordedModelSha256(const io::Location& output) {
   }
 }
 
-Result<table::VectorRows> ReadVectorTable(const io::Location& folder, const std::string& column,
-                                          int threads) {
-  ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(folder));
+Result<table::VectorRows> ReadVectorParts(const std::vector<io::Location>& parts,
+                                          const std::string& column, int threads) {
   std::vector<table::VectorRows> pieces(parts.size());
   ORCHARD_RETURN_NOT_OK(ParallelFor(parts.size(), threads, [&](size_t part_idx) -> Status {
     ORCHARD_ASSIGN_OR_RAISE(pieces[part_idx], table::ReadVectorFile(parts[part_idx], column));
     return Status::OK();
   }));
   table::VectorRows all;
-  for (auto& piece : pieces) {
+  for (size_t part_idx = 0; part_idx < pieces.size(); ++part_idx) {
+    table::VectorRows& piece = pieces[part_idx];
     if (piece.num_rows() == 0) continue;
     if (all.dim == 0) all.dim = piece.dim;
     if (piece.dim != all.dim) {
-      return Status::Invalid(folder.display, ": rows of ", all.dim, " and ", piece.dim,
-                             " values in one table");
+      return Status::Invalid(parts[part_idx].display, ": rows of ", piece.dim, " values, ", all.dim,
+                             " in the parts before it");
     }
     all.paths.insert(all.paths.end(), piece.paths.begin(), piece.paths.end());
     all.labels.insert(all.labels.end(), piece.labels.begin(), piece.labels.end());
     all.values.insert(all.values.end(), piece.values.begin(), piece.values.end());
   }
   return all;
+}
+
+Result<table::VectorRows> ReadVectorTable(const io::Location& folder, const std::string& column,
+                                          int threads) {
+  ORCHARD_ASSIGN_OR_RAISE(auto parts, table::ListParts(folder));
+  return ReadVectorParts(parts, column, threads);
 }
 
 Result<EmbeddedFiles> EmbedNamedFiles(const std::vector<std::string>& files,

@@ -43,9 +43,13 @@ Result<pca::PcaModel> FitFromStats(const pca::PcaStats& stats, const JobOptions&
 /// folder). Here, not in output/, because the chart is drawn by the report layer.
 Status WritePcaFiles(const pca::PcaModel& model, const io::Location& root);
 
-/// Every part of a vector table (features/ or pca/, `column` its vector column) in one
-/// VectorRows, parts read on `threads` threads and kept in part order; refuses parts of
-/// different widths.
+/// The rows of `parts` of a vector table (`column` its vector column) in one VectorRows,
+/// read on `threads` threads and kept in the order given; refuses parts of different widths,
+/// naming the first that differs.
+Result<table::VectorRows> ReadVectorParts(const std::vector<io::Location>& parts,
+                                          const std::string& column, int threads);
+
+/// Every part of a vector table (features/ or pca/) in one VectorRows, in part order.
 Result<table::VectorRows> ReadVectorTable(const io::Location& folder, const std::string& column,
                                           int threads);
 

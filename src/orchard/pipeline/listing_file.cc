@@ -17,13 +17,12 @@
 #include <system_error>
 #include <utility>
 
+#include "orchard/util/little_endian.h"
 #include "orchard/util/sha256.h"
 #include "orchard/util/text.h"
 
 namespace orchard::pipeline {
 namespace {
-
-static_assert(std::endian::native == std::endian::little, "little-endian encoding");
 
 constexpr std::string_view kHeader = "ORCHLST1";
 // The header: kHeader, then rows_per_part (u64).
@@ -40,13 +39,8 @@ constexpr int64_t kReadChunk = 4LL << 20;
 // Bytes of the merge's buffered run readers and of the file writer.
 constexpr size_t kStreamBuffer = 1 << 16;
 
-template <typename T>
-void Put(std::string* out, T value) {
-  out->append(reinterpret_cast<const char*>(&value), sizeof(value));
-}
-
 void PutString(std::string* out, std::string_view text) {
-  Put<uint32_t>(out, static_cast<uint32_t>(text.size()));
+  util::PutLittle<uint32_t>(out, static_cast<uint32_t>(text.size()));
   out->append(text);
 }
 
@@ -56,32 +50,24 @@ std::string EncodeRecord(const ImageItem& item) {
   std::string payload;
   payload.reserve(40 + item.path.size() + item.label.size() +
                   (source_is_path ? 0 : item.source.size()) + item.listing_error.size());
-  Put<uint8_t>(&payload, static_cast<uint8_t>((item.source_in_fs ? kSourceInFs : 0) |
-                                              (source_is_path ? kSourceIsPath : 0)));
-  Put<int64_t>(&payload, item.size);
-  Put<int64_t>(&payload, item.mtime_ns);
-  Put<int64_t>(&payload, item.member_offset);
+  util::PutLittle<uint8_t>(&payload, static_cast<uint8_t>((item.source_in_fs ? kSourceInFs : 0) |
+                                                          (source_is_path ? kSourceIsPath : 0)));
+  util::PutLittle<int64_t>(&payload, item.size);
+  util::PutLittle<int64_t>(&payload, item.mtime_ns);
+  util::PutLittle<int64_t>(&payload, item.member_offset);
   PutString(&payload, item.path);
   PutString(&payload, item.label);
   if (!source_is_path) PutString(&payload, item.source);
   PutString(&payload, item.listing_error);
   std::string record;
-  Put<uint32_t>(&record, static_cast<uint32_t>(payload.size()));
+  util::PutLittle<uint32_t>(&record, static_cast<uint32_t>(payload.size()));
   record += payload;
   return record;
 }
 
-template <typename T>
-bool Take(std::string_view* in, T* value) {
-  if (in->size() < sizeof(T)) return false;
-  std::memcpy(value, in->data(), sizeof(T));
-  in->remove_prefix(sizeof(T));
-  return true;
-}
-
 bool TakeString(std::string_view* in, std::string* text) {
   uint32_t length = 0;
-  if (!Take(in, &length) || length > in->size()) return false;
+  if (!util::TakeLittle(in, &length) || length > in->size()) return false;
   text->assign(in->data(), length);
   in->remove_prefix(length);
   return true;
@@ -89,8 +75,9 @@ bool TakeString(std::string_view* in, std::string* text) {
 
 bool DecodePayload(std::string_view payload, ImageItem* item) {
   uint8_t flags = 0;
-  if (!Take(&payload, &flags) || !Take(&payload, &item->size) || !Take(&payload, &item->mtime_ns) ||
-      !Take(&payload, &item->member_offset) || !TakeString(&payload, &item->path) ||
+  if (!util::TakeLittle(&payload, &flags) || !util::TakeLittle(&payload, &item->size) ||
+      !util::TakeLittle(&payload, &item->mtime_ns) ||
+      !util::TakeLittle(&payload, &item->member_offset) || !TakeString(&payload, &item->path) ||
       !TakeString(&payload, &item->label)) {
     return false;
   }
@@ -301,7 +288,7 @@ Result<ListingFile> ListingWriter::Finish() {
   Sha256Stream file_hash;
   Sha256Stream identity_hash;
   std::string header(kHeader);
-  Put<uint64_t>(&header, static_cast<uint64_t>(rows_per_part_));
+  util::PutLittle<uint64_t>(&header, static_cast<uint64_t>(rows_per_part_));
   ORCHARD_RETURN_NOT_OK(out.Write(header, &file_hash));
   std::string last_path;
   while (!heads.empty()) {
@@ -321,7 +308,7 @@ Result<ListingFile> ListingWriter::Finish() {
   }
   listing.part_offsets_.push_back(out.written());
   std::string trailer(kTrailer);
-  Put<uint64_t>(&trailer, static_cast<uint64_t>(listing.num_items_));
+  util::PutLittle<uint64_t>(&trailer, static_cast<uint64_t>(listing.num_items_));
   trailer += file_hash.HexDigest();
   ORCHARD_RETURN_NOT_OK(out.Write(trailer));
   ORCHARD_RETURN_NOT_OK(out.Close());
@@ -434,8 +421,8 @@ Result<ListingInfo> ReadListingInfo(const io::Location& file) {
   uint64_t rows_per_part = 0;
   uint64_t count = 0;
   trailer.remove_prefix(kTrailer.size());
-  if (!Take(&rest, &rows_per_part) || !Take(&trailer, &count) || rows_per_part == 0 ||
-      rows_per_part > (1ULL << 40) || count > static_cast<uint64_t>(size)) {
+  if (!util::TakeLittle(&rest, &rows_per_part) || !util::TakeLittle(&trailer, &count) ||
+      rows_per_part == 0 || rows_per_part > (1ULL << 40) || count > static_cast<uint64_t>(size)) {
     return damaged("impossible counts");
   }
   if (trailer != hash.HexDigest()) return damaged("its checksum does not match");

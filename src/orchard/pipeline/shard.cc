@@ -15,6 +15,7 @@
 #include "orchard/output/commit.h"
 #include "orchard/output/layout.h"
 #include "orchard/table/tables.h"
+#include "orchard/util/little_endian.h"
 #include "orchard/util/parallel_for.h"
 #include "orchard/util/sha256.h"
 
@@ -100,20 +101,6 @@ constexpr double FeaturizeStats::*kSecondsFields[] = {
     &FeaturizeStats::write_seconds};
 constexpr std::string_view kOutcomeMagic = "orchard-shard-outcome-1\n";
 
-template <typename T>
-void Append(std::string* out, T value) {
-  static_assert(std::endian::native == std::endian::little, "little-endian encoding");
-  out->append(reinterpret_cast<const char*>(&value), sizeof(value));
-}
-
-template <typename T>
-bool Take(std::string_view* in, T* value) {
-  if (in->size() < sizeof(T)) return false;
-  std::memcpy(value, in->data(), sizeof(T));
-  in->remove_prefix(sizeof(T));
-  return true;
-}
-
 }  // namespace
 
 Status MergeOutcome(const ShardOutcome& other, ShardOutcome* into) {
@@ -126,10 +113,10 @@ Status MergeOutcome(const ShardOutcome& other, ShardOutcome* into) {
 
 std::string SerializeOutcome(const ShardOutcome& outcome) {
   std::string out(kOutcomeMagic);
-  for (const auto field : kCountFields) Append<int64_t>(&out, outcome.stats.*field);
-  for (const auto field : kSecondsFields) Append<double>(&out, outcome.stats.*field);
-  Append<double>(&out, outcome.stats.wall_seconds);
-  Append<int64_t>(&out, outcome.stats.dim);
+  for (const auto field : kCountFields) util::PutLittle<int64_t>(&out, outcome.stats.*field);
+  for (const auto field : kSecondsFields) util::PutLittle<double>(&out, outcome.stats.*field);
+  util::PutLittle<double>(&out, outcome.stats.wall_seconds);
+  util::PutLittle<int64_t>(&out, outcome.stats.dim);
   out += outcome.pca.Serialize();
   return out;
 }
@@ -141,12 +128,14 @@ Result<ShardOutcome> DeserializeOutcome(const std::string& bytes) {
   in.remove_prefix(kOutcomeMagic.size());
   ShardOutcome outcome;
   for (const auto field : kCountFields) {
-    if (!Take(&in, &(outcome.stats.*field))) return bad();
+    if (!util::TakeLittle(&in, &(outcome.stats.*field))) return bad();
   }
   for (const auto field : kSecondsFields) {
-    if (!Take(&in, &(outcome.stats.*field))) return bad();
+    if (!util::TakeLittle(&in, &(outcome.stats.*field))) return bad();
   }
-  if (!Take(&in, &outcome.stats.wall_seconds) || !Take(&in, &outcome.stats.dim)) return bad();
+  if (!util::TakeLittle(&in, &outcome.stats.wall_seconds) ||
+      !util::TakeLittle(&in, &outcome.stats.dim))
+    return bad();
   ORCHARD_ASSIGN_OR_RAISE(outcome.pca, pca::PcaStats::Deserialize(std::string(in)));
   return outcome;
 }
