@@ -295,58 +295,76 @@ VectorOrigin OriginOf(const index::IndexManifest& manifest) {
 
 }  // namespace index_steps
 
-Result<std::vector<FileNeighbours>> SearchFiles(const SearchJobOptions& options,
-                                                const std::vector<std::string>& files) {
+Result<std::unique_ptr<PhotoSearcher>> PhotoSearcher::Open(const SearchJobOptions& options) {
   ORCHARD_RETURN_NOT_OK(CheckK(options.k));
-  ORCHARD_ASSIGN_OR_RAISE(const JobOptions job, ResolveJobOptions(options.job));
+  std::unique_ptr<PhotoSearcher> searcher(new PhotoSearcher());
+  searcher->k_ = options.k;
+  ORCHARD_ASSIGN_OR_RAISE(searcher->job_, ResolveJobOptions(options.job));
+  const JobOptions& job = searcher->job_;
   ORCHARD_ASSIGN_OR_RAISE(auto loaded, LoadIndexAt(options.index_dir, job.storage));
-  ORCHARD_ASSIGN_OR_RAISE(auto embedder, LoadEmbedder(job));
-  if (embedder->info().sha256 != loaded.manifest.backbone_sha256) {
-    return Status::Invalid("model '", job.model, "' has sha256 '", embedder->info().sha256,
+  searcher->index_ = std::make_unique<index::LoadedIndex>(std::move(loaded));
+  ORCHARD_ASSIGN_OR_RAISE(searcher->embedder_, LoadEmbedder(job));
+  const index::LoadedIndex& index = *searcher->index_;
+  const model::Embedder& embedder = *searcher->embedder_;
+  if (embedder.info().sha256 != index.manifest.backbone_sha256) {
+    return Status::Invalid("model '", job.model, "' has sha256 '", embedder.info().sha256,
                            "' but the index was built from features of the model with sha256 '",
-                           loaded.manifest.backbone_sha256, "': give that model with --backbone");
+                           index.manifest.backbone_sha256, "': give that model with --backbone");
   }
-  const int64_t features_dim = embedder->info().output_dim;
-  if (loaded.pca && loaded.pca->dim != features_dim) {
-    return Status::Invalid("the index's PCA model takes ", loaded.pca->dim,
+  const int64_t features_dim = embedder.info().output_dim;
+  if (index.pca && index.pca->dim != features_dim) {
+    return Status::Invalid("the index's PCA model takes ", index.pca->dim,
                            " values but the model gives ", features_dim);
   }
+  return searcher;
+}
 
-  ORCHARD_ASSIGN_OR_RAISE(auto embedded, EmbedNamedFiles(files, *embedder, job));
+PhotoSearcher::~PhotoSearcher() = default;
+
+Result<std::vector<FileNeighbours>> PhotoSearcher::Search(
+    const std::vector<std::string>& files) const {
+  const index::LoadedIndex& index = *index_;
+  ORCHARD_ASSIGN_OR_RAISE(auto embedded, EmbedNamedFiles(files, *embedder_, job_));
   std::vector<FileNeighbours> results(files.size());
   for (size_t file_idx = 0; file_idx < files.size(); ++file_idx) {
     results[file_idx].path = files[file_idx];
     results[file_idx].error = embedded.errors[file_idx];
   }
   const auto ok_count = static_cast<int64_t>(embedded.file_of_row.size());
-  const int64_t dim = loaded.manifest.dim;
+  const int64_t dim = index.manifest.dim;
   std::vector<float> vectors;
-  if (loaded.pca) {
+  if (index.pca) {
     vectors.resize(static_cast<size_t>(ok_count * dim));
-    loaded.pca->Project(embedded.features.data(), ok_count, vectors.data());
+    index.pca->Project(embedded.features.data(), ok_count, vectors.data());
   } else {
     vectors = embedded.features;
   }
   // A photo whose vector cannot be searched (all zeros, NaN) says so; the others are searched.
   const auto bad = index::UnindexableRows(vectors.data(), ok_count, dim);
   const auto unit = index::Normalized(vectors.data(), ok_count, dim);
-  ORCHARD_ASSIGN_OR_RAISE(auto found, loaded.vectors.Search(unit.data(), ok_count, options.k));
+  ORCHARD_ASSIGN_OR_RAISE(auto found, index.vectors.Search(unit.data(), ok_count, k_));
   for (int64_t ok_idx = 0; ok_idx < ok_count; ++ok_idx) {
     auto& result = results[embedded.file_of_row[static_cast<size_t>(ok_idx)]];
     if (std::binary_search(bad.begin(), bad.end(), ok_idx)) {
       result.error = "search: the image's vector has a NaN or infinite value, or is all zeros";
       continue;
     }
-    for (int64_t rank = 0; rank < options.k; ++rank) {
-      const size_t at = static_cast<size_t>(ok_idx * options.k + rank);
+    for (int64_t rank = 0; rank < k_; ++rank) {
+      const size_t at = static_cast<size_t>(ok_idx * k_ + rank);
       const int64_t id = found.ids[at];
       if (id < 0) break;
-      result.neighbours.push_back({loaded.rows.paths[static_cast<size_t>(id)],
-                                   loaded.rows.labels[static_cast<size_t>(id)],
+      result.neighbours.push_back({index.rows.paths[static_cast<size_t>(id)],
+                                   index.rows.labels[static_cast<size_t>(id)],
                                    found.distances[at]});
     }
   }
   return results;
+}
+
+Result<std::vector<FileNeighbours>> SearchFiles(const SearchJobOptions& options,
+                                                const std::vector<std::string>& files) {
+  ORCHARD_ASSIGN_OR_RAISE(auto searcher, PhotoSearcher::Open(options));
+  return searcher->Search(files);
 }
 
 json ToJson(const NeighbourJobSummary& summary) {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "orchard/index/index_files.h"
 #include "orchard/jobs/options.h"
 #include "orchard/jobs/predict_job.h"
+#include "orchard/model/embedder.h"
 #include "orchard/util/status.h"
 
 namespace orchard::jobs {
@@ -78,6 +80,25 @@ struct SearchJobOptions {
 /// cannot be loaded.
 Result<std::vector<FileNeighbours>> SearchFiles(const SearchJobOptions& options,
                                                 const std::vector<std::string>& files);
+
+/// SearchFiles with the index and the model loaded once: what a service answering one photo
+/// at a time holds (and what bench/photo_query_bench.cc times). Search is const and may be
+/// called from one thread at a time.
+class PhotoSearcher {
+ public:
+  /// Loads the index and the model and checks that they belong together (as SearchFiles).
+  static Result<std::unique_ptr<PhotoSearcher>> Open(const SearchJobOptions& options);
+  ~PhotoSearcher();
+  /// The neighbours of each file (an `error` for a file that cannot be read or embedded).
+  Result<std::vector<FileNeighbours>> Search(const std::vector<std::string>& files) const;
+
+ private:
+  PhotoSearcher() = default;
+  JobOptions job_;
+  int64_t k_ = 10;
+  std::unique_ptr<index::LoadedIndex> index_;
+  std::unique_ptr<model::Embedder> embedder_;
+};
 
 /// What batch search and dedup did (their summary.json).
 struct NeighbourJobSummary {
