@@ -4,6 +4,10 @@
 //
 //   orchard_index_bench [rows=100000] [dim=64] [threads=0] [kinds=flat,ivf-pq] [dump=FILE]
 //
+// With ORCHARD_BENCH_DEDUP=1, each index is also used for dedup as `orchard dedup` does it:
+// every row's kDedupNeighbours nearest rows (the kNN graph), then the groups under the
+// default threshold; its seconds, groups and the peak memory are printed.
+//
 // With `dump`, the unit vectors are also written to FILE as raw float32, the `rows` indexed
 // ones then the 1,000 queries (bench/faiss_wheel_bench.py runs the faiss-cpu wheel on them).
 //
@@ -16,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "orchard/index/dedup.h"
 #include "orchard/index/vector_index.h"
 #include "orchard/util/memory.h"
 #include "orchard/util/stopwatch.h"
@@ -88,6 +93,22 @@ int main(int argc, char** argv) {
                 static_cast<long long>(report.nprobe), report.recall_at_10,
                 oi::RecallAt(*found, exact, 10), 1000.0 * search_seconds / kQueries,
                 orchard::util::PeakRssMiB());
+    const char* dedup = std::getenv("ORCHARD_BENCH_DEDUP");
+    if (dedup != nullptr && std::string(dedup) == "1") {
+      const auto dedup_start = Clock::now();
+      auto graph = built->Search(values.data(), rows, oi::kDedupNeighbours + 1);
+      if (!graph.ok()) return 1;
+      const double graph_seconds = SecondsSince(dedup_start);
+      const auto members =
+          oi::GroupDuplicates(*graph, values.data(), dim, oi::kDefaultDuplicateDistance);
+      int64_t groups = members.empty() ? 0 : members.back().group + 1;
+      std::printf(
+          "dedup (%s): kNN graph of %lld rows %.1f s, grouping %.1f s, %lld groups of "
+          "%zu rows, peak RSS %.0f MiB\n",
+          kind, static_cast<long long>(rows), graph_seconds,
+          SecondsSince(dedup_start) - graph_seconds, static_cast<long long>(groups), members.size(),
+          orchard::util::PeakRssMiB());
+    }
   }
   return 0;
 }
