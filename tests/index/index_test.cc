@@ -91,6 +91,30 @@ TEST(VectorIndexTest, ExactSearchEqualsBruteForce) {
   }
 }
 
+TEST(VectorIndexTest, ManyQueriesAreSearchedInBlocksWithTheSameAnswers) {
+  // More queries than one FAISS call takes (blocks of 16,384): every query still gets its
+  // own neighbours, in its own place, whichever block it fell in.
+  constexpr int64_t kDim = 8;
+  constexpr int64_t kQueries = 40000;
+  const auto base = Blobs(300, kDim, 10, 0.3, 3);
+  const auto queries = Blobs(kQueries, kDim, 10, 0.3, 4);
+  BuildReport report;
+  ASSERT_OK_AND_ASSIGN(auto index,
+                       VectorIndex::Build(base.data(), 300, kDim, Options(kKindFlat), &report));
+  ASSERT_OK_AND_ASSIGN(auto all, index.Search(queries.data(), kQueries, 3));
+  ASSERT_EQ(all.ids.size(), static_cast<size_t>(kQueries * 3));
+  for (const int64_t query :
+       {int64_t{0}, int64_t{16383}, int64_t{16384}, int64_t{32768}, int64_t{39999}}) {
+    ASSERT_OK_AND_ASSIGN(auto one, index.Search(queries.data() + query * kDim, 1, 3));
+    for (int64_t rank = 0; rank < 3; ++rank) {
+      EXPECT_EQ(all.ids[static_cast<size_t>(query * 3 + rank)], one.ids[static_cast<size_t>(rank)])
+          << "query " << query;
+    }
+    EXPECT_EQ(all.ids[static_cast<size_t>(query * 3)],
+              BruteForce(base, kDim, queries.data() + query * kDim, 1)[0]);
+  }
+}
+
 TEST(VectorIndexTest, ApproximateIndexReachesItsRecallBound) {
   constexpr int64_t kRows = 6000;
   constexpr int64_t kDim = 16;

@@ -50,6 +50,8 @@ constexpr int64_t kDimsPerRefinedSubQuantizer = 4;
 // The shortlist re-ranked: this many times the neighbours asked for.
 constexpr float kRefineShortlistFactor = 8;
 constexpr float kMaxRefineShortlistFactor = 64;
+// Queries handed to FAISS at once (VectorIndex::Search): bounds its temporaries.
+constexpr int64_t kSearchBlock = 16384;
 
 int64_t RoundUp(int64_t value, int64_t multiple) {
   return (value + multiple - 1) / multiple * multiple;
@@ -184,23 +186,29 @@ struct VectorIndex::Impl {
     const int64_t size = faiss_index->ntotal;
     const int64_t asked = std::min(k, size);
     if (asked == 0 || queries == 0) return out;
-    std::vector<float> padded = Padded(unit_queries, queries, dim, padded_dim);
-    std::vector<FaissId> ids(static_cast<size_t>(queries * asked));
-    std::vector<float> squared(static_cast<size_t>(queries * asked));
+    // Blocks of queries: FAISS's temporaries (the padded copy, the re-ranking shortlist of
+    // 8k candidates a query) grow with the queries of one call, so a dedup of 10^6 rows
+    // would hold ~1 GB of them at once; per block they stay a few MB.
     OmpThreads omp(threads);
-    ORCHARD_RETURN_NOT_OK(CatchFaiss("searching the index", [&] {
-      if (auto* ivf = InvertedFileOf(faiss_index.get())) {
-        ivf->nprobe = static_cast<size_t>(nprobe);
-      }
-      faiss_index->search(queries, padded.data(), asked, squared.data(), ids.data());
-    }));
-    for (int64_t query = 0; query < queries; ++query) {
-      for (int64_t rank = 0; rank < asked; ++rank) {
-        const size_t from = static_cast<size_t>(query * asked + rank);
-        const size_t to = static_cast<size_t>(query * k + rank);
-        if (ids[from] < 0) continue;
-        out.ids[to] = ids[from];
-        out.distances[to] = CosineOfSquaredL2(squared[from]);
+    for (int64_t first = 0; first < queries; first += kSearchBlock) {
+      const int64_t count = std::min(kSearchBlock, queries - first);
+      std::vector<float> padded = Padded(unit_queries + first * dim, count, dim, padded_dim);
+      std::vector<FaissId> ids(static_cast<size_t>(count * asked));
+      std::vector<float> squared(static_cast<size_t>(count * asked));
+      ORCHARD_RETURN_NOT_OK(CatchFaiss("searching the index", [&] {
+        if (auto* ivf = InvertedFileOf(faiss_index.get())) {
+          ivf->nprobe = static_cast<size_t>(nprobe);
+        }
+        faiss_index->search(count, padded.data(), asked, squared.data(), ids.data());
+      }));
+      for (int64_t query = 0; query < count; ++query) {
+        for (int64_t rank = 0; rank < asked; ++rank) {
+          const size_t from = static_cast<size_t>(query * asked + rank);
+          const size_t to = static_cast<size_t>((first + query) * k + rank);
+          if (ids[from] < 0) continue;
+          out.ids[to] = ids[from];
+          out.distances[to] = CosineOfSquaredL2(squared[from]);
+        }
       }
     }
     return out;
