@@ -128,6 +128,15 @@ def test_featurize_update_keeps_a_featurize_output(changed):
     assert len(table(out, "features")["path"]) == 61
 
 
+def test_featurize_update_of_a_run_output_drops_the_pca_made_of_the_old_features(changed):
+    root, input_dir = changed
+    out = update_copy(root, "run then featurize --update")
+    assert (out / "pca").exists() and (out / "pca_model").exists()
+    run_orchard("featurize", "--update", "-i", input_dir, "-o", out, "-q")
+    assert not (out / "pca").exists() and not (out / "pca_model").exists()
+    assert (out / "_SUCCESS").exists() and summary(out)["update"]["added"] == 2
+
+
 def test_refusals_name_the_reason_and_leave_the_output_as_it_was(changed, tmp_path):
     root, input_dir = changed
     # Nothing there, or an interrupted run: --update needs a finished output.

@@ -313,6 +313,16 @@ Result<output::JobSummary> FeaturizeDriver::Finish(
     entries.insert(entries.end(), {output::kPcaDir, output::kPcaModelDir});
   }
   entries.push_back(output::kReportDir);
+  if (update_counts_) {
+    // An update replaces the features: whatever the output held that was made of the old
+    // ones (a run's PCA under `featurize --update`, a predict's predictions) is removed by
+    // the publish, not left beside rows it no longer describes.
+    for (const char* stale : {output::kPcaDir, output::kPcaModelDir, output::kPredictionsDir}) {
+      if (std::find(entries.begin(), entries.end(), stale) == entries.end()) {
+        entries.push_back(stale);
+      }
+    }
+  }
   ORCHARD_RETURN_NOT_OK(committer_->Publish(entries));
   return summary_;
 }
