@@ -163,6 +163,27 @@ TEST(ListingFileTest, TheTemporaryFilesGoWithTheListing) {
   EXPECT_FALSE(std::filesystem::exists(temp_dir));
 }
 
+TEST(ListingFileTest, AMovedListingKeepsItsFileAndTheSourceOwnsNothing) {
+  ListingWriter writer(4);
+  for (int index = 0; index < 10; ++index) ASSERT_OK(writer.Add(Item(std::to_string(index), 1)));
+  ASSERT_OK_AND_ASSIGN(auto listing, writer.Finish());
+  const std::string path = listing.local_path();
+  {
+    ListingFile moved(std::move(listing));
+    EXPECT_EQ(moved.num_items(), 10);
+    {
+      ListingFile source_gone = std::move(listing);  // the moved-from one: owns nothing
+      EXPECT_EQ(source_gone.num_items(), 0);
+    }
+    EXPECT_TRUE(std::filesystem::exists(path));
+    ListingFile assigned;
+    assigned = std::move(moved);
+    EXPECT_TRUE(std::filesystem::exists(path));
+    EXPECT_EQ(assigned.local_path(), path);
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
 TEST(ListingFileTest, ACopiedListingReadsTheSame) {
   orchard::testing::TempDir dir;
   ListingWriter writer(8);

@@ -183,6 +183,25 @@ std::string IdentityLine(const ImageItem& item) {
          '\t' + std::to_string(item.mtime_ns) + '\n';
 }
 
+ListingFile::ListingFile(ListingFile&& other) noexcept { *this = std::move(other); }
+
+ListingFile& ListingFile::operator=(ListingFile&& other) noexcept {
+  if (this == &other) return *this;
+  if (!temp_dir_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(temp_dir_, ignored);
+  }
+  // std::exchange: a moved-from string is only "valid but unspecified"; the source must
+  // own no folder, or its destructor would remove ours.
+  temp_dir_ = std::exchange(other.temp_dir_, std::string());
+  local_path_ = std::exchange(other.local_path_, std::string());
+  num_items_ = std::exchange(other.num_items_, 0);
+  rows_per_part_ = std::exchange(other.rows_per_part_, 1);
+  part_offsets_ = std::exchange(other.part_offsets_, {});
+  identity_digest_ = std::exchange(other.identity_digest_, std::string());
+  return *this;
+}
+
 ListingFile::~ListingFile() {
   if (temp_dir_.empty()) return;
   std::error_code ignored;
@@ -318,8 +337,7 @@ Result<ListingFile> ListingWriter::Finish() {
   for (const auto& run : runs_) std::remove(run.c_str());
   runs_.clear();
   buffer_.clear();
-  listing.temp_dir_ = std::move(temp_dir_);
-  temp_dir_.clear();
+  listing.temp_dir_ = std::exchange(temp_dir_, std::string());
   return listing;
 }
 

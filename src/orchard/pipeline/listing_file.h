@@ -33,8 +33,11 @@ inline constexpr int64_t kDefaultListingMemory = 16LL << 20;
 class ListingFile {
  public:
   ListingFile() = default;
-  ListingFile(ListingFile&&) noexcept = default;
-  ListingFile& operator=(ListingFile&&) noexcept = default;
+  /// Moves leave `other` owning nothing (its destructor then removes no file).
+  ListingFile(ListingFile&& other) noexcept;
+  ListingFile& operator=(ListingFile&& other) noexcept;
+  ListingFile(const ListingFile&) = delete;
+  ListingFile& operator=(const ListingFile&) = delete;
   ~ListingFile();
 
   int64_t num_items() const { return num_items_; }
