@@ -352,28 +352,55 @@ void ListTarShard(const io::Location& shard, int64_t shard_size, int64_t shard_m
 }
 
 Result<ShardFiles::OpenShard> ShardFiles::Open(const io::Location& shard) {
+  // One open per shard, whoever asks first: the readers of its members arrive together
+  // (hundreds of reads in flight on S3) and each open is a HEAD request, so the others
+  // wait for the first one's answer instead of making their own.
+  std::promise<Result<OpenShard>> opening;
+  OpenFuture opened;
+  bool mine = false;
   {
     std::lock_guard lock(mutex_);
-    if (auto found = open_.find(shard.path); found != open_.end()) return found->second;
+    if (auto found = open_.find(shard.path); found != open_.end()) {
+      opened = found->second;
+    } else {
+      opened = opening.get_future().share();
+      open_.emplace(shard.path, opened);
+      opened_order_.push_back(shard.path);
+      if (opened_order_.size() > kMaxOpenShards) {
+        open_.erase(opened_order_.front());  // reads in flight keep their own reference
+        opened_order_.pop_front();
+      }
+      mine = true;
+      ++opens_;
+    }
   }
-  // Checked again at read time: a shard replaced by a FIFO or a folder since it was listed
-  // must not block or fail oddly.
-  ORCHARD_ASSIGN_OR_RAISE(auto info, shard.fs->GetFileInfo(shard.path));
-  if (info.type() != arrow::fs::FileType::File) {
-    return Status::IOError("the shard is not a regular file any more (it was when listed)");
+  if (mine) {
+    opening.set_value([&]() -> Result<OpenShard> {
+      // Checked again at read time: a shard replaced by a FIFO or a folder since it was
+      // listed must not block or fail oddly.
+      ORCHARD_ASSIGN_OR_RAISE(auto info, shard.fs->GetFileInfo(shard.path));
+      if (info.type() != arrow::fs::FileType::File) {
+        return Status::IOError("the shard is not a regular file any more (it was when listed)");
+      }
+      OpenShard result;
+      ORCHARD_ASSIGN_OR_RAISE(result.file, shard.fs->OpenInputFile(info));
+      result.size = info.size();
+      return result;
+    }());
   }
-  OpenShard opened;
-  ORCHARD_ASSIGN_OR_RAISE(opened.file, shard.fs->OpenInputFile(info));
-  opened.size = info.size();
+  Result<OpenShard> result = opened.get();
+  if (!result.ok() && mine) {
+    // A failed open is not kept: a later read of the shard asks again.
+    std::lock_guard lock(mutex_);
+    open_.erase(shard.path);
+    opened_order_.remove(shard.path);
+  }
+  return result;
+}
+
+int64_t ShardFiles::opens() const {
   std::lock_guard lock(mutex_);
-  if (auto found = open_.find(shard.path); found != open_.end()) return found->second;
-  open_.emplace(shard.path, opened);
-  opened_order_.push_back(shard.path);
-  if (opened_order_.size() > kMaxOpenShards) {
-    open_.erase(opened_order_.front());  // reads in flight keep their own reference
-    opened_order_.pop_front();
-  }
-  return opened;
+  return opens_;
 }
 
 int64_t ShardFiles::requests() const {

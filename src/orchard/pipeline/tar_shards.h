@@ -67,6 +67,8 @@ class ShardFiles {
                                                     int64_t size);
   /// Range reads made so far (windows and members larger than a window).
   int64_t requests() const;
+  /// Shards opened so far (each a HEAD on S3): once per shard, however many read it at once.
+  int64_t opens() const;
 
  private:
   using Fetch = std::shared_future<Result<std::shared_ptr<arrow::Buffer>>>;
@@ -80,16 +82,18 @@ class ShardFiles {
     std::shared_ptr<arrow::io::RandomAccessFile> file;
     int64_t size = 0;
   };
+  using OpenFuture = std::shared_future<Result<OpenShard>>;
   Result<OpenShard> Open(const io::Location& shard);
 
   /// Shards kept open at once (the oldest is closed first): prep threads read a few
   /// neighbouring shards at a time.
   static constexpr size_t kMaxOpenShards = 16;
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, OpenShard> open_;
+  std::unordered_map<std::string, OpenFuture> open_;
   std::list<std::string> opened_order_;
   std::list<Window> windows_;  // most recently used last
   int64_t requests_ = 0;
+  int64_t opens_ = 0;
 };
 
 }  // namespace orchard::pipeline
