@@ -6,6 +6,18 @@
 
 namespace orchard::pipeline {
 
+Status WritePartFiles(const io::Location& features_dir, const io::Location& errors_dir,
+                      const std::string& name, const table::VectorRows& rows,
+                      const std::vector<table::ErrorRecord>& errors) {
+  if (!errors.empty()) {
+    ORCHARD_ASSIGN_OR_RAISE(auto batch, table::MakeErrorsBatch(errors));
+    ORCHARD_RETURN_NOT_OK(table::WriteParquet(errors_dir.Child(name), *batch));
+  }
+  // The features file last: its presence says the part is complete.
+  ORCHARD_ASSIGN_OR_RAISE(auto batch, table::MakeVectorBatch(table::kFeaturesColumn, rows));
+  return table::WriteParquet(features_dir.Child(name), *batch);
+}
+
 PartWriter::PartWriter(const std::vector<ImageItem>& items, const io::Location& features_dir,
                        const io::Location& errors_dir, PartWriterOptions options)
     : items_(items),
@@ -40,15 +52,9 @@ Status PartWriter::Finish() { return FlushPart(); }
 Status PartWriter::FlushPart() {
   if (current_part_ < 0) return Status::OK();
   const auto write_start = std::chrono::steady_clock::now();
-  const std::string name = table::PartName(options_.first_part_index + current_part_);
-  if (!part_errors_.empty()) {
-    ORCHARD_ASSIGN_OR_RAISE(auto errors, table::MakeErrorsBatch(part_errors_));
-    ORCHARD_RETURN_NOT_OK(table::WriteParquet(errors_dir_.Child(name), *errors));
-  }
-  // The features file last: its presence says the part is complete.
-  ORCHARD_ASSIGN_OR_RAISE(auto features,
-                          table::MakeVectorBatch(table::kFeaturesColumn, part_rows_));
-  ORCHARD_RETURN_NOT_OK(table::WriteParquet(features_dir_.Child(name), *features));
+  ORCHARD_RETURN_NOT_OK(WritePartFiles(features_dir_, errors_dir_,
+                                       table::PartName(options_.first_part_index + current_part_),
+                                       part_rows_, part_errors_));
   write_seconds_ +=
       std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count();
   if (options_.compute_pca_stats && part_rows_.num_rows() > 0) {

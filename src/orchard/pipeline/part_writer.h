@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "orchard/io/storage.h"
@@ -31,6 +32,14 @@ struct PartWriterOptions {
   /// Called once per error row, as its batch is added.
   std::function<void(const table::ErrorRecord&)> on_error;
 };
+
+/// Writes the files of one part named `name` into `features_dir` and `errors_dir`: its
+/// errors file only when `errors` is not empty, and before its features file, since an
+/// existing features file says its part is complete (the resume marker). Every writer of
+/// parts goes through here (PartWriter, `run --update`'s AssembleUpdate).
+Status WritePartFiles(const io::Location& features_dir, const io::Location& errors_dir,
+                      const std::string& name, const table::VectorRows& rows,
+                      const std::vector<table::ErrorRecord>& errors);
 
 /// Writes part files from batches that arrive in part order. A part's errors file is
 /// written only when the part has error rows, and before its features file: an existing

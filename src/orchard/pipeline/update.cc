@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "orchard/pca/pca.h"
+#include "orchard/pipeline/part_writer.h"
 #include "orchard/table/parquet_reader.h"
 
 namespace orchard::pipeline {
@@ -211,14 +212,8 @@ Result<ShardOutcome> AssembleUpdate(const ListingRange& new_listing, int64_t row
         errors.push_back(row->error);
       }
     }
-    // As the part writer writes a part: its errors first, its features file last.
-    const std::string name = table::PartName(part);
-    if (!errors.empty()) {
-      ORCHARD_ASSIGN_OR_RAISE(auto batch, table::MakeErrorsBatch(errors));
-      ORCHARD_RETURN_NOT_OK(table::WriteParquet(errors_dir.Child(name), *batch));
-    }
-    ORCHARD_ASSIGN_OR_RAISE(auto batch, table::MakeVectorBatch(table::kFeaturesColumn, rows));
-    ORCHARD_RETURN_NOT_OK(table::WriteParquet(features_dir.Child(name), *batch));
+    ORCHARD_RETURN_NOT_OK(
+        WritePartFiles(features_dir, errors_dir, table::PartName(part), rows, errors));
     if (rows.num_rows() > 0) {
       pca::PcaStats stats(dim);
       stats.Add(rows.values.data(), rows.num_rows());
