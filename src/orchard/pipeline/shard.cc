@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -20,6 +21,40 @@
 #include "orchard/util/sha256.h"
 
 namespace orchard::pipeline {
+
+Result<std::vector<PartRow>> MatchPartRows(const ImageItem* part_items, int64_t num_items,
+                                           const table::VectorRows& rows,
+                                           std::vector<table::ErrorRecord> errors) {
+  std::multimap<std::string, table::ErrorRecord> failed;
+  for (auto& record : errors) {
+    std::string path = record.path;
+    failed.emplace(std::move(path), std::move(record));
+  }
+  std::vector<PartRow> matched(static_cast<size_t>(num_items));
+  // Every image of the part is a features row (in listing order) or an error row, once.
+  int64_t row = 0;
+  for (int64_t idx = 0; idx < num_items; ++idx) {
+    const ImageItem& item = part_items[idx];
+    PartRow& out = matched[static_cast<size_t>(idx)];
+    if (row < rows.num_rows() && rows.paths[static_cast<size_t>(row)] == item.path) {
+      if (rows.labels[static_cast<size_t>(row)] != item.label) {
+        return Status::Invalid("its row for '", item.path, "' has another label");
+      }
+      out.features_row = row++;
+      continue;
+    }
+    auto found = failed.find(item.path);
+    if (found == failed.end()) {
+      return Status::Invalid("it has no row for '", item.path, "' of the listing");
+    }
+    out.error = std::move(found->second);
+    failed.erase(found);
+  }
+  if (row != rows.num_rows() || !failed.empty()) {
+    return Status::Invalid("it holds rows for images that are not its part of the listing");
+  }
+  return matched;
+}
 
 namespace {
 
@@ -41,41 +76,21 @@ Result<ReusablePart> CheckReusablePart(const ImageItem* part_items, int64_t num_
   for (const float value : rows.values) {
     if (!std::isfinite(value)) return Status::Invalid("it holds a non-finite feature value");
   }
-  std::multiset<std::string> failed;
+  std::vector<table::ErrorRecord> records;
   ORCHARD_ASSIGN_OR_RAISE(bool has_errors, io::FileExists(errors));
   if (has_errors) {
-    ORCHARD_ASSIGN_OR_RAISE(auto records, table::ReadErrorsFile(errors));
-    for (auto& record : records) {
+    ORCHARD_ASSIGN_OR_RAISE(records, table::ReadErrorsFile(errors));
+    for (const auto& record : records) {
       // A read that failed may not fail again (a throttled or briefly unreachable store, a
       // file being copied): its part is featurized again rather than its error kept.
       if (record.stage == "read") {
         return Status::Invalid("reading '", record.path, "' failed (", record.message,
                                "); it is read again");
       }
-      failed.insert(std::move(record.path));
     }
   }
-  const auto num_failed = static_cast<int64_t>(failed.size());
-  // Every image of the part is a features row (in listing order) or an error row, once.
-  int64_t row = 0;
-  for (int64_t idx = 0; idx < num_items; ++idx) {
-    const ImageItem& item = part_items[idx];
-    if (row < rows.num_rows() && rows.paths[static_cast<size_t>(row)] == item.path) {
-      if (rows.labels[static_cast<size_t>(row)] != item.label) {
-        return Status::Invalid("its row for '", item.path, "' has another label");
-      }
-      ++row;
-      continue;
-    }
-    auto found = failed.find(item.path);
-    if (found == failed.end()) {
-      return Status::Invalid("it has no row for '", item.path, "' of the listing");
-    }
-    failed.erase(found);
-  }
-  if (row != rows.num_rows() || !failed.empty()) {
-    return Status::Invalid("it holds rows for images that are not its part of the listing");
-  }
+  const auto num_failed = static_cast<int64_t>(records.size());
+  ORCHARD_RETURN_NOT_OK(MatchPartRows(part_items, num_items, rows, std::move(records)).status());
   return ReusablePart{rows.num_rows(), num_failed};
 }
 

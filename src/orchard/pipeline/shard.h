@@ -16,6 +16,7 @@
 #include "orchard/pipeline/featurize.h"
 #include "orchard/pipeline/listing.h"
 #include "orchard/pipeline/listing_file.h"
+#include "orchard/table/tables.h"
 #include "orchard/util/status.h"
 
 namespace orchard::pipeline {
@@ -57,6 +58,21 @@ Result<ShardOutcome> FeaturizeShard(const ListingRange& range, const io::Locatio
 /// Images a shard holds in memory at once (rounded down to whole parts, at least one). The
 /// pipeline drains between windows, which costs about a batch's time each.
 inline constexpr int64_t kShardWindowItems = 32768;
+
+/// Where each image of a part finds its row: `features_row` >= 0 in the part's features
+/// file, else its `error` row.
+struct PartRow {
+  int64_t features_row = -1;
+  table::ErrorRecord error;
+};
+
+/// Matches a part's files to the images that make it (`part_items`, in listing order):
+/// every image is a features row, in order and with its label, or an error row, once, and
+/// nothing else is there. Fails saying why otherwise ("it has no row for ...": the caller
+/// names the part). --resume's reuse check and `run --update`'s reading of an output share it.
+Result<std::vector<PartRow>> MatchPartRows(const ImageItem* part_items, int64_t num_items,
+                                           const table::VectorRows& rows,
+                                           std::vector<table::ErrorRecord> errors);
 
 /// Identifies a featurization job (model, part layout, options that change rows, and the
 /// listing), so that --resume only reuses parts of the same job, whichever front end made them.

@@ -1,7 +1,6 @@
 #include "orchard/pipeline/update.h"
 
 #include <cmath>
-#include <map>
 #include <utility>
 
 #include "orchard/pca/pca.h"
@@ -76,38 +75,32 @@ Status OutputRows::LoadPart() {
     if (dim_ == 0) dim_ = rows.dim;
     if (rows.dim != dim_) return mismatch("its features are " + std::to_string(rows.dim) + "-d");
   }
-  std::multimap<std::string, table::ErrorRecord> failed;
+  std::vector<table::ErrorRecord> records;
   ORCHARD_ASSIGN_OR_RAISE(const bool has_errors, io::FileExists(errors));
   if (has_errors) {
-    ORCHARD_ASSIGN_OR_RAISE(auto records, table::ReadErrorsFile(errors));
-    for (auto& record : records) failed.emplace(record.path, std::move(record));
+    ORCHARD_ASSIGN_OR_RAISE(records, table::ReadErrorsFile(errors));
   }
-  int64_t row = 0;
-  for (auto& item : items) {
+  auto matched =
+      MatchPartRows(items.data(), static_cast<int64_t>(items.size()), rows, std::move(records));
+  if (!matched.ok()) return mismatch(matched.status().message());
+  for (size_t idx = 0; idx < items.size(); ++idx) {
+    PartRow& match = (*matched)[idx];
     OutputRow out;
-    if (row < rows.num_rows() && rows.paths[static_cast<size_t>(row)] == item.path) {
-      if (rows.labels[static_cast<size_t>(row)] != item.label) {
-        return mismatch("another label for '" + item.path + "'");
-      }
+    if (match.features_row >= 0) {
       if (with_features_) {
-        const auto begin = rows.values.begin() + row * rows.dim;
+        const auto begin = rows.values.begin() + match.features_row * rows.dim;
         out.features.assign(begin, begin + rows.dim);
         for (const float value : out.features) {
           if (!std::isfinite(value)) return mismatch("a non-finite value");
         }
       }
       out.has_features = true;
-      ++row;
     } else {
-      auto found = failed.find(item.path);
-      if (found == failed.end()) return mismatch("no row for '" + item.path + "'");
-      out.error = std::move(found->second);
-      failed.erase(found);
+      out.error = std::move(match.error);
     }
-    out.item = std::move(item);
+    out.item = std::move(items[idx]);
     part_.push_back(std::move(out));
   }
-  if (row != rows.num_rows() || !failed.empty()) return mismatch("rows of other images");
   return Status::OK();
 }
 
